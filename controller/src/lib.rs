@@ -1,0 +1,1 @@
+//! controller: see ../shared/DESIGN.md. Built by its own issue.

@@ -1,0 +1,245 @@
+//! Reading files: TOML text to checked types, with every problem located (file, line, field).
+//! Network, demand and plan files say what they are in their `kind` field.
+
+use std::path::{Path, PathBuf};
+
+use crate::demand::Demand;
+use crate::diag::{from_toml, Diagnostic, Diagnostics, FieldPath, SourceMap};
+use crate::model::{IntersectionIdx, Network};
+use crate::plan::{self, Plan};
+use crate::spec::{DemandSpec, NetworkSpec, PlanFileSpec};
+
+/// What a file holds, from its `kind` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Network,
+    Demand,
+    Plans,
+}
+
+/// A checked file of any kind.
+#[derive(Clone, Debug)]
+pub enum Loaded {
+    Network(Network),
+    Demand { network: Network, demand: Demand },
+    Plans { network: Network, plans: PlanSet },
+}
+
+/// Plans from a plan file, checked against their network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanSet {
+    pub network_file: PathBuf,
+    pub plans: Vec<(IntersectionIdx, Plan)>,
+}
+
+fn read(path: &Path) -> Result<String, Diagnostics> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics(vec![Diagnostic {
+            file: path.display().to_string(),
+            line: None,
+            path: FieldPath::root(),
+            message: format!("cannot read: {e}"),
+        }])
+    })
+}
+
+fn one(d: Diagnostic) -> Diagnostics {
+    Diagnostics(vec![d])
+}
+
+/// The `kind` of a TOML text.
+pub fn kind_of(file: &str, text: &str) -> Result<FileKind, Diagnostics> {
+    let map = SourceMap::new(file, text);
+    let doc = match toml_edit::ImDocument::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            let msg = e.message().trim().to_string();
+            return Err(one(map.at(
+                e.span().map(|s| s.start),
+                FieldPath::root(),
+                format!("not valid TOML: {msg}"),
+            )));
+        }
+    };
+    match doc.get("kind").and_then(|k| k.as_str()) {
+        Some("network") => Ok(FileKind::Network),
+        Some("demand") => Ok(FileKind::Demand),
+        Some("plans") => Ok(FileKind::Plans),
+        Some(other) => Err(one(map.at(
+            None,
+            FieldPath::root().key("kind"),
+            format!("unknown kind {other:?}; expected \"network\", \"demand\" or \"plans\""),
+        ))),
+        None => Err(one(map.at(
+            Some(0),
+            FieldPath::root().key("kind"),
+            "missing `kind = \"network\" | \"demand\" | \"plans\"` at the top of the file",
+        ))),
+    }
+}
+
+/// Parse and check a network from text; `file` names it in errors.
+pub fn network_from_str(file: &str, text: &str) -> Result<Network, Diagnostics> {
+    let map = SourceMap::new(file, text);
+    let spec: NetworkSpec = from_toml(&map, text).map_err(one)?;
+    Network::from_spec(&spec)
+        .map_err(|ps| Diagnostics(ps.into_iter().map(|p| map.locate(p)).collect()))
+}
+
+/// Read and check a network file.
+pub fn load_network(path: &Path) -> Result<Network, Diagnostics> {
+    let text = read(path)?;
+    network_from_str(&path.display().to_string(), &text)
+}
+
+fn referenced_network(
+    file: &Path,
+    map: &SourceMap<'_>,
+    rel: &str,
+) -> Result<(PathBuf, Network), Diagnostics> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let np = base.join(rel);
+    if !np.exists() {
+        return Err(one(map.at(
+            None,
+            FieldPath::root().key("network"),
+            format!("network file {} does not exist", np.display()),
+        )));
+    }
+    match load_network(&np) {
+        Ok(n) => Ok((np, n)),
+        Err(mut d) => {
+            d.0.insert(
+                0,
+                map.at(
+                    None,
+                    FieldPath::root().key("network"),
+                    format!("network file {} has errors:", np.display()),
+                ),
+            );
+            Err(d)
+        }
+    }
+}
+
+/// Parse and check a demand file; its network is read from the path it names (relative to it).
+pub fn demand_from_str(file: &Path, text: &str) -> Result<(Network, Demand), Diagnostics> {
+    let name = file.display().to_string();
+    let map = SourceMap::new(&name, text);
+    let spec: DemandSpec = from_toml(&map, text).map_err(one)?;
+    let (_, net) = referenced_network(file, &map, &spec.network)?;
+    let d = Demand::from_spec(&net, &spec)
+        .map_err(|ps| Diagnostics(ps.into_iter().map(|p| map.locate(p)).collect()))?;
+    Ok((net, d))
+}
+
+/// Read and check a demand file (and its network).
+pub fn load_demand(path: &Path) -> Result<(Network, Demand), Diagnostics> {
+    let text = read(path)?;
+    demand_from_str(path, &text)
+}
+
+/// Check a demand file against a network already loaded (its `network` field is not read).
+pub fn load_demand_for(path: &Path, net: &Network) -> Result<Demand, Diagnostics> {
+    let text = read(path)?;
+    let name = path.display().to_string();
+    let map = SourceMap::new(&name, &text);
+    let spec: DemandSpec = from_toml(&map, &text).map_err(one)?;
+    Demand::from_spec(net, &spec)
+        .map_err(|ps| Diagnostics(ps.into_iter().map(|p| map.locate(p)).collect()))
+}
+
+/// Check the plans of a plan-file text against a network.
+pub fn plans_for(
+    net: &Network,
+    file: &str,
+    text: &str,
+) -> Result<Vec<(IntersectionIdx, Plan)>, Diagnostics> {
+    let map = SourceMap::new(file, text);
+    let spec: PlanFileSpec = from_toml(&map, text).map_err(one)?;
+    let mut diags = Vec::new();
+    let root = FieldPath::root();
+    if spec.kind != "plans" {
+        diags.push(map.at(
+            None,
+            root.key("kind"),
+            format!("expected \"plans\", found {:?}", spec.kind),
+        ));
+    }
+    if spec.version != 1 {
+        diags.push(map.at(
+            None,
+            root.key("version"),
+            format!(
+                "version {} is not supported (this build reads 1)",
+                spec.version
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, ps) in spec.plans.iter().enumerate() {
+        let path = root.key("plans").index(i);
+        let Some(ixi) = net.intersection(&ps.intersection) else {
+            diags.push(map.at(
+                None,
+                path.key("intersection"),
+                format!(
+                    "unknown intersection {:?} in network {:?}",
+                    ps.intersection, net.name
+                ),
+            ));
+            continue;
+        };
+        if out
+            .iter()
+            .any(|(o, p): &(IntersectionIdx, Plan)| *o == ixi && p.id == ps.id)
+        {
+            diags.push(map.at(
+                None,
+                path.key("id"),
+                format!("plan {:?} for {:?} is given twice", ps.id, ps.intersection),
+            ));
+        }
+        match plan::validate(&net.intersections[ixi.0], &net.safety, &ps.plan(), &path) {
+            Ok(p) => out.push((ixi, p)),
+            Err(ps) => diags.extend(ps.into_iter().map(|p| map.locate(p))),
+        }
+    }
+    if diags.is_empty() {
+        Ok(out)
+    } else {
+        Err(Diagnostics(diags))
+    }
+}
+
+/// Read and check a plan file (and its network).
+pub fn load_plans(path: &Path) -> Result<(Network, PlanSet), Diagnostics> {
+    let text = read(path)?;
+    let name = path.display().to_string();
+    let map = SourceMap::new(&name, &text);
+    let spec: PlanFileSpec = from_toml(&map, &text).map_err(one)?;
+    let (np, net) = referenced_network(path, &map, &spec.network)?;
+    let plans = plans_for(&net, &name, &text)?;
+    Ok((
+        net,
+        PlanSet {
+            network_file: np,
+            plans,
+        },
+    ))
+}
+
+/// Read and check any Greenwave file, whatever its kind.
+pub fn load_any(path: &Path) -> Result<Loaded, Diagnostics> {
+    let text = read(path)?;
+    let name = path.display().to_string();
+    match kind_of(&name, &text)? {
+        FileKind::Network => network_from_str(&name, &text).map(Loaded::Network),
+        FileKind::Demand => {
+            demand_from_str(path, &text).map(|(network, demand)| Loaded::Demand { network, demand })
+        }
+        FileKind::Plans => {
+            load_plans(path).map(|(network, plans)| Loaded::Plans { network, plans })
+        }
+    }
+}

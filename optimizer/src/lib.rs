@@ -1,0 +1,1 @@
+//! optimizer: see ../shared/DESIGN.md. Built by its own issue.

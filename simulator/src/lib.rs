@@ -1,0 +1,1 @@
+//! simulator: see ../shared/DESIGN.md. Built by its own issue.
