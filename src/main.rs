@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use intersections::load::{self, Loaded};
 
+mod demo;
+
 #[derive(Parser)]
 #[command(name = "greenwave", version, about = "Intelligent traffic-signal control", long_about = None)]
 struct Cli {
@@ -26,12 +28,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The main job on shipped data: check every shipped network, demand and plan, and show
+    /// what each intersection runs.
+    Demo {
+        /// Folder with the shipped networks.
+        #[arg(long, default_value = "intersections/networks")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { files, json } => check(&files, json),
+        Command::Demo { dir } => demo::run(&dir),
     }
 }
 

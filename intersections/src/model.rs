@@ -737,9 +737,9 @@ fn build_intersection(
 
     // Signal groups.
     let signalised = spec.control == ControlKind::Signal;
-    if !signalised
-        && !(spec.signal_groups.is_empty() && spec.stages.is_empty() && spec.plans.is_empty())
-    {
+    let has_signal_config =
+        !spec.signal_groups.is_empty() || !spec.stages.is_empty() || !spec.plans.is_empty();
+    if !signalised && has_signal_config {
         p.push(Problem::new(
             path.key("control"),
             "a priority junction has no signal groups, stages or plans",
