@@ -31,6 +31,7 @@ pub mod messages;
 pub mod model;
 pub mod plan;
 pub mod runner;
+pub mod signing;
 pub mod spec;
 pub mod time;
 
