@@ -211,9 +211,8 @@ impl Monitor {
                 }
             }
         }
-        for g in 0..n {
+        for (g, &new) in proposed.iter().enumerate() {
             let old = &self.state[g];
-            let new = proposed[g];
             if old.colour == new {
                 continue;
             }
