@@ -34,6 +34,7 @@ pub mod runner;
 pub mod signing;
 pub mod spec;
 pub mod time;
+pub mod transition;
 
 pub use diag::{Diagnostic, Diagnostics};
 pub use model::{GroupIdx, Intersection, IntersectionIdx, LinkIdx, Network};
