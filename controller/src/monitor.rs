@@ -253,7 +253,9 @@ impl Monitor {
                         });
                     }
                 }
-                (GroupKind::Vehicle, Colour::Red, Colour::RedYellow) => {}
+                // Red-yellow announces a green; abandoning it (clearing to all red) is safe.
+                (GroupKind::Vehicle, Colour::Red, Colour::RedYellow)
+                | (GroupKind::Vehicle, Colour::RedYellow, Colour::Red) => {}
                 (GroupKind::Vehicle, Colour::Red | Colour::RedYellow, Colour::Green)
                 | (GroupKind::Pedestrian, Colour::Red, Colour::Walk) => {
                     for e in 0..n {

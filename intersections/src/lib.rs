@@ -27,6 +27,7 @@ pub mod demand;
 pub mod diag;
 pub mod geometry;
 pub mod load;
+pub mod machine;
 pub mod messages;
 pub mod model;
 pub mod plan;

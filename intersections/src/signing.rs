@@ -70,13 +70,20 @@ pub struct Signer25519 {
 impl Signer25519 {
     /// From the 32-byte secret seed.
     pub fn from_seed(key_id: impl Into<String>, seed: [u8; 32]) -> Self {
-        Signer25519 { key_id: key_id.into(), key: SigningKey::from_bytes(&seed) }
+        Signer25519 {
+            key_id: key_id.into(),
+            key: SigningKey::from_bytes(&seed),
+        }
     }
 
     /// From the base64 of the 32-byte seed (the format of key files).
     pub fn from_base64(key_id: impl Into<String>, b64: &str) -> Result<Self, SignatureError> {
-        let bytes = B64.decode(b64.trim()).map_err(|e| SignatureError::BadKey(e.to_string()))?;
-        let seed: [u8; 32] = bytes.try_into().map_err(|_| SignatureError::BadKey("a secret key is 32 bytes".into()))?;
+        let bytes = B64
+            .decode(b64.trim())
+            .map_err(|e| SignatureError::BadKey(e.to_string()))?;
+        let seed: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| SignatureError::BadKey("a secret key is 32 bytes".into()))?;
         Ok(Self::from_seed(key_id, seed))
     }
 
@@ -117,21 +124,36 @@ pub struct Verifier25519 {
 
 impl Verifier25519 {
     pub fn from_base64(key_id: impl Into<String>, b64: &str) -> Result<Self, SignatureError> {
-        let bytes = B64.decode(b64.trim()).map_err(|e| SignatureError::BadKey(e.to_string()))?;
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| SignatureError::BadKey("a public key is 32 bytes".into()))?;
-        let key = VerifyingKey::from_bytes(&arr).map_err(|e| SignatureError::BadKey(e.to_string()))?;
-        Ok(Verifier25519 { key_id: key_id.into(), key })
+        let bytes = B64
+            .decode(b64.trim())
+            .map_err(|e| SignatureError::BadKey(e.to_string()))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| SignatureError::BadKey("a public key is 32 bytes".into()))?;
+        let key =
+            VerifyingKey::from_bytes(&arr).map_err(|e| SignatureError::BadKey(e.to_string()))?;
+        Ok(Verifier25519 {
+            key_id: key_id.into(),
+            key,
+        })
     }
 
     /// Check a message's signature (not its freshness or content).
     pub fn verify<M: Signed>(&self, msg: &M) -> Result<(), SignatureError> {
         if msg.key_id() != self.key_id {
-            return Err(SignatureError::UnknownKey { found: msg.key_id().to_string(), expected: self.key_id.clone() });
+            return Err(SignatureError::UnknownKey {
+                found: msg.key_id().to_string(),
+                expected: self.key_id.clone(),
+            });
         }
-        let raw = B64.decode(msg.signature()).map_err(|_| SignatureError::Malformed)?;
+        let raw = B64
+            .decode(msg.signature())
+            .map_err(|_| SignatureError::Malformed)?;
         let arr: [u8; 64] = raw.try_into().map_err(|_| SignatureError::Malformed)?;
         let sig = Signature::from_bytes(&arr);
-        self.key.verify(&msg.signed_bytes(), &sig).map_err(|_| SignatureError::Mismatch)
+        self.key
+            .verify(&msg.signed_bytes(), &sig)
+            .map_err(|_| SignatureError::Mismatch)
     }
 }
 
@@ -149,7 +171,9 @@ mod tests {
             issued_at_ms: 1000,
             expires_at_ms: 61_000,
             operator: "engineer".into(),
-            action: CommandAction::HoldStage { stage: "arterial".into() },
+            action: CommandAction::HoldStage {
+                stage: "arterial".into(),
+            },
             key_id: String::new(),
             signature: String::new(),
         }
@@ -175,6 +199,9 @@ mod tests {
         let other = Signer25519::from_seed("someone", [7; 32]);
         let mut wrong_id = cmd();
         other.sign(&mut wrong_id);
-        assert!(matches!(v.verify(&wrong_id), Err(SignatureError::UnknownKey { .. })));
+        assert!(matches!(
+            v.verify(&wrong_id),
+            Err(SignatureError::UnknownKey { .. })
+        ));
     }
 }
