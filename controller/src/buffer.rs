@@ -19,11 +19,17 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum BufferError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BufferError + '_ {
-    move |source| BufferError::Io { path: path.to_path_buf(), source }
+    move |source| BufferError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub struct DiskQueue {
@@ -43,7 +49,10 @@ impl DiskQueue {
         fs::create_dir_all(dir).map_err(io(dir))?;
         let file = dir.join("queue.jsonl");
         let head_file = dir.join("queue.head");
-        let head: usize = fs::read_to_string(&head_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        let head: usize = fs::read_to_string(&head_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
         let mut items = VecDeque::new();
         if file.exists() {
             let f = File::open(&file).map_err(io(&file))?;
@@ -55,7 +64,14 @@ impl DiskQueue {
                 }
             }
         }
-        let mut q = DiskQueue { file, head_file, items, head: 0, max: max.max(1), dropped: 0 };
+        let mut q = DiskQueue {
+            file,
+            head_file,
+            items,
+            head: 0,
+            max: max.max(1),
+            dropped: 0,
+        };
         q.rewrite()?; // start from a compact file
         while q.items.len() > q.max {
             q.items.pop_front();
@@ -85,7 +101,11 @@ impl DiskQueue {
     /// Append a payload (one line of JSON), durably.
     pub fn push(&mut self, payload: &str) -> Result<(), BufferError> {
         let line = payload.replace('\n', " ");
-        let mut f = OpenOptions::new().create(true).append(true).open(&self.file).map_err(io(&self.file))?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.file)
+            .map_err(io(&self.file))?;
         writeln!(f, "{line}").map_err(io(&self.file))?;
         f.sync_data().map_err(io(&self.file))?;
         self.items.push_back(line);
@@ -94,7 +114,11 @@ impl DiskQueue {
             self.dropped += 1;
             self.head += 1;
             self.save_head()?;
-            tracing::warn!(dropped = self.dropped, max = self.max, "report buffer full: dropped the oldest report");
+            tracing::warn!(
+                dropped = self.dropped,
+                max = self.max,
+                "report buffer full: dropped the oldest report"
+            );
         }
         Ok(())
     }
@@ -154,7 +178,10 @@ mod tests {
         q.pop().unwrap();
         drop(q);
         // A crash left a torn line.
-        let mut f = OpenOptions::new().append(true).open(d.join("queue.jsonl")).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(d.join("queue.jsonl"))
+            .unwrap();
         write!(f, "{{\"seq\":").unwrap();
         drop(f);
         let mut q = DiskQueue::open(&d, 5).unwrap();

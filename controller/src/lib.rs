@@ -5,5 +5,6 @@
 //! I/O, fallback and the MQTT client.
 
 pub mod buffer;
+pub mod cabinet;
 pub mod config;
 pub mod monitor;

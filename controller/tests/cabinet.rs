@@ -1,0 +1,284 @@
+//! The cabinet logic without a network: plan acceptance, rejection with reasons, fault
+//! injection, loss of the centre. Time is driven by the test.
+
+use std::path::Path;
+
+use controller::cabinet::{Cabinet, DetectorLimits, Outgoing, Persisted, Settings};
+use intersections::load::load_network;
+use intersections::messages::{Command, CommandAction, Mode, PlanDeployment, WIRE_VERSION};
+use intersections::model::Network;
+use intersections::signing::{Signer25519, Verifier25519};
+use intersections::{Colour, Ms};
+
+const T0: Ms = Ms(1_780_000_000_000);
+
+fn net() -> Network {
+    load_network(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks/single.toml"),
+    )
+    .unwrap()
+}
+
+fn centre() -> Signer25519 {
+    Signer25519::from_seed("centre-1", [1; 32])
+}
+
+fn cabinet(now: Ms) -> Cabinet {
+    let s = Settings {
+        region: "r1".into(),
+        intersection: "C".into(),
+        report_interval: Some(Ms::from_s(60)),
+        backup_time: Ms::from_s(300),
+        utc_offset: Ms::ZERO,
+        detector_limits: DetectorLimits::default(),
+        state_file: None,
+    };
+    let v = Verifier25519::from_base64("centre-1", &centre().public_base64()).unwrap();
+    Cabinet::new(s, net(), v, Persisted::default(), now).unwrap()
+}
+
+fn deployment(version: u64, now: Ms, plan: &str, offset_s: f64) -> PlanDeployment {
+    let n = net();
+    let mut spec = n.intersections[0]
+        .plan(plan)
+        .unwrap()
+        .to_spec(&n.intersections[0]);
+    spec.id = format!("{plan}-v{version}");
+    spec.offset_s = offset_s;
+    let mut d = PlanDeployment {
+        version: WIRE_VERSION,
+        region: "r1".into(),
+        intersection: "C".into(),
+        plan_version: version,
+        issued_at_ms: now.0,
+        expires_at_ms: now.0 + 3_600_000,
+        not_before_ms: now.0,
+        plan: spec,
+        key_id: String::new(),
+        signature: String::new(),
+    };
+    centre().sign(&mut d);
+    d
+}
+
+/// Run the cabinet from `from` to `to` in 100 ms ticks; returns everything it sent.
+fn run(c: &mut Cabinet, from: Ms, to: Ms) -> Vec<Outgoing> {
+    let mut out = Vec::new();
+    let mut t = from;
+    let dets = vec![false; c.intersection().detectors.len()];
+    while t < to {
+        t += Ms(100);
+        out.extend(c.tick(t, &dets).1);
+    }
+    out
+}
+
+#[test]
+fn signed_plan_is_applied_at_the_next_cycle_boundary() {
+    let mut c = cabinet(T0);
+    run(&mut c, T0, T0 + Ms::from_s(200));
+    assert_eq!(c.mode(), Mode::LocalSchedule);
+    let now = T0 + Ms::from_s(200);
+    let d = deployment(1, now, "peak", 17.0);
+    let ack = c.on_plan(now, &serde_json::to_vec(&d).unwrap()).unwrap();
+    assert!(ack.accepted, "{:?}", ack.reasons);
+    // The running plan keeps running until its cycle boundary.
+    assert_eq!(
+        c.plan_id(),
+        Some("peak-v1"),
+        "the plan in force is the new one"
+    );
+    let sent = run(&mut c, now, now + Ms::from_s(250));
+    assert_eq!(c.mode(), Mode::Coordinated);
+    let changes = sent
+        .iter()
+        .any(|o| matches!(o, Outgoing::Status(s) if s.plan_id.as_deref() == Some("peak-v1")));
+    assert!(changes);
+    // A retained re-delivery is not acked again; the same version re-signed is stale.
+    assert!(c.on_plan(now, &serde_json::to_vec(&d).unwrap()).is_none());
+    let again = deployment(1, now, "offpeak", 0.0);
+    let ack = c
+        .on_plan(now, &serde_json::to_vec(&again).unwrap())
+        .unwrap();
+    assert!(!ack.accepted);
+    assert!(
+        ack.reasons.iter().any(|r| r.contains("stale")),
+        "{:?}",
+        ack.reasons
+    );
+}
+
+#[test]
+fn forged_stale_unsafe_and_misaddressed_plans_change_nothing() {
+    let now = T0 + Ms::from_s(100);
+    let mut c = cabinet(T0);
+    run(&mut c, T0, now);
+    let good = deployment(5, now, "peak", 0.0);
+    assert!(
+        c.on_plan(now, &serde_json::to_vec(&good).unwrap())
+            .unwrap()
+            .accepted
+    );
+
+    let mut forged = deployment(6, now, "offpeak", 0.0);
+    Signer25519::from_seed("centre-1", [2; 32]).sign(&mut forged);
+    let mut tampered = deployment(7, now, "offpeak", 0.0);
+    tampered.plan.cycle_s = 90.0;
+    let stale = deployment(4, now, "offpeak", 0.0);
+    let mut expired = deployment(8, now - Ms::from_s(7200), "offpeak", 0.0);
+    expired.expires_at_ms = now.0 - 1;
+    centre().sign(&mut expired);
+    let mut unsafe_plan = deployment(9, now, "offpeak", 0.0);
+    unsafe_plan.plan.stages[1].green_s = 2.0;
+    unsafe_plan.plan.stages[0].green_s += 11.0;
+    unsafe_plan.plan.stages[0].interstage_s = Some(1.0);
+    unsafe_plan.plan.stages[1].interstage_s = Some(6.0);
+    centre().sign(&mut unsafe_plan);
+    let mut elsewhere = deployment(10, now, "offpeak", 0.0);
+    elsewhere.intersection = "D".into();
+    centre().sign(&mut elsewhere);
+
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("forged", serde_json::to_vec(&forged).unwrap(), "signature"),
+        (
+            "tampered",
+            serde_json::to_vec(&tampered).unwrap(),
+            "signature",
+        ),
+        ("stale", serde_json::to_vec(&stale).unwrap(), "stale"),
+        ("expired", serde_json::to_vec(&expired).unwrap(), "expired"),
+        (
+            "unsafe",
+            serde_json::to_vec(&unsafe_plan).unwrap(),
+            "unsafe plan",
+        ),
+        (
+            "misaddressed",
+            serde_json::to_vec(&elsewhere).unwrap(),
+            "addressed",
+        ),
+        ("garbage", b"{not json".to_vec(), "not a valid plan"),
+    ];
+    for (name, payload, why) in cases {
+        let ack = c.on_plan(now, &payload).unwrap();
+        assert!(!ack.accepted, "{name} accepted");
+        assert!(
+            ack.reasons.iter().any(|r| r.contains(why)),
+            "{name}: {:?}",
+            ack.reasons
+        );
+        assert_eq!(
+            c.persisted().plan_version,
+            5,
+            "{name} changed the plan version"
+        );
+        assert_eq!(c.plan_id(), Some("peak-v5"), "{name} changed the plan");
+    }
+    // The unsafe plan lists every problem.
+    let ack = c
+        .on_plan(now, &serde_json::to_vec(&unsafe_plan).unwrap())
+        .unwrap();
+    assert!(ack.reasons.len() >= 2, "{:?}", ack.reasons);
+}
+
+#[test]
+fn monitor_trips_within_one_tick_and_latches_until_reset() {
+    let mut c = cabinet(T0);
+    let now = T0 + Ms::from_s(120);
+    run(&mut c, T0, now);
+    let ix = c.intersection().clone();
+    // A logic bug: every vehicle group green at once.
+    let bad: Vec<Colour> = ix
+        .groups
+        .iter()
+        .map(|g| {
+            if g.kind == intersections::spec::GroupKind::Vehicle {
+                Colour::Green
+            } else {
+                Colour::Red
+            }
+        })
+        .collect();
+    assert!(c.inject_output(now, &bad).is_err());
+    let dets = vec![false; ix.detectors.len()];
+    let (colours, out) = c.tick(now + Ms(100), &dets);
+    assert!(colours
+        .iter()
+        .all(|c| matches!(c, Colour::FlashingYellow | Colour::Dark)));
+    assert_eq!(c.mode(), Mode::Fault);
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Outgoing::Status(s) if s.fault.is_some())));
+    // Still flashing much later.
+    run(&mut c, now, now + Ms::from_s(600));
+    assert_eq!(c.mode(), Mode::Fault);
+    // A signed reset brings it back through start-up.
+    let t = now + Ms::from_s(600);
+    let mut cmd = Command {
+        version: WIRE_VERSION,
+        region: "r1".into(),
+        intersection: "C".into(),
+        seq: 1,
+        issued_at_ms: t.0,
+        expires_at_ms: t.0 + 60_000,
+        operator: "test".into(),
+        action: CommandAction::ResetFault,
+        key_id: String::new(),
+        signature: String::new(),
+    };
+    centre().sign(&mut cmd);
+    c.on_command(t, &serde_json::to_vec(&cmd).unwrap()).unwrap();
+    // Replaying the same command is refused.
+    assert!(c.on_command(t, &serde_json::to_vec(&cmd).unwrap()).is_err());
+    run(&mut c, t, t + Ms::from_s(120));
+    assert_eq!(c.mode(), Mode::LocalSchedule);
+}
+
+#[test]
+fn loss_of_the_centre_falls_back_to_local_plans() {
+    let mut c = cabinet(T0);
+    let now = T0 + Ms::from_s(60);
+    run(&mut c, T0, now);
+    let d = deployment(1, now, "peak", 3.0);
+    assert!(
+        c.on_plan(now, &serde_json::to_vec(&d).unwrap())
+            .unwrap()
+            .accepted
+    );
+    run(&mut c, now, now + Ms::from_s(290));
+    assert_eq!(
+        c.mode(),
+        Mode::Coordinated,
+        "the last good plan runs within the backup time"
+    );
+    run(&mut c, now + Ms::from_s(290), now + Ms::from_s(600));
+    assert_eq!(c.mode(), Mode::LocalSchedule);
+}
+
+#[test]
+fn detectors_are_counted_and_reported() {
+    let mut c = cabinet(T0);
+    let n = c.intersection().detectors.len();
+    let mut t = T0;
+    let mut reports = Vec::new();
+    for k in 0..1200 {
+        t += Ms(100);
+        let mut occ = vec![false; n];
+        // Detector 0 sees a vehicle for 0.5 s every 5 s.
+        occ[0] = k % 50 < 5;
+        for o in c.tick(t, &occ).1 {
+            if let Outgoing::Report(r) = o {
+                reports.push(r);
+            }
+        }
+    }
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0].detectors[0].count, 12);
+    assert!(
+        (reports[0].detectors[0].occupancy - 0.1).abs() < 0.01,
+        "{}",
+        reports[0].detectors[0].occupancy
+    );
+    assert_eq!(reports[1].seq, 2);
+    assert_eq!(reports[1].interval_start_ms, reports[0].interval_end_ms);
+}
