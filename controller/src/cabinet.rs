@@ -106,6 +106,9 @@ pub struct Settings {
     pub state_file: Option<PathBuf>,
 }
 
+/// What makes a new status worth sending: mode, plan, stage, fault.
+type StatusKey = (Mode, Option<String>, Option<String>, Option<String>);
+
 pub struct Cabinet {
     s: Settings,
     ix: Intersection,
@@ -123,7 +126,7 @@ pub struct Cabinet {
     event_seq: u64,
     events: Vec<Event>,
     colours: Vec<Colour>,
-    last_status: Option<(Mode, Option<String>, Option<String>, Option<String>)>,
+    last_status: Option<StatusKey>,
     last_status_at: Ms,
     /// The most recent output of the machine.
     pub output: Output,
