@@ -1249,9 +1249,12 @@ fn groups_conflict(
             veh.movements.iter().any(|&k| {
                 let m = &movements[k];
                 let (f, t) = legs(m);
-                let touches = geometry::angle_diff(f, leg).abs() < 1.0
-                    || geometry::angle_diff(t, leg).abs() < 1.0;
-                touches && !yields(veh, m, None)
+                // Vehicles cross the crosswalk of their entry leg before they turn, so they
+                // never yield there: only a permissive turn yields, to the crosswalk of the
+                // leg it leaves by.
+                let on_entry = geometry::angle_diff(f, leg).abs() < 1.0;
+                let on_exit = geometry::angle_diff(t, leg).abs() < 1.0;
+                on_entry || (on_exit && !yields(veh, m, None))
             })
         }
     }
