@@ -257,3 +257,12 @@ public_key = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w="
         );
     }
 }
+
+#[cfg(test)]
+mod example {
+    #[test]
+    fn the_example_file_is_valid() {
+        let p = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/cabinet.example.toml"));
+        super::load(p).unwrap();
+    }
+}

@@ -8,3 +8,4 @@ pub mod buffer;
 pub mod cabinet;
 pub mod config;
 pub mod monitor;
+pub mod run;
