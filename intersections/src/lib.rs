@@ -23,8 +23,10 @@
 //! TOML text → [`spec`] (serde mirror of the file) → [`model::Network`] / [`demand::Demand`] /
 //! [`plan::Plan`] (checked, every problem listed with file, line and field) → [`runner`].
 
+pub mod control;
 pub mod demand;
 pub mod diag;
+pub mod field;
 pub mod geometry;
 pub mod load;
 pub mod machine;

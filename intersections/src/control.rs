@@ -1,0 +1,611 @@
+//! Signal control policies as pure signal logic: fixed time, actuated (gap-out / max-out per
+//! stage) and max-pressure (Varaiya 2013, stage-based). Each implements
+//! [`crate::field::SignalLogic`]: it takes `now` and the field's measurements and returns the
+//! colours and its next wake-up. The simulator drives them; a cabinet can run them too.
+//!
+//! Actuated and max-pressure share one [`StageEngine`], which moves between stages the way a
+//! checked plan does and never breaks a safety rule:
+//! - a stage runs at least its minimum: the longest minimum green of its vehicle groups, and
+//!   walk plus clearance of its pedestrian groups;
+//! - pedestrian groups that end show their clearance inside the stage, vehicle groups that end
+//!   show their full yellow after it;
+//! - the next stage starts after [`crate::plan::required_interstage`] (the interstage the
+//!   validator accepts) and, in addition, never before every intergreen from the last end of
+//!   green of every conflicting group has passed (`Intersection::intergreen`), so even a short
+//!   stage between two others keeps every intergreen;
+//! - red-yellow, where the jurisdiction uses it, is shown at the end of the interstage.
+
+use crate::field::{Measurements, SignalLogic};
+use crate::model::{GroupIdx, Intersection};
+use crate::plan::{required_interstage, Plan};
+use crate::runner::{Colour, FixedTimeRunner};
+use crate::spec::{DetectorKind, GroupKind};
+use crate::time::Ms;
+
+/// "Never": the wake-up of logic that has nothing scheduled.
+pub const NEVER: Ms = Ms(i64::MAX);
+
+/// A fixed-time plan as [`SignalLogic`] (detectors are ignored).
+#[derive(Clone, Debug)]
+pub struct FixedTime {
+    runner: FixedTimeRunner,
+    colours: Vec<Colour>,
+}
+
+impl FixedTime {
+    pub fn new(ix: &Intersection, plan: &Plan) -> Self {
+        let runner = FixedTimeRunner::new(ix, plan);
+        let colours = runner.state_at(Ms::ZERO).colours;
+        FixedTime { runner, colours }
+    }
+}
+
+impl SignalLogic for FixedTime {
+    fn step(&mut self, now: Ms, _m: &Measurements<'_>) -> Ms {
+        let s = self.runner.state_at(now);
+        self.colours = s.colours;
+        s.next_change
+    }
+    fn colours(&self) -> &[Colour] {
+        &self.colours
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum EngineState {
+    /// Stage `stage` is green since `since`.
+    Green { stage: usize, since: Ms },
+    /// Stage `from` is ending: its ending pedestrian groups show clearance until `until`.
+    Closing { from: usize, to: usize, until: Ms },
+    /// Interstage from `from` (green ended at `ended`) to `to`, which starts at `until`.
+    Inter {
+        from: usize,
+        to: usize,
+        ended: Ms,
+        until: Ms,
+    },
+}
+
+/// Safe stage-to-stage sequencing (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct StageEngine {
+    ix: Intersection,
+    state: EngineState,
+    colours: Vec<Colour>,
+    /// Per group: the last end of its green (walk for pedestrians).
+    green_end: Vec<Option<Ms>>,
+    /// Per stage: its minimum duration.
+    stage_min: Vec<Ms>,
+}
+
+impl StageEngine {
+    /// Starts with `first` green at `now`, all other groups red and no earlier greens.
+    pub fn new(ix: &Intersection, first: usize, now: Ms) -> Self {
+        let stage_min = ix
+            .stages
+            .iter()
+            .map(|s| {
+                s.groups
+                    .iter()
+                    .map(|g| {
+                        let gg = &ix.groups[g.0];
+                        match gg.kind {
+                            GroupKind::Vehicle => gg.min_green,
+                            GroupKind::Pedestrian => gg.min_green + gg.clearance,
+                        }
+                    })
+                    .max()
+                    .unwrap_or(Ms::ZERO)
+            })
+            .collect();
+        let mut e = StageEngine {
+            ix: ix.clone(),
+            state: EngineState::Green {
+                stage: first,
+                since: now,
+            },
+            colours: vec![Colour::Red; ix.groups.len()],
+            green_end: vec![None; ix.groups.len()],
+            stage_min,
+        };
+        e.paint(now);
+        e
+    }
+
+    pub fn intersection(&self) -> &Intersection {
+        &self.ix
+    }
+
+    /// The stage that is green (including while its pedestrians clear), if any.
+    pub fn green_stage(&self) -> Option<usize> {
+        match self.state {
+            EngineState::Green { stage, .. } => Some(stage),
+            _ => None,
+        }
+    }
+
+    /// Since when the green stage runs.
+    pub fn green_since(&self) -> Option<Ms> {
+        match self.state {
+            EngineState::Green { since, .. } => Some(since),
+            _ => None,
+        }
+    }
+
+    /// The minimum duration of a stage.
+    pub fn stage_min(&self, stage: usize) -> Ms {
+        self.stage_min[stage]
+    }
+
+    /// Whether the green stage has run its minimum at `now`.
+    pub fn min_done(&self, now: Ms) -> bool {
+        match self.state {
+            EngineState::Green { stage, since } => now - since >= self.stage_min[stage],
+            _ => false,
+        }
+    }
+
+    pub fn colours(&self) -> &[Colour] {
+        &self.colours
+    }
+
+    fn in_stage(&self, stage: usize, g: usize) -> bool {
+        self.ix.stages[stage].groups.contains(&GroupIdx(g))
+    }
+
+    /// Ask to move from the green stage to `to`. Ignored unless a stage is green, it has run
+    /// its minimum, and `to` is another stage. Returns whether the change started.
+    pub fn request(&mut self, now: Ms, to: usize) -> bool {
+        let EngineState::Green { stage, .. } = self.state else {
+            return false;
+        };
+        if to == stage || to >= self.ix.stages.len() || !self.min_done(now) {
+            return false;
+        }
+        // Pedestrian groups that end clear inside the stage.
+        let mut ped_clear = Ms::ZERO;
+        for g in &self.ix.stages[stage].groups {
+            let gg = &self.ix.groups[g.0];
+            if gg.kind == GroupKind::Pedestrian && !self.in_stage(to, g.0) {
+                ped_clear = ped_clear.max(gg.clearance);
+                self.green_end[g.0] = Some(now);
+            }
+        }
+        self.state = EngineState::Closing {
+            from: stage,
+            to,
+            until: now + ped_clear,
+        };
+        self.advance(now);
+        true
+    }
+
+    /// Move the timers on to `now` and repaint the colours.
+    pub fn advance(&mut self, now: Ms) {
+        loop {
+            match self.state {
+                EngineState::Closing { from, to, until } if now >= until => {
+                    // The stage ends: vehicle groups that end start their yellow.
+                    for g in 0..self.ix.groups.len() {
+                        if self.in_stage(from, g)
+                            && !self.in_stage(to, g)
+                            && self.ix.groups[g].kind == GroupKind::Vehicle
+                        {
+                            self.green_end[g] = Some(until);
+                        }
+                    }
+                    let mut start = until + required_interstage(&self.ix, from, to);
+                    // Every intergreen from the last end of green of every conflicting group.
+                    for s in &self.ix.stages[to].groups {
+                        if self.in_stage(from, s.0) {
+                            continue;
+                        }
+                        for (e, end) in self.green_end.iter().enumerate() {
+                            if let Some(end) = end {
+                                if self.ix.conflicts[e][s.0] {
+                                    start = start.max(*end + self.ix.intergreen[e][s.0]);
+                                }
+                            }
+                        }
+                    }
+                    self.state = EngineState::Inter {
+                        from,
+                        to,
+                        ended: until,
+                        until: start,
+                    };
+                }
+                EngineState::Inter { to, until, .. } if now >= until => {
+                    self.state = EngineState::Green {
+                        stage: to,
+                        since: until,
+                    };
+                }
+                _ => break,
+            }
+        }
+        self.paint(now);
+    }
+
+    fn paint(&mut self, now: Ms) {
+        for g in 0..self.ix.groups.len() {
+            let gg = &self.ix.groups[g];
+            let ped = gg.kind == GroupKind::Pedestrian;
+            let open = if ped { Colour::Walk } else { Colour::Green };
+            let ended = |s: &Self| -> Colour {
+                match s.green_end[g] {
+                    Some(end) if !ped && now < end + gg.clearance => Colour::Yellow,
+                    _ => Colour::Red,
+                }
+            };
+            self.colours[g] = match self.state {
+                EngineState::Green { stage, .. } => {
+                    if self.in_stage(stage, g) {
+                        open
+                    } else {
+                        ended(self)
+                    }
+                }
+                EngineState::Closing { from, to, until } => {
+                    if self.in_stage(from, g) {
+                        if ped && !self.in_stage(to, g) {
+                            if now < until {
+                                Colour::PedClearance
+                            } else {
+                                Colour::Red
+                            }
+                        } else {
+                            open
+                        }
+                    } else {
+                        ended(self)
+                    }
+                }
+                EngineState::Inter {
+                    from, to, until, ..
+                } => {
+                    if self.in_stage(from, g) && self.in_stage(to, g) {
+                        open
+                    } else if self.in_stage(to, g)
+                        && !ped
+                        && gg.red_yellow > Ms::ZERO
+                        && now >= until - gg.red_yellow
+                    {
+                        Colour::RedYellow
+                    } else {
+                        ended(self)
+                    }
+                }
+            };
+        }
+    }
+
+    /// The next time a colour changes by the engine's own timers.
+    pub fn next_change(&self, now: Ms) -> Ms {
+        let mut t = NEVER;
+        let mut consider = |x: Ms| {
+            if x > now {
+                t = t.min(x);
+            }
+        };
+        for (g, end) in self.green_end.iter().enumerate() {
+            if let Some(end) = end {
+                consider(*end + self.ix.groups[g].clearance);
+            }
+        }
+        match self.state {
+            EngineState::Green { .. } => {}
+            EngineState::Closing { until, .. } => consider(until),
+            EngineState::Inter { to, until, .. } => {
+                consider(until);
+                for s in &self.ix.stages[to].groups {
+                    let ry = self.ix.groups[s.0].red_yellow;
+                    if ry > Ms::ZERO {
+                        consider(until - ry);
+                    }
+                }
+            }
+        }
+        t
+    }
+
+    /// The stage the engine is moving to, during a change.
+    pub fn target(&self) -> Option<usize> {
+        match self.state {
+            EngineState::Closing { to, .. } | EngineState::Inter { to, .. } => Some(to),
+            EngineState::Green { .. } => None,
+        }
+    }
+
+    /// When the last green stage ended (during an interstage).
+    pub fn ended_at(&self) -> Option<Ms> {
+        match self.state {
+            EngineState::Inter { ended, .. } => Some(ended),
+            _ => None,
+        }
+    }
+}
+
+/// Which stages a detector calls: those with a vehicle group whose movement leaves from the
+/// detector's link on its lane (stop-line and advance detectors only).
+fn stage_detectors(ix: &Intersection) -> Vec<Vec<usize>> {
+    ix.stages
+        .iter()
+        .map(|s| {
+            ix.detectors
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.kind != DetectorKind::Exit)
+                .filter(|(_, d)| {
+                    s.groups.iter().any(|g| {
+                        ix.groups[g.0].movements.iter().any(|&m| {
+                            let mv = &ix.movements[m];
+                            mv.from == d.link && mv.lanes.contains(&d.lane)
+                        })
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect()
+}
+
+/// Parameters of actuated control.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActuatedParams {
+    /// Passage time (unit extension): a stage gaps out when no detector of it has been
+    /// occupied for this long.
+    pub passage: Ms,
+    /// Maximum green per stage, by plan position; `None` takes the plan's greens.
+    pub max_green: Option<Vec<Ms>>,
+}
+
+impl Default for ActuatedParams {
+    fn default() -> Self {
+        ActuatedParams {
+            passage: Ms::from_s(3),
+            max_green: None,
+        }
+    }
+}
+
+/// Fully actuated stage control: the plan's stage sequence, each stage from its minimum up to
+/// its maximum green (the plan's green by default), ending on gap-out or max-out when another
+/// stage has a call. Stages without detectors are on recall (always called). With no call
+/// elsewhere, the green rests where it is.
+#[derive(Clone, Debug)]
+pub struct Actuated {
+    engine: StageEngine,
+    sequence: Vec<usize>,
+    pos: usize,
+    max_green: Vec<Ms>,
+    passage: Ms,
+    detectors: Vec<Vec<usize>>,
+    calls: Vec<bool>,
+    last_counts: Vec<u64>,
+}
+
+impl Actuated {
+    /// Actuated control over the stage sequence of `plan`, starting its first stage at `now`.
+    pub fn new(ix: &Intersection, plan: &Plan, params: &ActuatedParams, now: Ms) -> Self {
+        let sequence: Vec<usize> = plan.stages.iter().map(|s| s.stage).collect();
+        let engine = StageEngine::new(ix, sequence[0], now);
+        let max_green = match &params.max_green {
+            Some(m) if m.len() == sequence.len() => m.clone(),
+            _ => plan.stages.iter().map(|s| s.green).collect(),
+        };
+        let max_green = max_green
+            .iter()
+            .zip(&sequence)
+            .map(|(m, s)| (*m).max(engine.stage_min(*s)))
+            .collect();
+        Actuated {
+            detectors: stage_detectors(ix),
+            calls: vec![false; ix.stages.len()],
+            last_counts: vec![0; ix.detectors.len()],
+            engine,
+            sequence,
+            pos: 0,
+            max_green,
+            passage: params.passage,
+        }
+    }
+
+    pub fn engine(&self) -> &StageEngine {
+        &self.engine
+    }
+
+    fn called(&self, stage: usize) -> bool {
+        self.detectors[stage].is_empty() || self.calls[stage]
+    }
+}
+
+impl SignalLogic for Actuated {
+    fn step(&mut self, now: Ms, m: &Measurements<'_>) -> Ms {
+        self.engine.advance(now);
+        let green = self.engine.green_stage();
+        // Calls: any actuation on a detector of a stage that is not green.
+        for (s, dets) in self.detectors.iter().enumerate() {
+            if Some(s) == green {
+                continue;
+            }
+            for &d in dets {
+                if let Some(st) = m.detectors.get(d) {
+                    if st.occupied || st.count != self.last_counts[d] {
+                        self.calls[s] = true;
+                    }
+                }
+            }
+        }
+        for (d, st) in m.detectors.iter().enumerate().take(self.last_counts.len()) {
+            self.last_counts[d] = st.count;
+        }
+        let mut wake = self.engine.next_change(now);
+        if let (Some(stage), Some(since)) = (green, self.engine.green_since()) {
+            self.calls[stage] = false;
+            let min_end = since + self.engine.stage_min(stage);
+            let max_end = since + self.max_green[self.pos];
+            if now < min_end {
+                return wake.min(min_end);
+            }
+            let dets = &self.detectors[stage];
+            let mut last_active: Option<Ms> = None;
+            let mut occupied = false;
+            for &d in dets {
+                if let Some(st) = m.detectors.get(d) {
+                    occupied |= st.occupied;
+                    last_active = last_active.max(st.last_off.max(st.last_on));
+                }
+            }
+            let gap_end = last_active.map_or(since, |t| t.max(since)) + self.passage;
+            let gapped_out = dets.is_empty() || (!occupied && now >= gap_end);
+            let maxed_out = now >= max_end;
+            if gapped_out || maxed_out {
+                let n = self.sequence.len();
+                let next = (1..n)
+                    .map(|k| (self.pos + k) % n)
+                    .find(|&p| self.sequence[p] != stage && self.called(self.sequence[p]));
+                if let Some(p) = next {
+                    if self.engine.request(now, self.sequence[p]) {
+                        self.pos = p;
+                        return self.engine.next_change(now);
+                    }
+                }
+                // Rest in green; look again at the next step of the field.
+            } else {
+                wake = wake.min(max_end);
+                if !occupied {
+                    wake = wake.min(gap_end);
+                }
+            }
+        }
+        wake
+    }
+    fn colours(&self) -> &[Colour] {
+        self.engine.colours()
+    }
+}
+
+/// Parameters of max-pressure control.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaxPressureParams {
+    /// How often the pressures are compared once a stage has run its minimum.
+    pub period: Ms,
+    /// A stage that has run this long gives way to the stage of highest pressure among the
+    /// others, if that pressure is positive (keeps a tie from starving anyone).
+    pub max_green: Ms,
+}
+
+impl Default for MaxPressureParams {
+    fn default() -> Self {
+        MaxPressureParams {
+            period: Ms::from_s(5),
+            max_green: Ms::from_s(90),
+        }
+    }
+}
+
+/// Max-pressure control (Varaiya 2013, "Max pressure control of a network of signalized
+/// intersections", Transp. Res. C 36), stage-based: at each decision point the stage with the
+/// largest pressure `sum over its movements of c(m) * (x(m) - x(out(m)))` gets the green, where
+/// `c` is the movement's saturation flow times lanes, `x(m)` the vehicles on its incoming link
+/// bound for it, and `x(out(m))` the vehicles on its outgoing link (Varaiya's
+/// `sum_p r(m,p) x(m,p)` with the turning ratios summing to one). Departs from the paper in
+/// that decisions happen every `period` after the minimum, not at fixed slot boundaries, and
+/// each switch pays the real interstage.
+#[derive(Clone, Debug)]
+pub struct MaxPressure {
+    engine: StageEngine,
+    params: MaxPressureParams,
+    next_decision: Ms,
+    /// Per stage: (movement index, capacity veh/h) of its vehicle groups.
+    stage_movements: Vec<Vec<(usize, f64)>>,
+}
+
+impl MaxPressure {
+    /// Starts with `first` stage green at `now`.
+    pub fn new(ix: &Intersection, first: usize, params: &MaxPressureParams, now: Ms) -> Self {
+        let stage_movements = ix
+            .stages
+            .iter()
+            .map(|s| {
+                let mut v = Vec::new();
+                for g in &s.groups {
+                    for &m in &ix.groups[g.0].movements {
+                        let mv = &ix.movements[m];
+                        v.push((m, mv.saturation_flow_veh_h * mv.lanes.len() as f64));
+                    }
+                }
+                v
+            })
+            .collect();
+        MaxPressure {
+            engine: StageEngine::new(ix, first, now),
+            params: params.clone(),
+            next_decision: now,
+            stage_movements,
+        }
+    }
+
+    pub fn engine(&self) -> &StageEngine {
+        &self.engine
+    }
+
+    /// The pressure of every stage under these measurements.
+    pub fn pressures(&self, m: &Measurements<'_>) -> Vec<f64> {
+        self.stage_movements
+            .iter()
+            .map(|ms| {
+                ms.iter()
+                    .map(|&(k, c)| {
+                        let q = m.movement_queue_veh.get(k).copied().unwrap_or(0) as f64;
+                        let d = m.movement_downstream_veh.get(k).copied().unwrap_or(0) as f64;
+                        c * (q - d)
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+}
+
+impl SignalLogic for MaxPressure {
+    fn step(&mut self, now: Ms, m: &Measurements<'_>) -> Ms {
+        self.engine.advance(now);
+        let (Some(stage), Some(since)) = (self.engine.green_stage(), self.engine.green_since())
+        else {
+            return self.engine.next_change(now);
+        };
+        let min_end = since + self.engine.stage_min(stage);
+        if now < min_end {
+            self.next_decision = min_end;
+            return self.engine.next_change(now).min(min_end);
+        }
+        if now < self.next_decision {
+            return self.engine.next_change(now).min(self.next_decision);
+        }
+        let p = self.pressures(m);
+        let maxed = now - since >= self.params.max_green;
+        let mut best = stage;
+        for (k, &pk) in p.iter().enumerate() {
+            if k == stage {
+                continue;
+            }
+            let beats = if maxed && best == stage {
+                pk > 0.0
+            } else {
+                pk > p[best]
+            };
+            if beats {
+                best = k;
+            }
+        }
+        if best != stage && self.engine.request(now, best) {
+            return self.engine.next_change(now);
+        }
+        self.next_decision = now + self.params.period;
+        self.engine.next_change(now).min(self.next_decision)
+    }
+    fn colours(&self) -> &[Colour] {
+        self.engine.colours()
+    }
+}

@@ -1,0 +1,138 @@
+//! Run configuration: step, driver parameters, the control to use, and the rules of the road
+//! that are not in the network file.
+
+use intersections::control::{ActuatedParams, MaxPressureParams};
+use intersections::{IntersectionIdx, Ms, Plan};
+
+/// Krauss car-following parameters, one vehicle class (SUMO's passenger-car defaults except
+/// `sigma`, see the crate documentation).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DriverParams {
+    /// Maximum acceleration, m/s².
+    pub accel_mps2: f64,
+    /// Deceleration the safe speed assumes (Krauss `b`), m/s².
+    pub decel_mps2: f64,
+    /// Comfortable deceleration for the dilemma-zone rule at yellow, m/s².
+    pub comfortable_decel_mps2: f64,
+    /// Driver reaction time (Krauss `tau`), seconds.
+    pub tau_s: f64,
+    /// Vehicle length, metres.
+    pub length_m: f64,
+    /// Gap kept to the leader at standstill, metres.
+    pub min_gap_m: f64,
+    /// Dawdling (Krauss `sigma`, 0..1): random deceleration by `sigma * accel` each step.
+    /// 0 by default: the only randomness is in the demand (see the crate documentation).
+    pub sigma: f64,
+}
+
+impl Default for DriverParams {
+    fn default() -> Self {
+        DriverParams {
+            accel_mps2: 2.6,
+            decel_mps2: 4.5,
+            comfortable_decel_mps2: 3.0,
+            tau_s: 1.4,
+            length_m: 5.0,
+            min_gap_m: 2.5,
+            sigma: 0.0,
+        }
+    }
+}
+
+/// How the signals are driven.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum ControlKind {
+    /// The fixed-time plans (a plan file's, else each intersection's scheduled plan).
+    #[default]
+    Fixed,
+    /// Actuated: gap-out / max-out over the plan's stage sequence.
+    Actuated,
+    /// Max-pressure (Varaiya 2013), stage-based.
+    MaxPressure,
+    /// Nothing inside the simulator: the caller sets the colours through
+    /// [`intersections::field::Field`] (a controller crate, a test).
+    External,
+}
+
+impl ControlKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ControlKind::Fixed => "fixed",
+            ControlKind::Actuated => "actuated",
+            ControlKind::MaxPressure => "max-pressure",
+            ControlKind::External => "external",
+        }
+    }
+}
+
+/// The control of a run.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Control {
+    pub kind: ControlKind,
+    /// Plans that replace the network's scheduled plan at their intersections (a plan file,
+    /// or the optimizer's candidate). Fixed control runs them; actuated control takes its
+    /// stage sequence and maximum greens from them; max-pressure its first stage.
+    pub plans: Vec<(IntersectionIdx, Plan)>,
+    pub actuated: ActuatedParams,
+    pub max_pressure: MaxPressureParams,
+}
+
+impl Control {
+    pub fn fixed() -> Self {
+        Control::default()
+    }
+    pub fn of_kind(kind: ControlKind) -> Self {
+        Control {
+            kind,
+            ..Control::default()
+        }
+    }
+    /// Fixed control with these plans.
+    pub fn with_plans(plans: Vec<(IntersectionIdx, Plan)>) -> Self {
+        Control {
+            plans,
+            ..Control::default()
+        }
+    }
+}
+
+/// Configuration of a run (everything but the network, the demand, the control and the seed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// Simulation step.
+    pub step: Ms,
+    /// Time of day at simulation time 0, for the intersections' plan schedules.
+    pub start_of_day: Ms,
+    pub driver: DriverParams,
+    /// Length of the path through a junction (the crossing takes this at the outgoing link's
+    /// speed), metres.
+    pub junction_length_m: f64,
+    /// Critical gap of a permissive turn or a minor-road vehicle: it goes only if no
+    /// priority vehicle will reach the conflict within this time, seconds.
+    pub critical_gap_s: f64,
+    /// Follow-up: a yielding vehicle also waits this long after a priority vehicle crossed.
+    pub follow_up_s: f64,
+    /// Gridlock: the run stops and reports it when no vehicle moved for this long while
+    /// vehicles are in the network.
+    pub gridlock_after: Ms,
+    /// Keep a record per completed vehicle (off by default: aggregates only).
+    pub record_vehicles: bool,
+    /// Keep every detector on/off event (off by default).
+    pub record_detector_events: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            step: Ms(1000),
+            start_of_day: Ms::ZERO,
+            driver: DriverParams::default(),
+            junction_length_m: 12.0,
+            critical_gap_s: 4.5,
+            follow_up_s: 2.0,
+            gridlock_after: Ms::from_s(300),
+            record_vehicles: false,
+            record_detector_events: false,
+        }
+    }
+}

@@ -1,0 +1,1328 @@
+//! The simulation: a [`Scenario`] is the network, demand and configuration compiled once into
+//! flat arrays; a [`Simulation`] is one run's state (cheap to clone, so a run can continue from
+//! any saved state with another control).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use intersections::control::{Actuated, FixedTime, MaxPressure, NEVER};
+use intersections::demand::Demand;
+use intersections::field::{DetectorState, Field, Measurements, SignalLogic};
+use intersections::geometry::angle_diff;
+use intersections::model::Endpoint;
+use intersections::spec::{ControlKind as IxControl, DetectorKind, Protection, Turn};
+use intersections::{Colour, IntersectionIdx, LinkIdx, Ms, Network, Plan};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::{Control, ControlKind, SimConfig};
+use crate::metrics::{
+    ApproachMetrics, Gridlock, IntersectionMetrics, RunMetrics, SeedSummary, VehicleRecord,
+};
+use crate::SimError;
+
+/// Speed below which a vehicle counts as halted (in a queue), m/s (as SUMO).
+const HALT_MPS: f64 = 0.1;
+/// A halted vehicle's stop ends (so a later halt is a new stop) once it is this fast again, m/s.
+const RESTART_MPS: f64 = 5.0;
+/// Longest route drawn, in movements; a vehicle whose route is cut there leaves at the end of
+/// its last link.
+const MAX_ROUTE: usize = 512;
+/// RNG stream families (ChaCha8 streams of the run seed): one per subsystem.
+const STREAM_ARRIVALS: u64 = 1 << 32;
+const STREAM_DRIVERS: u64 = 2 << 32;
+
+/// A detector switching on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DetectorEvent {
+    pub time: Ms,
+    pub intersection: usize,
+    /// Index into the intersection's detectors.
+    pub detector: usize,
+    pub on: bool,
+}
+
+/// The network, demand and configuration compiled into flat arrays. Build once, run many
+/// times (several seeds, several candidate plans).
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    st: Arc<Static>,
+}
+
+#[derive(Debug)]
+struct Static {
+    net: Network,
+    demand: Demand,
+    cfg: SimConfig,
+    // links
+    link_first_lane: Vec<u32>,
+    link_nlanes: Vec<u32>,
+    link_len: Vec<f64>,
+    link_speed: Vec<f64>,
+    link_ix: Vec<Option<u32>>,
+    link_ff: Vec<f64>,
+    /// The link feeds yielding movements' conflicts (its front vehicles' arrivals are watched).
+    link_watched: Vec<bool>,
+    /// Per link: (cumulative share, movement) to draw the next movement.
+    link_turns: Vec<Vec<(f64, u32)>>,
+    // lanes
+    lane_link: Vec<u32>,
+    lane_det_start: Vec<u32>,
+    lane_det: Vec<u32>,
+    // detectors (flat)
+    det_zone: Vec<(f64, f64)>,
+    det_ix: Vec<u32>,
+    ix_det_off: Vec<usize>,
+    // movements (flat)
+    ix_mv_off: Vec<usize>,
+    mv_to: Vec<u32>,
+    mv_lanes: Vec<Vec<u32>>,
+    mv_group: Vec<Option<u32>>,
+    mv_yields: Vec<bool>,
+    mv_conflicts: Vec<Vec<u32>>,
+    mv_ff: Vec<f64>,
+    /// Approaches of each intersection other than the given one (flashing-yellow yield).
+    ix_group_off: Vec<usize>,
+    ix_priority: Vec<bool>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Car {
+    x: f64,
+    v: f64,
+    slot: u32,
+    stopped: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Logic {
+    None,
+    Fixed(FixedTime),
+    Actuated(Box<Actuated>),
+    MaxPressure(Box<MaxPressure>),
+}
+
+#[derive(Clone, Debug, Default)]
+struct Vehicles {
+    gen_id: Vec<u64>,
+    entry: Vec<u32>,
+    route: Vec<Vec<u32>>,
+    route_pos: Vec<u32>,
+    arrival_s: Vec<f64>,
+    depart_s: Vec<f64>,
+    ff_s: Vec<f64>,
+    link_enter_s: Vec<f64>,
+    link_ff_s: Vec<f64>,
+    link_stops: Vec<u32>,
+    stops: Vec<u32>,
+    dist_m: Vec<f64>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Acc {
+    generated: u64,
+    entered: u64,
+    completed: u64,
+    sum_tt: f64,
+    sum_ff: f64,
+    sum_stops: u64,
+    sum_dist: f64,
+    sum_entry_wait: f64,
+    vehicle_steps: u64,
+    peak: u64,
+    steps: u64,
+    // per link (approaches)
+    ap_veh: Vec<u64>,
+    ap_delay: Vec<f64>,
+    ap_stops: Vec<u64>,
+    ap_queue_sum: Vec<u64>,
+    ap_queue_max: Vec<u32>,
+    // per intersection
+    ix_queue_sum: Vec<u64>,
+    ix_queue_max: Vec<u32>,
+    records: Vec<VehicleRecord>,
+    since: Ms,
+}
+
+/// One run's state.
+#[derive(Clone, Debug)]
+pub struct Simulation {
+    st: Arc<Static>,
+    control_name: &'static str,
+    seed: u64,
+    now: Ms,
+    lanes: Vec<VecDeque<Car>>,
+    veh: Vehicles,
+    free: Vec<u32>,
+    in_network: u64,
+    next_gen_id: u64,
+    // demand
+    entry_rng: Vec<ChaCha8Rng>,
+    next_arrival_s: Vec<Option<f64>>,
+    waiting: Vec<VecDeque<u32>>,
+    driver_rng: ChaCha8Rng,
+    // signals
+    colours: Vec<Colour>,
+    logic: Vec<Logic>,
+    wake: Vec<Ms>,
+    // detectors and queues
+    det: Vec<DetectorState>,
+    det_occ_s: Vec<f64>,
+    det_occ_now: Vec<bool>,
+    det_passed: Vec<bool>,
+    det_events: Vec<DetectorEvent>,
+    mv_queue: Vec<u32>,
+    mv_down: Vec<u32>,
+    link_count: Vec<u32>,
+    // per-step scratch
+    tail_back: Vec<f64>,
+    tail_v: Vec<f64>,
+    link_eta: Vec<f64>,
+    link_last_cross: Vec<f64>,
+    link_halted: Vec<u32>,
+    moves: Vec<(u32, Car)>,
+    // progress
+    last_progress: Ms,
+    gridlock: Option<Gridlock>,
+    acc: Acc,
+}
+
+fn uniform(rng: &mut ChaCha8Rng) -> f64 {
+    // 53 random bits in [0, 1).
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+impl Scenario {
+    /// Compile a checked network and demand. Fails only on an inconsistent configuration.
+    pub fn new(net: Network, demand: Demand, cfg: SimConfig) -> Result<Scenario, SimError> {
+        if cfg.step <= Ms::ZERO || cfg.step > Ms::from_s(2) {
+            return Err(SimError::Config(format!(
+                "step {} must be more than 0 and at most 2 s",
+                cfg.step
+            )));
+        }
+        if cfg.driver.tau_s < cfg.step.as_secs_f64() {
+            return Err(SimError::Config(format!(
+                "the reaction time tau {} s must be at least the step {} (Krauss is collision-free only then)",
+                cfg.driver.tau_s, cfg.step
+            )));
+        }
+        for e in &demand.entries {
+            if e.link.0 >= net.links.len() {
+                return Err(SimError::Config(
+                    "the demand names a link the network does not have".into(),
+                ));
+            }
+        }
+        let nl = net.links.len();
+        let mut link_first_lane = Vec::with_capacity(nl);
+        let mut link_nlanes = Vec::with_capacity(nl);
+        let mut lane_link = Vec::new();
+        for (i, l) in net.links.iter().enumerate() {
+            link_first_lane.push(lane_link.len() as u32);
+            link_nlanes.push(l.lanes);
+            for _ in 0..l.lanes {
+                lane_link.push(i as u32);
+            }
+        }
+        let link_len: Vec<f64> = net.links.iter().map(|l| l.length_m).collect();
+        let link_speed: Vec<f64> = net.links.iter().map(|l| l.speed_mps).collect();
+        let link_ix: Vec<Option<u32>> = net
+            .links
+            .iter()
+            .map(|l| match l.to {
+                Endpoint::Intersection(i) => Some(i.0 as u32),
+                Endpoint::Boundary(_) => None,
+            })
+            .collect();
+        let link_ff: Vec<f64> = (0..nl).map(|i| link_len[i] / link_speed[i]).collect();
+
+        // Movements, flat, and who yields to whom.
+        let mut ix_mv_off = vec![0];
+        let mut ix_group_off = vec![0];
+        let mut mv_to = Vec::new();
+        let mut mv_lanes = Vec::new();
+        let mut mv_group = Vec::new();
+        let mut mv_yields = Vec::new();
+        let mut mv_conflicts = Vec::new();
+        let mut mv_ff = Vec::new();
+        let mut ix_priority = Vec::new();
+        let mut link_watched = vec![false; nl];
+        for (xi, ix) in net.intersections.iter().enumerate() {
+            let me = IntersectionIdx(xi);
+            let priority = ix.control == IxControl::Priority;
+            ix_priority.push(priority);
+            let bearing = |l: LinkIdx| net.leg_bearing(l, me);
+            let opposite = |l: LinkIdx| -> Option<LinkIdx> {
+                let b = bearing(l);
+                ix.approaches
+                    .iter()
+                    .copied()
+                    .filter(|&o| o != l)
+                    .map(|o| (angle_diff(bearing(o), b + 180.0).abs(), o))
+                    .filter(|(d, _)| *d <= 45.0)
+                    .min_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, o)| o)
+            };
+            // Major road of a priority junction: the approach with most lanes (then speed),
+            // and the one opposite it.
+            let mut major: Vec<LinkIdx> = Vec::new();
+            if priority {
+                if let Some(&best) = ix.approaches.iter().max_by(|a, b| {
+                    let ka = (net.links[a.0].lanes as f64) * 1000.0 + net.links[a.0].speed_mps;
+                    let kb = (net.links[b.0].lanes as f64) * 1000.0 + net.links[b.0].speed_mps;
+                    ka.total_cmp(&kb).then(b.0.cmp(&a.0))
+                }) {
+                    major.push(best);
+                    if let Some(o) = opposite(best) {
+                        major.push(o);
+                    }
+                }
+            }
+            for m in &ix.movements {
+                let first = link_first_lane[m.from.0];
+                mv_to.push(m.to.0 as u32);
+                mv_lanes.push(m.lanes.iter().map(|l| first + l).collect::<Vec<u32>>());
+                mv_group.push(m.group.map(|g| (ix_group_off[xi] + g.0) as u32));
+                mv_ff.push(cfg.junction_length_m / link_speed[m.to.0]);
+                let turning_left = matches!(m.turn, Turn::Left | Turn::Uturn);
+                let conflicts: Vec<LinkIdx> = if priority {
+                    if !major.contains(&m.from) {
+                        major.clone()
+                    } else if turning_left {
+                        opposite(m.from).into_iter().collect()
+                    } else {
+                        Vec::new()
+                    }
+                } else {
+                    let permissive = m
+                        .group
+                        .is_some_and(|g| ix.groups[g.0].protection == Protection::Permissive);
+                    if permissive && turning_left {
+                        opposite(m.from).into_iter().collect()
+                    } else {
+                        Vec::new()
+                    }
+                };
+                for c in &conflicts {
+                    link_watched[c.0] = true;
+                }
+                mv_yields.push(!conflicts.is_empty());
+                mv_conflicts.push(conflicts.iter().map(|l| l.0 as u32).collect::<Vec<u32>>());
+            }
+            ix_mv_off.push(mv_to.len());
+            ix_group_off.push(ix_group_off[xi] + ix.groups.len());
+            // Flashing yellow / dark: every approach watches every other.
+            if !priority {
+                for a in &ix.approaches {
+                    link_watched[a.0] = true;
+                }
+            }
+        }
+
+        // Next-movement tables from the turning ratios.
+        let mut link_turns = vec![Vec::new(); nl];
+        for (li, turns) in link_turns.iter_mut().enumerate() {
+            let Some(xi) = link_ix[li] else { continue };
+            let ix = &net.intersections[xi as usize];
+            let Some(shares) = demand
+                .turning
+                .get(&(IntersectionIdx(xi as usize), LinkIdx(li)))
+            else {
+                continue;
+            };
+            let total: f64 = shares.iter().map(|s| s.1).sum();
+            if total <= 0.0 {
+                continue;
+            }
+            let mut cum = 0.0;
+            for (to, share) in shares {
+                if *share <= 0.0 {
+                    continue;
+                }
+                if let Some(k) = ix
+                    .movements
+                    .iter()
+                    .position(|m| m.from.0 == li && m.to == *to)
+                {
+                    cum += share / total;
+                    turns.push((cum, (ix_mv_off[xi as usize] + k) as u32));
+                }
+            }
+            if let Some(last) = turns.last_mut() {
+                last.0 = 1.0;
+            }
+        }
+
+        // Detectors: zones in lane coordinates (front-bumper position from the link start).
+        let mut det_zone = Vec::new();
+        let mut det_ix = Vec::new();
+        let mut det_lane = Vec::new();
+        let mut ix_det_off = vec![0];
+        for (xi, ix) in net.intersections.iter().enumerate() {
+            for d in &ix.detectors {
+                let len = link_len[d.link.0];
+                let zone = match d.kind {
+                    DetectorKind::StopLine | DetectorKind::Advance => {
+                        (len - d.distance_m - d.length_m, len - d.distance_m)
+                    }
+                    DetectorKind::Exit => (d.distance_m, d.distance_m + d.length_m),
+                };
+                det_zone.push(zone);
+                det_ix.push(xi as u32);
+                det_lane.push(link_first_lane[d.link.0] + d.lane);
+            }
+            ix_det_off.push(det_zone.len());
+        }
+        let n_lanes = lane_link.len();
+        let mut lane_det_start = vec![0u32; n_lanes + 1];
+        let mut lane_det = Vec::new();
+        for (lane, start) in lane_det_start.iter_mut().enumerate().take(n_lanes) {
+            *start = lane_det.len() as u32;
+            for (d, &dl) in det_lane.iter().enumerate() {
+                if dl as usize == lane {
+                    lane_det.push(d as u32);
+                }
+            }
+        }
+        lane_det_start[n_lanes] = lane_det.len() as u32;
+
+        Ok(Scenario {
+            st: Arc::new(Static {
+                net,
+                demand,
+                cfg,
+                link_first_lane,
+                link_nlanes,
+                link_len,
+                link_speed,
+                link_ix,
+                link_ff,
+                link_watched,
+                link_turns,
+                lane_link,
+                lane_det_start,
+                lane_det,
+                det_zone,
+                det_ix,
+                ix_det_off,
+                ix_mv_off,
+                mv_to,
+                mv_lanes,
+                mv_group,
+                mv_yields,
+                mv_conflicts,
+                mv_ff,
+                ix_group_off,
+                ix_priority,
+            }),
+        })
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.st.net
+    }
+    pub fn demand(&self) -> &Demand {
+        &self.st.demand
+    }
+    pub fn config(&self) -> &SimConfig {
+        &self.st.cfg
+    }
+
+    /// A fresh run from an empty network at time 0.
+    pub fn simulation(&self, control: &Control, seed: u64) -> Result<Simulation, SimError> {
+        let st = self.st.clone();
+        let n_lanes = st.lane_link.len();
+        let nl = st.net.links.len();
+        let n_det = st.det_zone.len();
+        let n_mv = st.mv_to.len();
+        let n_ix = st.net.intersections.len();
+        let entry_rng: Vec<ChaCha8Rng> = (0..st.demand.entries.len())
+            .map(|e| {
+                let mut r = ChaCha8Rng::seed_from_u64(seed);
+                r.set_stream(STREAM_ARRIVALS | e as u64);
+                r
+            })
+            .collect();
+        let mut driver_rng = ChaCha8Rng::seed_from_u64(seed);
+        driver_rng.set_stream(STREAM_DRIVERS);
+        let acc = Acc {
+            ap_veh: vec![0; nl],
+            ap_delay: vec![0.0; nl],
+            ap_stops: vec![0; nl],
+            ap_queue_sum: vec![0; nl],
+            ap_queue_max: vec![0; nl],
+            ix_queue_sum: vec![0; n_ix],
+            ix_queue_max: vec![0; n_ix],
+            ..Acc::default()
+        };
+        let mut sim = Simulation {
+            control_name: control.kind.name(),
+            seed,
+            now: Ms::ZERO,
+            lanes: vec![VecDeque::new(); n_lanes],
+            veh: Vehicles::default(),
+            free: Vec::new(),
+            in_network: 0,
+            next_gen_id: 0,
+            next_arrival_s: vec![None; entry_rng.len()],
+            entry_rng,
+            waiting: vec![VecDeque::new(); st.demand.entries.len()],
+            driver_rng,
+            colours: vec![Colour::Red; *st.ix_group_off.last().unwrap_or(&0)],
+            logic: vec![Logic::None; n_ix],
+            wake: vec![Ms::ZERO; n_ix],
+            det: vec![DetectorState::default(); n_det],
+            det_occ_s: vec![0.0; n_det],
+            det_occ_now: vec![false; n_det],
+            det_passed: vec![false; n_det],
+            det_events: Vec::new(),
+            mv_queue: vec![0; n_mv],
+            mv_down: vec![0; n_mv],
+            link_count: vec![0; nl],
+            tail_back: vec![f64::INFINITY; n_lanes],
+            tail_v: vec![0.0; n_lanes],
+            link_eta: vec![f64::INFINITY; nl],
+            link_last_cross: vec![f64::NEG_INFINITY; nl],
+            link_halted: vec![0; nl],
+            moves: Vec::new(),
+            last_progress: Ms::ZERO,
+            gridlock: None,
+            acc,
+            st,
+        };
+        for e in 0..sim.entry_rng.len() {
+            sim.next_arrival_s[e] = sim.draw_arrival(e, 0.0);
+        }
+        sim.set_control(control)?;
+        Ok(sim)
+    }
+
+    /// One run from empty for `duration`: its metrics.
+    pub fn run(&self, control: &Control, seed: u64, duration: Ms) -> Result<RunMetrics, SimError> {
+        let mut sim = self.simulation(control, seed)?;
+        sim.run_until(duration);
+        Ok(sim.metrics())
+    }
+
+    /// Runs for several seeds on parallel threads, returned in the order of `seeds`.
+    pub fn run_seeds(
+        &self,
+        control: &Control,
+        seeds: &[u64],
+        duration: Ms,
+    ) -> Result<Vec<RunMetrics>, SimError> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(seeds.len().max(1));
+        let chunk = seeds.len().div_ceil(threads).max(1);
+        let results: Vec<Result<Vec<RunMetrics>, SimError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = seeds
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|&seed| self.run(control, seed, duration))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(SimError::Config("a run panicked".into())))
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(seeds.len());
+        for r in results {
+            out.extend(r?);
+        }
+        Ok(out)
+    }
+
+    /// [`Scenario::run_seeds`] and their means.
+    pub fn run_summary(
+        &self,
+        control: &Control,
+        seeds: &[u64],
+        duration: Ms,
+    ) -> Result<SeedSummary, SimError> {
+        Ok(SeedSummary::of(&self.run_seeds(control, seeds, duration)?))
+    }
+}
+
+impl Simulation {
+    pub fn now(&self) -> Ms {
+        self.now
+    }
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    pub fn network(&self) -> &Network {
+        &self.st.net
+    }
+    /// Vehicles on the links (including those crossing a junction).
+    pub fn vehicles_in_network(&self) -> u64 {
+        self.in_network
+    }
+    /// Vehicles that arrived but have not fitted onto their entry link yet.
+    pub fn vehicles_waiting(&self) -> u64 {
+        self.waiting.iter().map(|w| w.len() as u64).sum()
+    }
+    pub fn gridlock(&self) -> Option<&Gridlock> {
+        self.gridlock.as_ref()
+    }
+    /// Every detector on/off event so far (with `record_detector_events`).
+    pub fn detector_events(&self) -> &[DetectorEvent] {
+        &self.det_events
+    }
+    /// The colours shown at an intersection (one per signal group).
+    pub fn colours(&self, ix: IntersectionIdx) -> &[Colour] {
+        &self.colours[self.st.ix_group_off[ix.0]..self.st.ix_group_off[ix.0 + 1]]
+    }
+    /// Detector states of an intersection.
+    pub fn detectors(&self, ix: IntersectionIdx) -> &[DetectorState] {
+        &self.det[self.st.ix_det_off[ix.0]..self.st.ix_det_off[ix.0 + 1]]
+    }
+
+    /// Replace the control of every signalised intersection from now on (a hard switch: the
+    /// new logic starts fresh at `now`; a cabinet changes plans through
+    /// `intersections::machine` transitions instead).
+    pub fn set_control(&mut self, control: &Control) -> Result<(), SimError> {
+        let st = self.st.clone();
+        self.control_name = control.kind.name();
+        for (xi, ix) in st.net.intersections.iter().enumerate() {
+            if st.ix_priority[xi] {
+                self.logic[xi] = Logic::None;
+                continue;
+            }
+            let plan: Option<&Plan> = control
+                .plans
+                .iter()
+                .find(|(i, _)| i.0 == xi)
+                .map(|(_, p)| p)
+                .or_else(|| ix.scheduled_plan(st.cfg.start_of_day + self.now));
+            let need_plan = || SimError::NoPlan {
+                intersection: ix.id.clone(),
+            };
+            self.logic[xi] = match control.kind {
+                ControlKind::External => Logic::None,
+                ControlKind::Fixed => Logic::Fixed(FixedTime::new(ix, plan.ok_or_else(need_plan)?)),
+                ControlKind::Actuated => Logic::Actuated(Box::new(Actuated::new(
+                    ix,
+                    plan.ok_or_else(need_plan)?,
+                    &control.actuated,
+                    self.now,
+                ))),
+                ControlKind::MaxPressure => {
+                    if ix.stages.is_empty() {
+                        return Err(need_plan());
+                    }
+                    let first = plan.map_or(0, |p| p.stages[0].stage);
+                    Logic::MaxPressure(Box::new(MaxPressure::new(
+                        ix,
+                        first,
+                        &control.max_pressure,
+                        self.now,
+                    )))
+                }
+            };
+            self.wake[xi] = self.now;
+        }
+        self.run_logic();
+        Ok(())
+    }
+
+    /// Forget what was measured so far (the run goes on): metrics from here cover vehicles
+    /// that complete from now on and queue samples from now on.
+    pub fn reset_metrics(&mut self) {
+        let nl = self.acc.ap_veh.len();
+        let n_ix = self.acc.ix_queue_sum.len();
+        self.acc = Acc {
+            ap_veh: vec![0; nl],
+            ap_delay: vec![0.0; nl],
+            ap_stops: vec![0; nl],
+            ap_queue_sum: vec![0; nl],
+            ap_queue_max: vec![0; nl],
+            ix_queue_sum: vec![0; n_ix],
+            ix_queue_max: vec![0; n_ix],
+            since: self.now,
+            ..Acc::default()
+        };
+    }
+
+    /// Step until `end` (or a gridlock). Returns false if the run stopped on a gridlock.
+    pub fn run_until(&mut self, end: Ms) -> bool {
+        while self.now < end {
+            if self.gridlock.is_some() {
+                return false;
+            }
+            self.step();
+        }
+        self.gridlock.is_none()
+    }
+
+    fn draw_arrival(&mut self, e: usize, from_s: f64) -> Option<f64> {
+        let d = &self.st.demand;
+        let slice_s = d.slice.as_secs_f64();
+        if slice_s <= 0.0 {
+            return None;
+        }
+        let rng = &mut self.entry_rng[e];
+        let u = 1.0 - uniform(rng); // (0, 1]
+        let mut budget = -u.ln();
+        let mut t = from_s;
+        let mut k = (t / slice_s).floor() as usize;
+        loop {
+            let rate = d.entries[e].flows_veh_h.get(k).copied()? / 3600.0;
+            let end = (k + 1) as f64 * slice_s;
+            if rate > 0.0 && t + budget / rate <= end {
+                return Some(t + budget / rate);
+            }
+            budget -= rate * (end - t);
+            t = end;
+            k += 1;
+        }
+    }
+
+    fn new_vehicle(&mut self, e: usize, arrival_s: f64) -> u32 {
+        let st = self.st.clone();
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                let v = &mut self.veh;
+                v.gen_id.push(0);
+                v.entry.push(0);
+                v.route.push(Vec::new());
+                v.route_pos.push(0);
+                v.arrival_s.push(0.0);
+                v.depart_s.push(0.0);
+                v.ff_s.push(0.0);
+                v.link_enter_s.push(0.0);
+                v.link_ff_s.push(0.0);
+                v.link_stops.push(0);
+                v.stops.push(0);
+                v.dist_m.push(0.0);
+                (v.gen_id.len() - 1) as u32
+            }
+        };
+        let s = slot as usize;
+        let mut route = std::mem::take(&mut self.veh.route[s]);
+        route.clear();
+        let rng = &mut self.entry_rng[e];
+        let mut link = st.demand.entries[e].link.0;
+        while route.len() < MAX_ROUTE {
+            let turns = &st.link_turns[link];
+            if turns.is_empty() {
+                break;
+            }
+            let u = uniform(rng);
+            let k = turns.partition_point(|(c, _)| *c <= u).min(turns.len() - 1);
+            let mv = turns[k].1;
+            route.push(mv);
+            link = st.mv_to[mv as usize] as usize;
+        }
+        let v = &mut self.veh;
+        v.route[s] = route;
+        v.gen_id[s] = self.next_gen_id;
+        self.next_gen_id += 1;
+        v.entry[s] = e as u32;
+        v.route_pos[s] = 0;
+        v.arrival_s[s] = arrival_s;
+        v.stops[s] = 0;
+        v.link_stops[s] = 0;
+        v.dist_m[s] = 0.0;
+        slot
+    }
+
+    /// Lane of `link` with most room for a vehicle whose next movement is `next`.
+    fn best_lane(&self, link: usize, next: Option<u32>) -> u32 {
+        let st = &self.st;
+        let pick = |lanes: &mut dyn Iterator<Item = u32>| -> u32 {
+            let mut best = u32::MAX;
+            let mut room = f64::NEG_INFINITY;
+            for l in lanes {
+                let r = self.tail_back[l as usize];
+                if r > room {
+                    room = r;
+                    best = l;
+                }
+            }
+            best
+        };
+        match next {
+            Some(m) => pick(&mut st.mv_lanes[m as usize].iter().copied()),
+            None => {
+                let f = st.link_first_lane[link];
+                pick(&mut (f..f + st.link_nlanes[link]))
+            }
+        }
+    }
+
+    fn run_logic(&mut self) {
+        let st = &self.st;
+        let now = self.now;
+        for xi in 0..self.logic.len() {
+            let always = matches!(self.logic[xi], Logic::Actuated(_) | Logic::MaxPressure(_));
+            if !always && (now < self.wake[xi] || matches!(self.logic[xi], Logic::None)) {
+                continue;
+            }
+            let (d0, d1) = (st.ix_det_off[xi], st.ix_det_off[xi + 1]);
+            let (m0, m1) = (st.ix_mv_off[xi], st.ix_mv_off[xi + 1]);
+            let meas = Measurements {
+                detectors: &self.det[d0..d1],
+                movement_queue_veh: &self.mv_queue[m0..m1],
+                movement_downstream_veh: &self.mv_down[m0..m1],
+            };
+            let (wake, colours): (Ms, &[Colour]) = match &mut self.logic[xi] {
+                Logic::None => (NEVER, &[]),
+                Logic::Fixed(l) => (l.step(now, &meas), l.colours()),
+                Logic::Actuated(l) => (l.step(now, &meas), l.colours()),
+                Logic::MaxPressure(l) => (l.step(now, &meas), l.colours()),
+            };
+            self.wake[xi] = wake;
+            let g0 = st.ix_group_off[xi];
+            self.colours[g0..g0 + colours.len()].copy_from_slice(colours);
+        }
+    }
+
+    /// Whether the signal lets movement `mv` go for a vehicle `dist` from the stop line at
+    /// speed `v`, and whether it must yield to everyone (flashing yellow or dark).
+    fn signal_allows(&self, mv: usize, dist: f64, v: f64) -> (bool, bool) {
+        let Some(g) = self.st.mv_group[mv] else {
+            return (true, false);
+        };
+        match self.colours[g as usize] {
+            Colour::Green => (true, false),
+            Colour::Yellow => {
+                // Dilemma zone: stop if a comfortable stop fits, else go.
+                let b = self.st.cfg.driver.comfortable_decel_mps2;
+                (v * v / (2.0 * b) > dist, false)
+            }
+            Colour::FlashingYellow | Colour::Dark => (true, true),
+            _ => (false, false),
+        }
+    }
+
+    fn gap_ok(&self, links: &[u32], t0: f64) -> bool {
+        let cfg = &self.st.cfg;
+        links.iter().all(|&c| {
+            self.link_eta[c as usize] >= cfg.critical_gap_s
+                && t0 - self.link_last_cross[c as usize] >= cfg.follow_up_s
+        })
+    }
+
+    /// Advance one step.
+    pub fn step(&mut self) {
+        let st = self.st.clone();
+        let cfg = &st.cfg;
+        let dp = &cfg.driver;
+        let dt = cfg.step.as_secs_f64();
+        let t0 = self.now.as_secs_f64();
+        let t1 = (self.now + cfg.step).as_secs_f64();
+        let (len, min_gap, accel, b, tau) = (
+            dp.length_m,
+            dp.min_gap_m,
+            dp.accel_mps2,
+            dp.decel_mps2,
+            dp.tau_s,
+        );
+        let btau = b * tau;
+        let safe = |gap: f64, vl: f64| -> f64 {
+            let g = gap.max(0.0);
+            -btau + (btau * btau + vl * vl + 2.0 * b * g).sqrt()
+        };
+        let mut progress = false;
+
+        // 1. Signals.
+        self.run_logic();
+
+        // 2. Snapshot of every lane's tail.
+        for (l, lane) in self.lanes.iter().enumerate() {
+            match lane.back() {
+                Some(c) => {
+                    self.tail_back[l] = c.x - len;
+                    self.tail_v[l] = c.v;
+                }
+                None => {
+                    self.tail_back[l] = f64::INFINITY;
+                    self.tail_v[l] = st.link_speed[st.lane_link[l] as usize];
+                }
+            }
+        }
+
+        // 3. Arrivals and insertion at the entries.
+        for e in 0..self.waiting.len() {
+            while let Some(t) = self.next_arrival_s[e] {
+                if t > t0 {
+                    break;
+                }
+                let slot = self.new_vehicle(e, t);
+                self.waiting[e].push_back(slot);
+                self.acc.generated += 1;
+                self.next_arrival_s[e] = self.draw_arrival(e, t);
+            }
+            let link = st.demand.entries[e].link.0;
+            while let Some(&slot) = self.waiting[e].front() {
+                let s = slot as usize;
+                let first = self.veh.route[s].first().copied();
+                let lane = self.best_lane(link, first) as usize;
+                let gap = self.tail_back[lane] - min_gap;
+                if gap < 0.0 {
+                    break;
+                }
+                self.waiting[e].pop_front();
+                let v0 = st.link_speed[link].min(safe(gap, self.tail_v[lane]));
+                self.lanes[lane].push_back(Car {
+                    x: 0.0,
+                    v: v0,
+                    slot,
+                    stopped: false,
+                });
+                self.tail_back[lane] = -len;
+                self.tail_v[lane] = v0;
+                let v = &mut self.veh;
+                v.depart_s[s] = t0;
+                v.link_enter_s[s] = t0;
+                v.link_ff_s[s] = st.link_ff[link];
+                v.ff_s[s] = st.link_ff[link];
+                if let Some(m) = first {
+                    self.mv_queue[m as usize] += 1;
+                }
+                self.link_count[link] += 1;
+                self.in_network += 1;
+                self.acc.entered += 1;
+                self.acc.sum_entry_wait += t0 - self.veh.arrival_s[s];
+                progress = true;
+            }
+        }
+
+        // 4. Arrival times of priority vehicles at the conflicts (for gap acceptance).
+        for li in 0..st.link_watched.len() {
+            if !st.link_watched[li] {
+                continue;
+            }
+            let mut eta = f64::INFINITY;
+            let f = st.link_first_lane[li] as usize;
+            for lane in f..f + st.link_nlanes[li] as usize {
+                let Some(c) = self.lanes[lane].front() else {
+                    continue;
+                };
+                let s = c.slot as usize;
+                let Some(&mv) = self.veh.route[s].get(self.veh.route_pos[s] as usize) else {
+                    continue;
+                };
+                let dist = st.link_len[li] - c.x;
+                let (go, _) = self.signal_allows(mv as usize, dist, c.v);
+                if st.mv_yields[mv as usize] || !go {
+                    continue;
+                }
+                eta = eta.min(dist / c.v.max(1.0));
+            }
+            self.link_eta[li] = eta;
+        }
+
+        // 5. Car following, lane by lane, front to back; transfers are buffered.
+        let mut moves = std::mem::take(&mut self.moves);
+        moves.clear();
+        let sigma = dp.sigma;
+        let mut in_steps: u64 = 0;
+        for lane in 0..self.lanes.len() {
+            let n = self.lanes[lane].len();
+            if n == 0 {
+                continue;
+            }
+            in_steps += n as u64;
+            let li = st.lane_link[lane] as usize;
+            let l_len = st.link_len[li];
+            let vmax = st.link_speed[li];
+            let dets = st.lane_det_start[lane] as usize..st.lane_det_start[lane + 1] as usize;
+            let is_approach = st.link_ix[li].is_some();
+            let mut halted = 0u32;
+            let mut leaves = false;
+
+            // The front vehicle: what lies beyond the stop line.
+            let front = self.lanes[lane][0];
+            let fs = front.slot as usize;
+            let pos = self.veh.route_pos[fs] as usize;
+            let mv = self.veh.route[fs].get(pos).copied();
+            let mut target: Option<u32> = None;
+            let (mut lead_gap, mut lead_v) = (f64::INFINITY, vmax);
+            if let Some(m) = mv {
+                let m = m as usize;
+                let next = self.veh.route[fs].get(pos + 1).copied();
+                let to = st.mv_to[m] as usize;
+                let t = self.best_lane(to, next) as usize;
+                let dist = l_len - front.x;
+                let (mut go, yield_all) = self.signal_allows(m, dist, front.v);
+                if go && st.mv_yields[m] {
+                    go = self.gap_ok(&st.mv_conflicts[m], t0);
+                }
+                if go && yield_all {
+                    let xi = st.link_ix[li].unwrap_or(0) as usize;
+                    go = st.net.intersections[xi]
+                        .approaches
+                        .iter()
+                        .filter(|a| a.0 != li)
+                        .all(|a| {
+                            self.link_eta[a.0] >= cfg.critical_gap_s
+                                && t0 - self.link_last_cross[a.0] >= cfg.follow_up_s
+                        });
+                }
+                // Keep the junction clear: do not enter unless the exit has room or flows.
+                if go && self.tail_back[t] - min_gap < len && self.tail_v[t] < 2.0 {
+                    go = false;
+                }
+                if go {
+                    target = Some(t as u32);
+                    lead_gap =
+                        self.tail_back[t] + l_len + cfg.junction_length_m - front.x - min_gap;
+                    lead_v = self.tail_v[t];
+                } else {
+                    lead_gap = dist;
+                    lead_v = 0.0;
+                }
+            }
+
+            let mut prev_x = 0.0;
+            let mut prev_v = 0.0;
+            for i in 0..n {
+                let c = self.lanes[lane][i];
+                let (gap, vl) = if i == 0 {
+                    (lead_gap, lead_v)
+                } else {
+                    (prev_x - len - c.x - min_gap, prev_v)
+                };
+                let mut v = vmax.min(c.v + accel * dt);
+                if gap.is_finite() {
+                    v = v.min(safe(gap, vl));
+                }
+                if sigma > 0.0 {
+                    v -= sigma * accel * dt * uniform(&mut self.driver_rng);
+                }
+                let v = v.max(0.0);
+                let x = c.x + v * dt;
+                // Detectors (the motion of the front bumper from c.x to x).
+                for k in dets.clone() {
+                    let d = st.lane_det[k] as usize;
+                    let (z0, z1) = st.det_zone[d];
+                    let hi = z1 + len;
+                    if c.x < z0 && x >= z0 {
+                        self.det_passed[d] = true;
+                        self.det[d].count += 1;
+                    }
+                    let occ = if x > c.x {
+                        (x.min(hi) - c.x.max(z0)).max(0.0) / (x - c.x) * dt
+                    } else if c.x >= z0 && c.x < hi {
+                        dt
+                    } else {
+                        0.0
+                    };
+                    self.det_occ_s[d] += occ;
+                    if x >= z0 && x < hi {
+                        self.det_occ_now[d] = true;
+                    }
+                }
+                let mut stopped = c.stopped;
+                if v < HALT_MPS {
+                    if !stopped {
+                        stopped = true;
+                        self.veh.stops[c.slot as usize] += 1;
+                        self.veh.link_stops[c.slot as usize] += 1;
+                    }
+                    halted += 1;
+                } else {
+                    progress = true;
+                    if v > RESTART_MPS {
+                        stopped = false;
+                    }
+                }
+                prev_x = c.x;
+                prev_v = c.v;
+                let car = &mut self.lanes[lane][i];
+                car.x = x;
+                car.v = v;
+                car.stopped = stopped;
+                if i == 0 && x >= l_len && (mv.is_none() || target.is_some()) {
+                    leaves = true;
+                }
+            }
+            if is_approach {
+                self.link_halted[li] += halted;
+            }
+
+            if leaves {
+                let Some(c) = self.lanes[lane].pop_front() else {
+                    continue;
+                };
+                let s = c.slot as usize;
+                let over = c.x - l_len;
+                let t_cross = if c.v > 0.0 { t1 - over / c.v } else { t1 };
+                progress = true;
+                match (mv, target) {
+                    (Some(m), Some(t)) => {
+                        let m = m as usize;
+                        let to = st.mv_to[m] as usize;
+                        // Approach metrics for the link it leaves.
+                        let v = &mut self.veh;
+                        self.acc.ap_veh[li] += 1;
+                        self.acc.ap_delay[li] += (t_cross - v.link_enter_s[s]) - v.link_ff_s[s];
+                        self.acc.ap_stops[li] += v.link_stops[s] as u64;
+                        if !st.mv_yields[m] {
+                            self.link_last_cross[li] = t_cross;
+                        }
+                        v.route_pos[s] += 1;
+                        v.link_enter_s[s] = t_cross;
+                        v.link_ff_s[s] = st.mv_ff[m] + st.link_ff[to];
+                        v.ff_s[s] += v.link_ff_s[s];
+                        v.link_stops[s] = 0;
+                        v.dist_m[s] += l_len + cfg.junction_length_m;
+                        self.mv_queue[m] -= 1;
+                        if let Some(&nm) = v.route[s].get(v.route_pos[s] as usize) {
+                            self.mv_queue[nm as usize] += 1;
+                        }
+                        self.link_count[li] -= 1;
+                        self.link_count[to] += 1;
+                        let nx = over - cfg.junction_length_m;
+                        moves.push((t, Car { x: nx, ..c }));
+                        self.tail_back[t as usize] = nx - len;
+                        self.tail_v[t as usize] = c.v;
+                    }
+                    _ => {
+                        // Leaves the network (or its route was cut here).
+                        self.link_count[li] -= 1;
+                        if let Some(m) = mv {
+                            self.mv_queue[m as usize] -= 1;
+                        }
+                        self.complete(s, t_cross, l_len);
+                    }
+                }
+            }
+        }
+        for (t, car) in moves.drain(..) {
+            let lane = &mut self.lanes[t as usize];
+            let car = match lane.back() {
+                Some(b) if car.x > b.x - len => Car {
+                    x: b.x - len - 0.01,
+                    v: car.v.min(b.v),
+                    ..car
+                },
+                _ => car,
+            };
+            lane.push_back(car);
+        }
+        self.moves = moves;
+
+        // 6. Detector states, queues, bookkeeping.
+        let now_end = self.now + cfg.step;
+        for d in 0..self.det.len() {
+            let occ = self.det_occ_now[d];
+            let passed = self.det_passed[d];
+            let ds = &mut self.det[d];
+            ds.occupied_time = Ms::from_secs_f64(self.det_occ_s[d]).unwrap_or(ds.occupied_time);
+            let was = ds.occupied;
+            if occ && !was || (passed && !occ) {
+                ds.last_on = Some(now_end);
+            }
+            if !occ && (was || passed) {
+                ds.last_off = Some(now_end);
+            }
+            if cfg.record_detector_events {
+                let xi = st.det_ix[d] as usize;
+                let local = d - st.ix_det_off[xi];
+                let mut ev = |on: bool| {
+                    self.det_events.push(DetectorEvent {
+                        time: now_end,
+                        intersection: xi,
+                        detector: local,
+                        on,
+                    })
+                };
+                if (occ || passed) && !was {
+                    ev(true);
+                }
+                if !occ && (was || passed) {
+                    ev(false);
+                }
+            }
+            self.det[d].occupied = occ;
+            self.det_occ_now[d] = false;
+            self.det_passed[d] = false;
+        }
+        for (xi, ix) in st.net.intersections.iter().enumerate() {
+            let mut total = 0u32;
+            for a in &ix.approaches {
+                let h = self.link_halted[a.0];
+                self.link_halted[a.0] = 0;
+                self.acc.ap_queue_sum[a.0] += h as u64;
+                self.acc.ap_queue_max[a.0] = self.acc.ap_queue_max[a.0].max(h);
+                total += h;
+            }
+            self.acc.ix_queue_sum[xi] += total as u64;
+            self.acc.ix_queue_max[xi] = self.acc.ix_queue_max[xi].max(total);
+        }
+        for (m, &to) in st.mv_to.iter().enumerate() {
+            self.mv_down[m] = self.link_count[to as usize];
+        }
+        self.acc.vehicle_steps += in_steps;
+        self.acc.steps += 1;
+        self.acc.peak = self.acc.peak.max(self.in_network);
+        self.now = now_end;
+        if progress || self.in_network == 0 {
+            self.last_progress = self.now;
+        } else if self.now - self.last_progress >= cfg.gridlock_after {
+            self.gridlock = Some(Gridlock {
+                at_s: self.now.as_secs_f64(),
+                vehicles: self.in_network,
+            });
+        }
+    }
+
+    fn complete(&mut self, s: usize, t: f64, last_len: f64) {
+        let v = &mut self.veh;
+        v.dist_m[s] += last_len;
+        let tt = t - v.depart_s[s];
+        self.acc.completed += 1;
+        self.acc.sum_tt += tt;
+        self.acc.sum_ff += v.ff_s[s];
+        self.acc.sum_stops += v.stops[s] as u64;
+        self.acc.sum_dist += v.dist_m[s];
+        if self.st.cfg.record_vehicles {
+            self.acc.records.push(VehicleRecord {
+                id: v.gen_id[s],
+                entry: self.st.net.links[self.st.demand.entries[v.entry[s] as usize].link.0]
+                    .id
+                    .clone(),
+                arrival_s: v.arrival_s[s],
+                depart_s: v.depart_s[s],
+                arrive_s: t,
+                travel_time_s: tt,
+                free_flow_s: v.ff_s[s],
+                delay_s: tt - v.ff_s[s],
+                stops: v.stops[s],
+                distance_m: v.dist_m[s],
+            });
+        }
+        self.in_network -= 1;
+        self.free.push(s as u32);
+    }
+
+    /// What was measured so far.
+    pub fn metrics(&self) -> RunMetrics {
+        let st = &self.st;
+        let a = &self.acc;
+        let dur = (self.now - a.since).as_secs_f64();
+        let per = |x: f64, n: u64| if n > 0 { x / n as f64 } else { 0.0 };
+        let steps = a.steps.max(1) as f64;
+        let intersections = st
+            .net
+            .intersections
+            .iter()
+            .enumerate()
+            .map(|(xi, ix)| {
+                let approaches: Vec<ApproachMetrics> = ix
+                    .approaches
+                    .iter()
+                    .map(|l| ApproachMetrics {
+                        link: st.net.links[l.0].id.clone(),
+                        vehicles: a.ap_veh[l.0],
+                        mean_delay_s: per(a.ap_delay[l.0], a.ap_veh[l.0]),
+                        mean_stops: per(a.ap_stops[l.0] as f64, a.ap_veh[l.0]),
+                        mean_queue_veh: a.ap_queue_sum[l.0] as f64 / steps,
+                        max_queue_veh: a.ap_queue_max[l.0],
+                    })
+                    .collect();
+                let n: u64 = approaches.iter().map(|x| x.vehicles).sum();
+                let delay: f64 = ix.approaches.iter().map(|l| a.ap_delay[l.0]).sum();
+                let stops: u64 = ix.approaches.iter().map(|l| a.ap_stops[l.0]).sum();
+                let control = if st.ix_priority[xi] {
+                    "priority".to_string()
+                } else {
+                    self.control_name.to_string()
+                };
+                IntersectionMetrics {
+                    id: ix.id.clone(),
+                    control,
+                    throughput_veh: n,
+                    throughput_veh_h: if dur > 0.0 {
+                        n as f64 * 3600.0 / dur
+                    } else {
+                        0.0
+                    },
+                    mean_delay_s: per(delay, n),
+                    mean_stops: per(stops as f64, n),
+                    mean_queue_veh: a.ix_queue_sum[xi] as f64 / steps,
+                    max_queue_veh: a.ix_queue_max[xi],
+                    approaches,
+                }
+            })
+            .collect();
+        let waiting = self.vehicles_waiting();
+        RunMetrics {
+            network: st.net.name.clone(),
+            control: self.control_name.to_string(),
+            seed: self.seed,
+            duration_s: dur,
+            step_s: st.cfg.step.as_secs_f64(),
+            generated: a.generated,
+            entered: a.entered,
+            completed: a.completed,
+            unfinished: self.in_network + waiting,
+            in_network: self.in_network,
+            waiting_to_enter: waiting,
+            peak_in_network: a.peak,
+            mean_travel_time_s: per(a.sum_tt, a.completed),
+            mean_free_flow_s: per(a.sum_ff, a.completed),
+            mean_delay_s: per(a.sum_tt - a.sum_ff, a.completed),
+            mean_stops: per(a.sum_stops as f64, a.completed),
+            mean_speed_mps: if a.sum_tt > 0.0 {
+                a.sum_dist / a.sum_tt
+            } else {
+                0.0
+            },
+            travel_time_index: if a.sum_ff > 0.0 {
+                a.sum_tt / a.sum_ff
+            } else {
+                0.0
+            },
+            throughput_veh_h: if dur > 0.0 {
+                a.completed as f64 * 3600.0 / dur
+            } else {
+                0.0
+            },
+            mean_entry_wait_s: per(a.sum_entry_wait, a.entered),
+            vehicle_steps: a.vehicle_steps,
+            gridlock: self.gridlock.clone(),
+            intersections,
+            vehicles: a.records.clone(),
+        }
+    }
+}
+
+impl Field for Simulation {
+    fn now(&self) -> Ms {
+        self.now
+    }
+    fn intersection_count(&self) -> usize {
+        self.st.net.intersections.len()
+    }
+    fn measurements(&self, ix: IntersectionIdx) -> Measurements<'_> {
+        let st = &self.st;
+        let (d0, d1) = (st.ix_det_off[ix.0], st.ix_det_off[ix.0 + 1]);
+        let (m0, m1) = (st.ix_mv_off[ix.0], st.ix_mv_off[ix.0 + 1]);
+        Measurements {
+            detectors: &self.det[d0..d1],
+            movement_queue_veh: &self.mv_queue[m0..m1],
+            movement_downstream_veh: &self.mv_down[m0..m1],
+        }
+    }
+    fn set_colours(&mut self, ix: IntersectionIdx, colours: &[Colour]) {
+        let g0 = self.st.ix_group_off[ix.0];
+        let g1 = self.st.ix_group_off[ix.0 + 1];
+        let n = colours.len().min(g1 - g0);
+        self.colours[g0..g0 + n].copy_from_slice(&colours[..n]);
+    }
+}
