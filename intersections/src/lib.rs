@@ -23,6 +23,7 @@
 //! TOML text → [`spec`] (serde mirror of the file) → [`model::Network`] / [`demand::Demand`] /
 //! [`plan::Plan`] (checked, every problem listed with file, line and field) → [`runner`].
 
+pub mod audit;
 pub mod control;
 pub mod demand;
 pub mod diag;
