@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use intersections::load::{self, Loaded};
 
 mod demo;
+mod simulate;
 
 #[derive(Parser)]
 #[command(name = "greenwave", version, about = "Intelligent traffic-signal control", long_about = None)]
@@ -35,6 +36,34 @@ enum Command {
         #[arg(long, default_value = "intersections/networks")]
         dir: PathBuf,
     },
+    /// Run the microscopic simulator on a network and demand and print its metrics.
+    Simulate {
+        /// Network file.
+        #[arg(long)]
+        network: PathBuf,
+        /// Demand file; defaults to `<network stem>.demand.toml` next to the network.
+        #[arg(long)]
+        demand: Option<PathBuf>,
+        /// Plan file whose plans replace the scheduled plans (fixed control runs them;
+        /// actuated takes stage sequence and maximum greens from them).
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// How the signals are driven.
+        #[arg(long, value_enum, default_value = "fixed")]
+        control: simulate::ControlArg,
+        /// Simulated time in seconds; defaults to the demand's duration.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Simulation step in seconds.
+        #[arg(long, default_value_t = 1.0)]
+        step: f64,
+        /// Seed of the run's random numbers.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,6 +71,31 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { files, json } => check(&files, json),
         Command::Demo { dir } => demo::run(&dir),
+        Command::Simulate {
+            network,
+            demand,
+            plan,
+            control,
+            duration,
+            step,
+            seed,
+            json,
+        } => match simulate::run(simulate::Args {
+            network,
+            demand,
+            plan,
+            control,
+            duration_s: duration,
+            step_s: step,
+            seed,
+            json,
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
 

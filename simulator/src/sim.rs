@@ -86,6 +86,14 @@ struct Static {
     ix_priority: Vec<bool>,
 }
 
+/// See [`Simulation::front_decision`].
+struct FrontDecision {
+    mv: Option<usize>,
+    target: Option<u32>,
+    lead_gap: f64,
+    lead_v: f64,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Car {
     x: f64,
@@ -807,6 +815,69 @@ impl Simulation {
         }
     }
 
+    /// What the front vehicle of `lane` may do at the stop line: its movement, the exit lane
+    /// it may enter (if its signal, the gap acceptance (`with_yield`) and the exit's room let
+    /// it), and what it follows.
+    fn front_decision(&self, lane: usize, t0: f64, with_yield: bool) -> FrontDecision {
+        let st = &self.st;
+        let cfg = &st.cfg;
+        let (len, min_gap) = (cfg.driver.length_m, cfg.driver.min_gap_m);
+        let li = st.lane_link[lane] as usize;
+        let l_len = st.link_len[li];
+        let free = FrontDecision {
+            mv: None,
+            target: None,
+            lead_gap: f64::INFINITY,
+            lead_v: st.link_speed[li],
+        };
+        let Some(front) = self.lanes[lane].front() else {
+            return free;
+        };
+        let fs = front.slot as usize;
+        let pos = self.veh.route_pos[fs] as usize;
+        let Some(m) = self.veh.route[fs].get(pos).map(|&m| m as usize) else {
+            return free;
+        };
+        let next = self.veh.route[fs].get(pos + 1).copied();
+        let to = st.mv_to[m] as usize;
+        let t = self.best_lane(to, next) as usize;
+        let dist = l_len - front.x;
+        let (mut go, yield_all) = self.signal_allows(m, dist, front.v);
+        if with_yield && go && st.mv_yields[m] {
+            go = self.gap_ok(&st.mv_conflicts[m], t0);
+        }
+        if with_yield && go && yield_all {
+            let xi = st.link_ix[li].unwrap_or(0) as usize;
+            go = st.net.intersections[xi]
+                .approaches
+                .iter()
+                .filter(|a| a.0 != li)
+                .all(|a| {
+                    self.link_eta[a.0] >= cfg.critical_gap_s
+                        && t0 - self.link_last_cross[a.0] >= cfg.follow_up_s
+                });
+        }
+        // Keep the junction clear: do not enter unless the exit has room or flows.
+        if go && self.tail_back[t] - min_gap < len && self.tail_v[t] < 2.0 {
+            go = false;
+        }
+        if go {
+            FrontDecision {
+                mv: Some(m),
+                target: Some(t as u32),
+                lead_gap: self.tail_back[t] + l_len + cfg.junction_length_m - front.x - min_gap,
+                lead_v: self.tail_v[t],
+            }
+        } else {
+            FrontDecision {
+                mv: Some(m),
+                target: None,
+                lead_gap: dist,
+                lead_v: 0.0,
+            }
+        }
+    }
+
     fn gap_ok(&self, links: &[u32], t0: f64) -> bool {
         let cfg = &self.st.cfg;
         links.iter().all(|&c| {
@@ -900,7 +971,8 @@ impl Simulation {
             }
         }
 
-        // 4. Arrival times of priority vehicles at the conflicts (for gap acceptance).
+        // 4. Arrival times of priority vehicles at the conflicts (for gap acceptance): only
+        // front vehicles that their signal and their exit let go count.
         for li in 0..st.link_watched.len() {
             if !st.link_watched[li] {
                 continue;
@@ -911,16 +983,13 @@ impl Simulation {
                 let Some(c) = self.lanes[lane].front() else {
                     continue;
                 };
-                let s = c.slot as usize;
-                let Some(&mv) = self.veh.route[s].get(self.veh.route_pos[s] as usize) else {
-                    continue;
-                };
-                let dist = st.link_len[li] - c.x;
-                let (go, _) = self.signal_allows(mv as usize, dist, c.v);
-                if st.mv_yields[mv as usize] || !go {
-                    continue;
+                let d = self.front_decision(lane, t0, false);
+                match d.mv {
+                    Some(m) if d.target.is_some() && !st.mv_yields[m] => {
+                        eta = eta.min((st.link_len[li] - c.x) / c.v.max(1.0));
+                    }
+                    _ => {}
                 }
-                eta = eta.min(dist / c.v.max(1.0));
             }
             self.link_eta[li] = eta;
         }
@@ -945,47 +1014,13 @@ impl Simulation {
             let mut leaves = false;
 
             // The front vehicle: what lies beyond the stop line.
-            let front = self.lanes[lane][0];
-            let fs = front.slot as usize;
-            let pos = self.veh.route_pos[fs] as usize;
-            let mv = self.veh.route[fs].get(pos).copied();
-            let mut target: Option<u32> = None;
-            let (mut lead_gap, mut lead_v) = (f64::INFINITY, vmax);
-            if let Some(m) = mv {
-                let m = m as usize;
-                let next = self.veh.route[fs].get(pos + 1).copied();
-                let to = st.mv_to[m] as usize;
-                let t = self.best_lane(to, next) as usize;
-                let dist = l_len - front.x;
-                let (mut go, yield_all) = self.signal_allows(m, dist, front.v);
-                if go && st.mv_yields[m] {
-                    go = self.gap_ok(&st.mv_conflicts[m], t0);
-                }
-                if go && yield_all {
-                    let xi = st.link_ix[li].unwrap_or(0) as usize;
-                    go = st.net.intersections[xi]
-                        .approaches
-                        .iter()
-                        .filter(|a| a.0 != li)
-                        .all(|a| {
-                            self.link_eta[a.0] >= cfg.critical_gap_s
-                                && t0 - self.link_last_cross[a.0] >= cfg.follow_up_s
-                        });
-                }
-                // Keep the junction clear: do not enter unless the exit has room or flows.
-                if go && self.tail_back[t] - min_gap < len && self.tail_v[t] < 2.0 {
-                    go = false;
-                }
-                if go {
-                    target = Some(t as u32);
-                    lead_gap =
-                        self.tail_back[t] + l_len + cfg.junction_length_m - front.x - min_gap;
-                    lead_v = self.tail_v[t];
-                } else {
-                    lead_gap = dist;
-                    lead_v = 0.0;
-                }
-            }
+            let FrontDecision {
+                mv,
+                target,
+                lead_gap,
+                lead_v,
+            } = self.front_decision(lane, t0, true);
+            let mv = mv.map(|m| m as u32);
 
             let mut prev_x = 0.0;
             let mut prev_v = 0.0;
