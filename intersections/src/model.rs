@@ -797,7 +797,12 @@ fn build_intersection(
                         )),
                         Some(k) => {
                             if let Some(other) = movements[k].group {
-                                p.push(Problem::new(gp.key("movements").index(j), format!("movement {mid:?} is already controlled by signal group {:?}", groups[other.0].id)));
+                                // `other` is this group (not pushed yet) when listed twice.
+                                let msg = match groups.get(other.0) {
+                                    Some(o) => format!("movement {mid:?} is already controlled by signal group {:?}", o.id),
+                                    None => format!("movement {mid:?} is listed twice"),
+                                };
+                                p.push(Problem::new(gp.key("movements").index(j), msg));
                             } else {
                                 movements[k].group = Some(GroupIdx(groups.len()));
                                 mv.push(k);
