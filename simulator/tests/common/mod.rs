@@ -38,3 +38,117 @@ pub fn saturation_flow(times: &[Ms]) -> f64 {
     let span = (t[t.len() - 1] - t[0]).as_secs_f64();
     3600.0 * (t.len() - 1) as f64 / span
 }
+
+/// An observer that knows nothing of the logic: from the colours it sees at each sample it
+/// checks conflicts, intergreens, minimum greens and yellows of one intersection.
+pub struct SafetyObserver {
+    ix: intersections::Intersection,
+    last: Vec<Colour>,
+    green_start: Vec<Option<Ms>>,
+    green_end: Vec<Option<Ms>>,
+    yellow_start: Vec<Option<Ms>>,
+    pub violations: Vec<String>,
+    pub changes: usize,
+}
+
+impl SafetyObserver {
+    pub fn new(ix: &intersections::Intersection) -> Self {
+        let n = ix.groups.len();
+        SafetyObserver {
+            ix: ix.clone(),
+            last: Vec::new(),
+            green_start: vec![None; n],
+            green_end: vec![None; n],
+            yellow_start: vec![None; n],
+            violations: Vec::new(),
+            changes: 0,
+        }
+    }
+
+    /// Look at the colours shown at `t` (samples in time order, at least every step).
+    pub fn see(&mut self, t: Ms, colours: &[Colour]) {
+        let ix = &self.ix;
+        let n = ix.groups.len();
+        assert_eq!(colours.len(), n);
+        for a in 0..n {
+            for b in a + 1..n {
+                if ix.conflicts[a][b] && colours[a].is_open() && colours[b].is_open() {
+                    self.violations.push(format!(
+                        "{t}: conflicting {} and {} open together ({:?}, {:?})",
+                        ix.groups[a].id, ix.groups[b].id, colours[a], colours[b]
+                    ));
+                }
+            }
+        }
+        if self.last.is_empty() {
+            self.last = colours.to_vec();
+            for g in 0..n {
+                if colours[g].is_green() {
+                    self.green_start[g] = Some(t);
+                }
+            }
+            return;
+        }
+        for g in 0..n {
+            let (was, now) = (self.last[g], colours[g]);
+            if was == now {
+                continue;
+            }
+            self.changes += 1;
+            let name = &ix.groups[g].id;
+            if !was.is_green() && now.is_green() {
+                for e in 0..n {
+                    if let Some(end) = self.green_end[e] {
+                        if ix.conflicts[e][g] && t - end < ix.intergreen[e][g] {
+                            self.violations.push(format!(
+                                "{t}: {name} green {} after {} ended, intergreen is {}",
+                                t - end,
+                                ix.groups[e].id,
+                                ix.intergreen[e][g]
+                            ));
+                        }
+                    }
+                }
+                self.green_start[g] = Some(t);
+            }
+            if was.is_green() && !now.is_green() {
+                if let Some(start) = self.green_start[g] {
+                    if t - start < ix.groups[g].min_green {
+                        self.violations.push(format!(
+                            "{t}: {name} green only {}, minimum {}",
+                            t - start,
+                            ix.groups[g].min_green
+                        ));
+                    }
+                }
+                self.green_end[g] = Some(t);
+            }
+            if now == Colour::Yellow {
+                self.yellow_start[g] = Some(t);
+            }
+            if was == Colour::Yellow {
+                if let Some(y) = self.yellow_start[g] {
+                    if t - y < ix.groups[g].clearance {
+                        self.violations.push(format!(
+                            "{t}: {name} yellow only {}, clearance {}",
+                            t - y,
+                            ix.groups[g].clearance
+                        ));
+                    }
+                }
+            }
+        }
+        self.last = colours.to_vec();
+    }
+}
+
+/// A shipped network and its demand.
+pub fn shipped(name: &str) -> (intersections::Network, intersections::demand::Demand) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
+    let net = intersections::load::load_network(&dir.join(format!("{name}.toml")))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let demand =
+        intersections::load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net)
+            .unwrap_or_else(|e| panic!("{name} demand: {e}"));
+    (net, demand)
+}

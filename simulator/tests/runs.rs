@@ -1,0 +1,184 @@
+//! Whole runs: conservation, determinism, safety of the control logics, spillback, gridlock.
+
+mod common;
+
+use common::SafetyObserver;
+use intersections::field::Field;
+use intersections::{Colour, IntersectionIdx, Ms};
+use simulator::{synth, Control, ControlKind, Scenario, SimConfig};
+
+const KINDS: [ControlKind; 3] = [
+    ControlKind::Fixed,
+    ControlKind::Actuated,
+    ControlKind::MaxPressure,
+];
+
+fn grid3() -> Scenario {
+    let (net, demand) = synth::grid(3, 500.0, 1).unwrap();
+    Scenario::new(net, demand, SimConfig::default()).unwrap()
+}
+
+#[test]
+fn every_vehicle_is_accounted_for() {
+    let (net, demand) = common::shipped("single");
+    let single = Scenario::new(net, demand, SimConfig::default()).unwrap();
+    for sc in [grid3(), single] {
+        for kind in KINDS {
+            let m = sc
+                .run(&Control::of_kind(kind.clone()), 3, Ms::from_s(1200))
+                .unwrap();
+            assert!(m.completed > 100, "{kind:?}: {} completed", m.completed);
+            assert_eq!(m.entered, m.completed + m.in_network, "{kind:?}");
+            assert_eq!(m.generated, m.entered + m.waiting_to_enter, "{kind:?}");
+            assert_eq!(m.unfinished, m.in_network + m.waiting_to_enter, "{kind:?}");
+            assert!(m.gridlock.is_none());
+            assert!(m.mean_delay_s >= 0.0 && m.travel_time_index >= 1.0);
+            let crossed: u64 = m.intersections.iter().map(|i| i.throughput_veh).sum();
+            assert!(
+                crossed >= m.completed,
+                "every completed vehicle crossed a junction"
+            );
+        }
+    }
+}
+
+#[test]
+fn same_seed_same_json_different_seed_differs() {
+    let sc = grid3();
+    for kind in KINDS {
+        let c = Control::of_kind(kind);
+        let run =
+            |seed| serde_json::to_string(&sc.run(&c, seed, Ms::from_s(600)).unwrap()).unwrap();
+        let a = run(11);
+        assert_eq!(a, run(11));
+        assert_ne!(a, run(12));
+    }
+    // Parallel runs come back in seed order, equal to the sequential ones.
+    let c = Control::fixed();
+    let par = sc.run_seeds(&c, &[5, 6, 7], Ms::from_s(300)).unwrap();
+    for (m, seed) in par.iter().zip([5, 6, 7]) {
+        assert_eq!(*m, sc.run(&c, seed, Ms::from_s(300)).unwrap());
+    }
+}
+
+#[test]
+fn a_saved_state_continues_identically() {
+    let sc = grid3();
+    let mut a = sc.simulation(&Control::fixed(), 9).unwrap();
+    a.run_until(Ms::from_s(300));
+    let mut b = a.clone();
+    a.run_until(Ms::from_s(600));
+    b.run_until(Ms::from_s(600));
+    assert_eq!(a.metrics(), b.metrics());
+    // From the saved state under another control.
+    let mut c = b.clone();
+    c.set_control(&Control::of_kind(ControlKind::MaxPressure))
+        .unwrap();
+    c.run_until(Ms::from_s(900));
+    assert_eq!(c.metrics().control, "max-pressure");
+}
+
+/// Every logic keeps every conflict, intergreen, minimum green and yellow, seen from outside
+/// every half second (the logics decide at step times, so this sees every change).
+#[test]
+fn controls_keep_minimum_greens_and_intergreens() {
+    let (net, demand) = common::shipped("single");
+    let cfg = SimConfig {
+        step: Ms(500),
+        ..SimConfig::default()
+    };
+    let single = Scenario::new(net, demand, cfg.clone()).unwrap();
+    let (gnet, gdemand) = synth::grid(3, 600.0, 1).unwrap();
+    let grid = Scenario::new(gnet, gdemand, cfg).unwrap();
+    for sc in [single, grid] {
+        for kind in KINDS {
+            let mut sim = sc.simulation(&Control::of_kind(kind.clone()), 4).unwrap();
+            let n = sim.intersection_count();
+            let mut obs: Vec<SafetyObserver> = sc
+                .network()
+                .intersections
+                .iter()
+                .map(SafetyObserver::new)
+                .collect();
+            while sim.now() < Ms::from_s(1800) {
+                for (i, o) in obs.iter_mut().enumerate().take(n) {
+                    o.see(sim.now(), sim.colours(IntersectionIdx(i)));
+                }
+                sim.step();
+            }
+            for o in &obs {
+                assert!(o.violations.is_empty(), "{kind:?}: {:#?}", o.violations);
+                assert!(
+                    o.changes > 20,
+                    "{kind:?}: the signals changed only {} times",
+                    o.changes
+                );
+            }
+        }
+    }
+}
+
+/// A red that never ends downstream fills the link between two junctions and then backs up
+/// through the upstream junction, whose green is of no use; nothing overlaps.
+#[test]
+fn full_links_block_the_junction_upstream() {
+    let (net, demand) = synth::grid(2, 900.0, 1).unwrap();
+    let middle = net.link("I0_0-I1_0").unwrap();
+    let storage = 2.0 * net.links[middle.0].length_m / 7.5;
+    let sc = Scenario::new(net, demand, SimConfig::default()).unwrap();
+    let mut sim = sc
+        .simulation(&Control::of_kind(ControlKind::External), 2)
+        .unwrap();
+    // I0_0 (south-west) green east-west for ever; I1_0 (south-east) all red.
+    sim.set_colours(IntersectionIdx(0), &[Colour::Green, Colour::Red]);
+    sim.set_colours(IntersectionIdx(1), &[Colour::Red, Colour::Red]);
+    sim.run_until(Ms::from_s(900));
+    let m = sim.metrics();
+    let down = m.approach("I1_0", "I0_0-I1_0").unwrap();
+    assert!(
+        (down.max_queue_veh as f64) <= storage + 4.0,
+        "{} halted on a link that stores {storage:.0}",
+        down.max_queue_veh
+    );
+    assert!(
+        down.max_queue_veh as f64 >= storage * 0.8,
+        "the link filled"
+    );
+    let up = m.approach("I0_0", "W0-I0_0").unwrap();
+    assert!(
+        up.max_queue_veh > 20,
+        "queue behind the full link: {}",
+        up.max_queue_veh
+    );
+}
+
+#[test]
+fn gridlock_is_reported_not_hung() {
+    let (net, demand) = synth::crossing(300.0, 30.0, 30.0, 6.0, 800.0, 800.0, 3).unwrap();
+    let sc = Scenario::new(net, demand, SimConfig::default()).unwrap();
+    let mut sim = sc
+        .simulation(&Control::of_kind(ControlKind::External), 1)
+        .unwrap();
+    sim.set_colours(IntersectionIdx(0), &[Colour::Red, Colour::Red]);
+    assert!(!sim.run_until(Ms::from_s(3 * 3600)), "the run stops");
+    let g = sim.gridlock().expect("gridlock reported").clone();
+    assert!(g.vehicles > 50);
+    assert!(sim.now() < Ms::from_s(3600));
+    let m = sim.metrics();
+    assert_eq!(m.gridlock, Some(g));
+    assert!(m.waiting_to_enter > 0);
+}
+
+/// The observer itself sees a broken intergreen and two conflicting greens.
+#[test]
+fn the_observer_catches_violations() {
+    let (net, _) = synth::crossing(300.0, 30.0, 30.0, 6.0, 100.0, 100.0, 1).unwrap();
+    let mut o = SafetyObserver::new(&net.intersections[0]);
+    o.see(Ms(0), &[Colour::Green, Colour::Red]);
+    o.see(Ms(6000), &[Colour::Yellow, Colour::Red]);
+    o.see(Ms(7000), &[Colour::Red, Colour::Green]);
+    o.see(Ms(20000), &[Colour::Green, Colour::Green]);
+    assert!(o.violations.iter().any(|v| v.contains("intergreen")));
+    assert!(o.violations.iter().any(|v| v.contains("yellow only")));
+    assert!(o.violations.iter().any(|v| v.contains("open together")));
+}
