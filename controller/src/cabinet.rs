@@ -130,6 +130,8 @@ pub struct Cabinet {
     last_status_at: Ms,
     /// The most recent output of the machine.
     pub output: Output,
+    /// Messages made while running as [`intersections::field::SignalLogic`].
+    outbox: Vec<Outgoing>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +210,7 @@ impl Cabinet {
             events: Vec::new(),
             last_status: None,
             last_status_at: now,
+            outbox: Vec::new(),
         })
     }
 
@@ -222,6 +225,11 @@ impl Cabinet {
 
     pub fn persisted(&self) -> &Persisted {
         &self.persisted
+    }
+
+    /// Messages made while running as signal logic, since the last call.
+    pub fn take_outbox(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.outbox)
     }
 
     /// The mode reported on the wire.
@@ -651,5 +659,20 @@ impl Cabinet {
         }
         self.colours = self.monitor.output();
         r
+    }
+}
+
+/// The cabinet as signal logic for a [`intersections::field::Field`]: the simulator can run the
+/// real controller (machine, monitor, fallback) in a closed loop. Messages it would send are
+/// kept in [`Cabinet::take_outbox`].
+impl intersections::field::SignalLogic for Cabinet {
+    fn step(&mut self, now: Ms, m: &intersections::field::Measurements<'_>) -> Ms {
+        let occupied: Vec<bool> = m.detectors.iter().map(|d| d.occupied).collect();
+        let (_, out) = self.tick(now, &occupied);
+        self.outbox.extend(out);
+        self.next_wake(now)
+    }
+    fn colours(&self) -> &[Colour] {
+        &self.colours
     }
 }

@@ -74,6 +74,27 @@ pub trait FieldIo: Send {
     fn drive(&mut self, now: Ms, colours: &[Colour]);
 }
 
+/// One intersection of any [`intersections::field::Field`] (the simulator, or hardware I/O
+/// written to that interface) as a cabinet's field I/O.
+pub struct FieldPort<F: intersections::field::Field + Send> {
+    pub field: F,
+    pub intersection: intersections::IntersectionIdx,
+}
+
+impl<F: intersections::field::Field + Send> FieldIo for FieldPort<F> {
+    fn detectors(&mut self, _now: Ms) -> Vec<bool> {
+        self.field
+            .measurements(self.intersection)
+            .detectors
+            .iter()
+            .map(|d| d.occupied)
+            .collect()
+    }
+    fn drive(&mut self, _now: Ms, colours: &[Colour]) {
+        self.field.set_colours(self.intersection, colours);
+    }
+}
+
 /// A cabinet with no field wiring (bench and demo): no detector calls, outputs logged.
 pub struct NoField {
     pub detectors: usize,
