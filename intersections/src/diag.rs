@@ -257,6 +257,16 @@ impl<'a> SourceMap<'a> {
     }
 }
 
+/// A parser message on one line (`file:line: field: what` stays one line per problem).
+pub fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Deserialize a TOML text into `T`, reporting the field path and line of the first problem
 /// (serde stops at the first; semantic checks afterwards report every problem).
 pub fn from_toml<T: serde::de::DeserializeOwned>(
@@ -269,7 +279,7 @@ pub fn from_toml<T: serde::de::DeserializeOwned>(
         Err(e) => {
             let path = FieldPath::parse(&e.path().to_string());
             let inner = e.into_inner();
-            let message = inner.message().trim().to_string();
+            let message = one_line(inner.message());
             Err(map.at(inner.span().map(|s| s.start), path, message))
         }
     }

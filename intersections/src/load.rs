@@ -53,7 +53,7 @@ pub fn kind_of(file: &str, text: &str) -> Result<FileKind, Diagnostics> {
     let doc = match toml_edit::ImDocument::parse(text) {
         Ok(d) => d,
         Err(e) => {
-            let msg = e.message().trim().to_string();
+            let msg = crate::diag::one_line(e.message());
             return Err(one(map.at(
                 e.span().map(|s| s.start),
                 FieldPath::root(),
