@@ -31,6 +31,12 @@ const MAX_ROUTE: usize = 512;
 /// RNG stream families (ChaCha8 streams of the run seed): one per subsystem.
 const STREAM_ARRIVALS: u64 = 1 << 32;
 const STREAM_DRIVERS: u64 = 2 << 32;
+/// No movement (the route ends on this link).
+const NO_MOVE: u32 = u32::MAX;
+
+fn opt(m: u32) -> Option<u32> {
+    (m != NO_MOVE).then_some(m)
+}
 
 /// A detector switching on or off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -61,8 +67,6 @@ struct Static {
     link_speed: Vec<f64>,
     link_ix: Vec<Option<u32>>,
     link_ff: Vec<f64>,
-    /// The link feeds yielding movements' conflicts (its front vehicles' arrivals are watched).
-    link_watched: Vec<bool>,
     /// Per link: (cumulative share, movement) to draw the next movement.
     link_turns: Vec<Vec<(f64, u32)>>,
     // lanes
@@ -81,7 +85,7 @@ struct Static {
     mv_yields: Vec<bool>,
     mv_conflicts: Vec<Vec<u32>>,
     mv_ff: Vec<f64>,
-    /// Approaches of each intersection other than the given one (flashing-yellow yield).
+    /// First flat signal-group index of each intersection.
     ix_group_off: Vec<usize>,
     ix_priority: Vec<bool>,
 }
@@ -99,6 +103,10 @@ struct Car {
     x: f64,
     v: f64,
     slot: u32,
+    /// The movement at the end of this link and the one after ([`NO_MOVE`] if none): kept
+    /// here so that the hot loop does not chase the route.
+    mv: u32,
+    next: u32,
     stopped: bool,
 }
 
@@ -186,6 +194,9 @@ pub struct Simulation {
     tail_back: Vec<f64>,
     tail_v: Vec<f64>,
     link_eta: Vec<f64>,
+    /// Step stamp of each `link_eta` value.
+    link_eta_at: Vec<u64>,
+    eta_stamp: u64,
     link_last_cross: Vec<f64>,
     link_halted: Vec<u32>,
     moves: Vec<(u32, Car)>,
@@ -255,7 +266,6 @@ impl Scenario {
         let mut mv_conflicts = Vec::new();
         let mut mv_ff = Vec::new();
         let mut ix_priority = Vec::new();
-        let mut link_watched = vec![false; nl];
         for (xi, ix) in net.intersections.iter().enumerate() {
             let me = IntersectionIdx(xi);
             let priority = ix.control == IxControl::Priority;
@@ -312,20 +322,11 @@ impl Scenario {
                         Vec::new()
                     }
                 };
-                for c in &conflicts {
-                    link_watched[c.0] = true;
-                }
                 mv_yields.push(!conflicts.is_empty());
                 mv_conflicts.push(conflicts.iter().map(|l| l.0 as u32).collect::<Vec<u32>>());
             }
             ix_mv_off.push(mv_to.len());
             ix_group_off.push(ix_group_off[xi] + ix.groups.len());
-            // Flashing yellow / dark: every approach watches every other.
-            if !priority {
-                for a in &ix.approaches {
-                    link_watched[a.0] = true;
-                }
-            }
         }
 
         // Next-movement tables from the turning ratios.
@@ -406,7 +407,6 @@ impl Scenario {
                 link_speed,
                 link_ix,
                 link_ff,
-                link_watched,
                 link_turns,
                 lane_link,
                 lane_det_start,
@@ -491,6 +491,8 @@ impl Scenario {
             tail_back: vec![f64::INFINITY; n_lanes],
             tail_v: vec![0.0; n_lanes],
             link_eta: vec![f64::INFINITY; nl],
+            link_eta_at: vec![0; nl],
+            eta_stamp: 0,
             link_last_cross: vec![f64::NEG_INFINITY; nl],
             link_halted: vec![0; nl],
             moves: Vec::new(),
@@ -833,12 +835,10 @@ impl Simulation {
         let Some(front) = self.lanes[lane].front() else {
             return free;
         };
-        let fs = front.slot as usize;
-        let pos = self.veh.route_pos[fs] as usize;
-        let Some(m) = self.veh.route[fs].get(pos).map(|&m| m as usize) else {
+        let Some(m) = opt(front.mv).map(|m| m as usize) else {
             return free;
         };
-        let next = self.veh.route[fs].get(pos + 1).copied();
+        let next = opt(front.next);
         let to = st.mv_to[m] as usize;
         let t = self.best_lane(to, next) as usize;
         let dist = l_len - front.x;
@@ -853,7 +853,7 @@ impl Simulation {
                 .iter()
                 .filter(|a| a.0 != li)
                 .all(|a| {
-                    self.link_eta[a.0] >= cfg.critical_gap_s
+                    self.priority_eta(a.0, t0) >= cfg.critical_gap_s
                         && t0 - self.link_last_cross[a.0] >= cfg.follow_up_s
                 });
         }
@@ -876,6 +876,27 @@ impl Simulation {
                 lead_v: 0.0,
             }
         }
+    }
+
+    /// When the first priority vehicle of link `li` reaches its stop line: only front
+    /// vehicles that their signal and their exit let go count, at least 1 m/s.
+    fn priority_eta(&self, li: usize, t0: f64) -> f64 {
+        let st = &self.st;
+        let mut eta = f64::INFINITY;
+        let f = st.link_first_lane[li] as usize;
+        for lane in f..f + st.link_nlanes[li] as usize {
+            let Some(c) = self.lanes[lane].front() else {
+                continue;
+            };
+            let d = self.front_decision(lane, t0, false);
+            match d.mv {
+                Some(m) if d.target.is_some() && !st.mv_yields[m] => {
+                    eta = eta.min((st.link_len[li] - c.x) / c.v.max(1.0));
+                }
+                _ => {}
+            }
+        }
+        eta
     }
 
     fn gap_ok(&self, links: &[u32], t0: f64) -> bool {
@@ -947,10 +968,13 @@ impl Simulation {
                 }
                 self.waiting[e].pop_front();
                 let v0 = st.link_speed[link].min(safe(gap, self.tail_v[lane]));
+                let route = &self.veh.route[s];
                 self.lanes[lane].push_back(Car {
                     x: 0.0,
                     v: v0,
                     slot,
+                    mv: route.first().copied().unwrap_or(NO_MOVE),
+                    next: route.get(1).copied().unwrap_or(NO_MOVE),
                     stopped: false,
                 });
                 self.tail_back[lane] = -len;
@@ -971,27 +995,24 @@ impl Simulation {
             }
         }
 
-        // 4. Arrival times of priority vehicles at the conflicts (for gap acceptance): only
-        // front vehicles that their signal and their exit let go count.
-        for li in 0..st.link_watched.len() {
-            if !st.link_watched[li] {
+        // 4. Arrival times of priority vehicles at the conflicts (for gap acceptance), from
+        // this snapshot, for the streams a yielding front vehicle watches now.
+        self.eta_stamp += 1;
+        let stamp = self.eta_stamp;
+        for lane in 0..self.lanes.len() {
+            let Some(c) = self.lanes[lane].front() else {
                 continue;
-            }
-            let mut eta = f64::INFINITY;
-            let f = st.link_first_lane[li] as usize;
-            for lane in f..f + st.link_nlanes[li] as usize {
-                let Some(c) = self.lanes[lane].front() else {
-                    continue;
-                };
-                let d = self.front_decision(lane, t0, false);
-                match d.mv {
-                    Some(m) if d.target.is_some() && !st.mv_yields[m] => {
-                        eta = eta.min((st.link_len[li] - c.x) / c.v.max(1.0));
-                    }
-                    _ => {}
+            };
+            let Some(m) = opt(c.mv) else {
+                continue;
+            };
+            for &li in &st.mv_conflicts[m as usize] {
+                let li = li as usize;
+                if self.link_eta_at[li] != stamp {
+                    self.link_eta[li] = self.priority_eta(li, t0);
+                    self.link_eta_at[li] = stamp;
                 }
             }
-            self.link_eta[li] = eta;
         }
 
         // 5. Car following, lane by lane, front to back; transfers are buffered.
@@ -1116,13 +1137,26 @@ impl Simulation {
                         v.link_stops[s] = 0;
                         v.dist_m[s] += l_len + cfg.junction_length_m;
                         self.mv_queue[m] -= 1;
-                        if let Some(&nm) = v.route[s].get(v.route_pos[s] as usize) {
+                        let pos = v.route_pos[s] as usize;
+                        let (nm, nn) = (
+                            v.route[s].get(pos).copied().unwrap_or(NO_MOVE),
+                            v.route[s].get(pos + 1).copied().unwrap_or(NO_MOVE),
+                        );
+                        if let Some(nm) = opt(nm) {
                             self.mv_queue[nm as usize] += 1;
                         }
                         self.link_count[li] -= 1;
                         self.link_count[to] += 1;
                         let nx = over - cfg.junction_length_m;
-                        moves.push((t, Car { x: nx, ..c }));
+                        moves.push((
+                            t,
+                            Car {
+                                x: nx,
+                                mv: nm,
+                                next: nn,
+                                ..c
+                            },
+                        ));
                         self.tail_back[t as usize] = nx - len;
                         self.tail_v[t as usize] = c.v;
                     }
