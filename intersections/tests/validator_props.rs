@@ -673,7 +673,7 @@ fn oracle_agrees_on_shipped_plans_and_their_breakage() {
             for p in &ix.plans {
                 let spec = p.to_spec(ix);
                 oracle(ix, &net.safety, &spec).unwrap_or_else(|why| {
-                    panic!("{} {} {}: {why:#?}", common::name(&file), ix.id, p.id)
+                    panic!("{} {} {}: {why:#?}", common::name(file), ix.id, p.id)
                 });
                 // Every interstage down to zero (cycle kept consistent): unsafe.
                 let mut zero = spec.clone();
