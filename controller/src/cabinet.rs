@@ -639,6 +639,12 @@ impl Cabinet {
         }
     }
 
+    /// Test hook: put a plan in force without any check, as a corrupted plan that slipped past
+    /// validation would be. The monitor is what stands between it and the street.
+    pub fn install_unchecked_plan(&mut self, plan: Plan) {
+        self.machine.set_plan(plan);
+    }
+
     /// Test hook: simulate a bug in the deciding logic by forcing an output through the
     /// monitor, as a corrupted state or a bad plan that slipped past validation would.
     pub fn inject_output(
