@@ -81,22 +81,8 @@ pub struct StageEngine {
 impl StageEngine {
     /// Starts with `first` green at `now`, all other groups red and no earlier greens.
     pub fn new(ix: &Intersection, first: usize, now: Ms) -> Self {
-        let stage_min = ix
-            .stages
-            .iter()
-            .map(|s| {
-                s.groups
-                    .iter()
-                    .map(|g| {
-                        let gg = &ix.groups[g.0];
-                        match gg.kind {
-                            GroupKind::Vehicle => gg.min_green,
-                            GroupKind::Pedestrian => gg.min_green + gg.clearance,
-                        }
-                    })
-                    .max()
-                    .unwrap_or(Ms::ZERO)
-            })
+        let stage_min = (0..ix.stages.len())
+            .map(|s| ix.stage_min_green(s))
             .collect();
         let mut e = StageEngine {
             ix: ix.clone(),

@@ -233,6 +233,23 @@ impl Intersection {
     pub fn plan(&self, id: &str) -> Option<&Plan> {
         self.plans.iter().find(|p| p.id == id)
     }
+    /// The least green stage `stage` needs for its own groups: the longest minimum green of its
+    /// vehicle groups and walk + clearance of its pedestrian groups.
+    pub fn stage_min_green(&self, stage: usize) -> Ms {
+        self.stages[stage]
+            .groups
+            .iter()
+            .map(|g| {
+                let g = &self.groups[g.0];
+                match g.kind {
+                    GroupKind::Vehicle => g.min_green,
+                    GroupKind::Pedestrian => g.min_green + g.clearance,
+                }
+            })
+            .max()
+            .unwrap_or(Ms::ZERO)
+    }
+
     pub fn conflict(&self, a: GroupIdx, b: GroupIdx) -> bool {
         self.conflicts[a.0][b.0]
     }

@@ -54,6 +54,14 @@ pub fn rotate(ix: &Intersection, safety: &Safety, plan: &Plan, first: usize) -> 
     validate(ix, safety, &spec, &FieldPath::root()).unwrap_or_else(|_| plan.clone())
 }
 
+/// The least green of each stage of `plan` (ms), never more than the plan gives it.
+fn stage_minimums(ix: &Intersection, plan: &Plan) -> Vec<i64> {
+    plan.stages
+        .iter()
+        .map(|s| ix.stage_min_green(s.stage).0.max(1000).min(s.green.0))
+        .collect()
+}
+
 /// The plan scaled to cycle length `cycle`: interstages kept, and each green's time above its
 /// stage's minimum scaled in proportion (to 0.1 s; the rounding goes to the longest green), the
 /// offset set so that it starts at `start`. `None` if that breaks a rule of the validator.
@@ -66,25 +74,7 @@ pub fn scaled(
 ) -> Option<Plan> {
     let inter: i64 = plan.stages.iter().map(|s| s.interstage.0).sum();
     // The least green each stage needs for its own groups.
-    let mins: Vec<i64> = plan
-        .stages
-        .iter()
-        .map(|s| {
-            ix.stages[s.stage]
-                .groups
-                .iter()
-                .map(|g| {
-                    let g = &ix.groups[g.0];
-                    match g.kind {
-                        crate::spec::GroupKind::Vehicle => g.min_green.0,
-                        crate::spec::GroupKind::Pedestrian => g.min_green.0 + g.clearance.0,
-                    }
-                })
-                .max()
-                .unwrap_or(1000)
-                .min(s.green.0)
-        })
-        .collect();
+    let mins = stage_minimums(ix, plan);
     let slack: i64 = plan
         .stages
         .iter()
@@ -153,25 +143,7 @@ pub fn plan_transition(
     // A little inside the bound, so rounding to whole milliseconds cannot cross it.
     let step = MAX_CYCLE_CHANGE - 0.002;
     let inter: i64 = target.stages.iter().map(|s| s.interstage.0).sum();
-    let least_green: i64 = target
-        .stages
-        .iter()
-        .map(|s| {
-            ix.stages[s.stage]
-                .groups
-                .iter()
-                .map(|g| {
-                    let g = &ix.groups[g.0];
-                    match g.kind {
-                        crate::spec::GroupKind::Vehicle => g.min_green.0,
-                        crate::spec::GroupKind::Pedestrian => g.min_green.0 + g.clearance.0,
-                    }
-                })
-                .max()
-                .unwrap_or(1000)
-                .min(s.green.0)
-        })
-        .sum();
+    let least_green: i64 = stage_minimums(ix, target).iter().sum();
     let abs_min = (safety.cycle_min.0.max(inter + least_green) + 100) as f64;
     let abs_max = (safety.cycle_max.0 - 100) as f64;
     let residue = (target.offset - start).rem_euclid(target.cycle).0; // total ≡ residue (mod c)
