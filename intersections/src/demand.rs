@@ -46,23 +46,8 @@ impl Demand {
 
     /// Check a demand file against its network. Lists every problem.
     pub fn from_spec(net: &Network, spec: &DemandSpec) -> Result<Demand, Vec<Problem>> {
-        let mut p = Vec::new();
+        let mut p = crate::diag::check_header(&spec.kind, spec.version, "demand");
         let root = FieldPath::root();
-        if spec.kind != "demand" {
-            p.push(Problem::new(
-                root.key("kind"),
-                format!("expected \"demand\", found {:?}", spec.kind),
-            ));
-        }
-        if spec.version != 1 {
-            p.push(Problem::new(
-                root.key("version"),
-                format!(
-                    "version {} is not supported (this build reads 1)",
-                    spec.version
-                ),
-            ));
-        }
         let slice = match Ms::from_secs_f64(spec.slice_s) {
             Some(s) if s >= Ms::from_s(60) && s <= Ms::from_s(86_400) => s,
             _ => {

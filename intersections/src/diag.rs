@@ -146,6 +146,28 @@ impl fmt::Display for Problem {
     }
 }
 
+/// The format version every file of this build reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Problems with a file's `kind` and `version` header.
+pub fn check_header(kind: &str, version: u32, expected: &str) -> Vec<Problem> {
+    let mut p = Vec::new();
+    let root = FieldPath::root();
+    if kind != expected {
+        p.push(Problem::new(
+            root.key("kind"),
+            format!("expected {expected:?}, found {kind:?}"),
+        ));
+    }
+    if version != FORMAT_VERSION {
+        p.push(Problem::new(
+            root.key("version"),
+            format!("version {version} is not supported (this build reads {FORMAT_VERSION})"),
+        ));
+    }
+    p
+}
+
 /// A TOML source kept with its spans, to turn field paths into line numbers.
 pub struct SourceMap<'a> {
     pub file: String,

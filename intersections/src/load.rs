@@ -159,23 +159,11 @@ pub fn plans_for(
     let spec: PlanFileSpec = from_toml(&map, text).map_err(one)?;
     let mut diags = Vec::new();
     let root = FieldPath::root();
-    if spec.kind != "plans" {
-        diags.push(map.at(
-            None,
-            root.key("kind"),
-            format!("expected \"plans\", found {:?}", spec.kind),
-        ));
-    }
-    if spec.version != 1 {
-        diags.push(map.at(
-            None,
-            root.key("version"),
-            format!(
-                "version {} is not supported (this build reads 1)",
-                spec.version
-            ),
-        ));
-    }
+    diags.extend(
+        crate::diag::check_header(&spec.kind, spec.version, "plans")
+            .into_iter()
+            .map(|p| map.locate(p)),
+    );
     let mut out = Vec::new();
     for (i, ps) in spec.plans.iter().enumerate() {
         let path = root.key("plans").index(i);

@@ -334,23 +334,8 @@ impl Network {
 
     /// Check a network file's contents. Returns every problem found.
     pub fn from_spec(spec: &NetworkSpec) -> Result<Network, Vec<Problem>> {
-        let mut p = Vec::new();
+        let mut p = crate::diag::check_header(&spec.kind, spec.version, "network");
         let root = FieldPath::root();
-        if spec.kind != "network" {
-            p.push(Problem::new(
-                root.key("kind"),
-                format!("expected \"network\", found {:?}", spec.kind),
-            ));
-        }
-        if spec.version != 1 {
-            p.push(Problem::new(
-                root.key("version"),
-                format!(
-                    "version {} is not supported (this build reads 1)",
-                    spec.version
-                ),
-            ));
-        }
         let safety = Safety::from_spec(&spec.safety, &root.key("safety"), &mut p);
 
         // Nodes and intersections share one id space (links name either).
