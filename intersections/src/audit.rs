@@ -1,13 +1,19 @@
 //! An independent safety audit of signal outputs: an observer that watches the colours a
 //! controller (or anything) shows over time and reports the first broken rule. It shares no
 //! code with the validator, the runner, the machine or the controller's monitor, so tests use
-//! it as a second opinion on all of them, and the simulator can audit what it is told to show.
+//! it as a second opinion on all of them (and on the simulator's control policies).
 //!
-//! Rules: conflicting groups never open (green, yellow, walk, clearance) together; a group
-//! starts green (walk) only after every conflicting group's intergreen since its last green
-//! (walk, or flash) ended; a green (walk) lasts its minimum and ends through its full yellow
-//! (pedestrian clearance); flash is left through red. A change to flash for the whole
-//! intersection is always allowed.
+//! Rules (what a conflict monitor checks):
+//! - conflicting groups are never open (green, yellow, walk, clearance) together;
+//! - a group starts green (walk) only after every conflicting group's intergreen since its
+//!   last green (walk, or flash) ended;
+//! - a green (walk) lasts its minimum and ends through its full yellow (pedestrian clearance);
+//! - only legal changes: red to green, walk or red-yellow; red-yellow to green (or back to
+//!   red); green to yellow; yellow to red; walk to clearance; clearance to red; flash to red;
+//!   and the whole intersection to flash at any time.
+//!
+//! What was shown before the audit began is unknown: the first interval of each group is not
+//! held to its minimum.
 
 use crate::model::Intersection;
 use crate::runner::Colour;
@@ -31,21 +37,25 @@ fn is_go(c: Colour) -> bool {
 pub struct Audit<'a> {
     ix: &'a Intersection,
     colours: Vec<Colour>,
-    since: Vec<Ms>,
+    /// When the current colour began (`None`: before the audit started).
+    since: Vec<Option<Ms>>,
     go_end: Vec<Option<Ms>>,
-    /// Changes seen so far.
+    /// Colour changes seen so far.
     pub changes: usize,
+    /// Intergreens measured so far (both ends seen).
+    pub intergreens: usize,
 }
 
 impl<'a> Audit<'a> {
     /// Start watching with the outputs shown at `now`.
-    pub fn new(ix: &'a Intersection, first: &[Colour], now: Ms) -> Self {
+    pub fn new(ix: &'a Intersection, first: &[Colour], _now: Ms) -> Self {
         Audit {
             ix,
             colours: first.to_vec(),
-            since: vec![now; first.len()],
+            since: vec![None; first.len()],
             go_end: vec![None; first.len()],
             changes: 0,
+            intergreens: 0,
         }
     }
 
@@ -76,33 +86,40 @@ impl<'a> Audit<'a> {
                 continue;
             }
             self.changes += 1;
-            let held = now - self.since[g];
+            let held = self.since[g].map(|s| now - s);
             let grp = &ix.groups[g];
             if !all_flash {
+                use Colour::*;
                 match (old, new) {
-                    (o, n) if is_flash(o) && n != Colour::Red => {
+                    (o, Red) if is_flash(o) => {}
+                    (o, n) if is_flash(o) => {
                         return Err(format!("{now}: {} left flash to {n:?}", grp.id))
                     }
-                    (Colour::Green, Colour::Red) | (Colour::Walk, Colour::Red) => {
+                    (Green, Yellow) | (Walk, PedClearance) => {
+                        if let Some(h) = held.filter(|h| *h < grp.min_green) {
+                            return Err(format!(
+                                "{now}: {} green {h} shorter than {}",
+                                grp.id, grp.min_green
+                            ));
+                        }
+                    }
+                    (Yellow, Red) | (PedClearance, Red) => {
+                        if let Some(h) = held.filter(|h| *h < grp.clearance) {
+                            return Err(format!(
+                                "{now}: {} clearance {h} shorter than {}",
+                                grp.id, grp.clearance
+                            ));
+                        }
+                    }
+                    (Red, Green)
+                    | (Red, Walk)
+                    | (Red, RedYellow)
+                    | (RedYellow, Green)
+                    | (RedYellow, Red) => {}
+                    (Green, Red) | (Walk, Red) => {
                         return Err(format!("{now}: {} skipped its clearance", grp.id))
                     }
-                    (Colour::Green, Colour::Yellow) | (Colour::Walk, Colour::PedClearance)
-                        if held < grp.min_green =>
-                    {
-                        return Err(format!(
-                            "{now}: {} green {held} shorter than {}",
-                            grp.id, grp.min_green
-                        ))
-                    }
-                    (Colour::Yellow, Colour::Red) | (Colour::PedClearance, Colour::Red)
-                        if held < grp.clearance =>
-                    {
-                        return Err(format!(
-                            "{now}: {} clearance {held} shorter than {}",
-                            grp.id, grp.clearance
-                        ))
-                    }
-                    _ => {}
+                    (o, n) => return Err(format!("{now}: {} went from {o:?} to {n:?}", grp.id)),
                 }
                 if is_go(new) && !is_go(old) {
                     for e in 0..n {
@@ -110,6 +127,7 @@ impl<'a> Audit<'a> {
                             continue;
                         }
                         if let Some(end) = self.go_end[e] {
+                            self.intergreens += 1;
                             if now - end < ix.intergreen[e][g] {
                                 return Err(format!(
                                     "{now}: intergreen {} -> {} is {}, needs {}",
@@ -127,7 +145,7 @@ impl<'a> Audit<'a> {
                 self.go_end[g] = Some(now);
             }
             self.colours[g] = new;
-            self.since[g] = now;
+            self.since[g] = Some(now);
         }
         Ok(())
     }

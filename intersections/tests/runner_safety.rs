@@ -2,8 +2,8 @@
 //!
 //! Every plan of every shipped network (and of every shipped plan file) is run by
 //! `FixedTimeRunner` and sampled every 100 ms over several whole cycles, from the plan's
-//! offset and from a few arbitrary start times. An observer written here (it shares no code
-//! with `plan.rs` or the runner) checks what a conflict monitor would: conflicting groups are
+//! offset and from a few arbitrary start times. The independent `intersections::audit::Audit`
+//! (it shares no code with `plan.rs` or the runner) checks what a conflict monitor would: conflicting groups are
 //! never open together, every intergreen holds (measured on the observed colours, from the end
 //! of one group's green or walk to the start of a conflicting group's), every green and walk
 //! lasts its minimum, yellows and pedestrian clearances are shown in full and never skipped,
@@ -11,132 +11,12 @@
 
 mod common;
 
+use intersections::audit::Audit;
 use intersections::load::{self, FileKind};
 use intersections::model::Intersection;
 use intersections::{Colour, FixedTimeRunner, Ms, Plan};
 
 const STEP: Ms = Ms(100);
-
-fn open(c: Colour) -> bool {
-    matches!(
-        c,
-        Colour::Green | Colour::Yellow | Colour::Walk | Colour::PedClearance
-    )
-}
-
-fn go(c: Colour) -> bool {
-    matches!(c, Colour::Green | Colour::Walk)
-}
-
-/// What the observer remembers per group.
-#[derive(Clone, Debug)]
-struct Seen {
-    colour: Colour,
-    /// When the current colour began (None: before the observation started).
-    since: Option<Ms>,
-    /// When its last green or walk ended.
-    go_end: Option<Ms>,
-}
-
-struct Observer<'a> {
-    ix: &'a Intersection,
-    groups: Vec<Seen>,
-    /// Colour changes seen.
-    changes: usize,
-    /// Intergreens measured (both ends observed).
-    intergreens: usize,
-}
-
-impl<'a> Observer<'a> {
-    fn new(ix: &'a Intersection, first: &[Colour]) -> Self {
-        assert_eq!(first.len(), ix.groups.len(), "one colour per group");
-        Observer {
-            ix,
-            groups: first
-                .iter()
-                .map(|&c| Seen {
-                    colour: c,
-                    since: None,
-                    go_end: None,
-                })
-                .collect(),
-            changes: 0,
-            intergreens: 0,
-        }
-    }
-
-    fn see(&mut self, now: Ms, out: &[Colour]) -> Result<(), String> {
-        let ix = self.ix;
-        let n = out.len();
-        for a in 0..n {
-            for b in (a + 1)..n {
-                if ix.conflicts[a][b] && open(out[a]) && open(out[b]) {
-                    return Err(format!(
-                        "{now}: conflicting {} ({:?}) and {} ({:?}) open together",
-                        ix.groups[a].id, out[a], ix.groups[b].id, out[b]
-                    ));
-                }
-            }
-        }
-        for g in 0..n {
-            let (old, new) = (self.groups[g].colour, out[g]);
-            if old == new {
-                continue;
-            }
-            self.changes += 1;
-            let grp = &ix.groups[g];
-            let held = self.groups[g].since.map(|s| now - s);
-            match (old, new) {
-                (Colour::Green, Colour::Yellow) | (Colour::Walk, Colour::PedClearance) => {
-                    if let Some(h) = held.filter(|h| *h < grp.min_green) {
-                        return Err(format!(
-                            "{now}: {} green/walk {h}, minimum {}",
-                            grp.id, grp.min_green
-                        ));
-                    }
-                }
-                (Colour::Yellow, Colour::Red) | (Colour::PedClearance, Colour::Red) => {
-                    if let Some(h) = held.filter(|h| *h < grp.clearance) {
-                        return Err(format!(
-                            "{now}: {} clearance {h}, needs {}",
-                            grp.id, grp.clearance
-                        ));
-                    }
-                }
-                (Colour::Red, Colour::Green)
-                | (Colour::Red, Colour::Walk)
-                | (Colour::Red, Colour::RedYellow)
-                | (Colour::RedYellow, Colour::Green) => {}
-                (o, n) => return Err(format!("{now}: {} went from {o:?} to {n:?}", grp.id)),
-            }
-            if go(new) && !go(old) {
-                for e in 0..n {
-                    if e == g || !ix.conflicts[e][g] {
-                        continue;
-                    }
-                    if let Some(end) = self.groups[e].go_end {
-                        self.intergreens += 1;
-                        if now - end < ix.intergreen[e][g] {
-                            return Err(format!(
-                                "{now}: intergreen {} -> {} is {}, needs {}",
-                                ix.groups[e].id,
-                                grp.id,
-                                now - end,
-                                ix.intergreen[e][g]
-                            ));
-                        }
-                    }
-                }
-            }
-            if go(old) && !go(new) {
-                self.groups[g].go_end = Some(now);
-            }
-            self.groups[g].colour = new;
-            self.groups[g].since = Some(now);
-        }
-        Ok(())
-    }
-}
 
 /// Run `plan` from `start` for `cycles` whole cycles, sampling every 100 ms.
 fn watch(ix: &Intersection, plan: &Plan, start: Ms, cycles: i64) -> Result<(usize, usize), String> {
@@ -144,7 +24,7 @@ fn watch(ix: &Intersection, plan: &Plan, start: Ms, cycles: i64) -> Result<(usiz
     let cycle = plan.cycle;
     assert_eq!(runner.cycle(), cycle);
     let first = runner.state_at(start);
-    let mut obs = Observer::new(ix, &first.colours);
+    let mut obs = Audit::new(ix, &first.colours, start);
     let mut expect = first.clone();
     let end = start + Ms(cycle.0 * cycles);
     let mut now = start;
@@ -278,7 +158,7 @@ fn observer_catches_conflicts_and_short_intergreens() {
     assert!(ix.conflicts[ns][ew]);
     let n = ix.groups.len();
     let mut cols = vec![Colour::Red; n];
-    let mut obs = Observer::new(&ix, &cols);
+    let mut obs = Audit::new(&ix, &cols, Ms(0));
     cols[ew] = Colour::Green;
     obs.see(Ms(0), &cols).unwrap();
     cols[ns] = Colour::Green;
@@ -288,7 +168,7 @@ fn observer_catches_conflicts_and_short_intergreens() {
         .contains("open together"));
 
     let mut cols = vec![Colour::Red; n];
-    let mut obs = Observer::new(&ix, &cols);
+    let mut obs = Audit::new(&ix, &cols, Ms(0));
     cols[ew] = Colour::Green;
     obs.see(Ms(0), &cols).unwrap();
     cols[ew] = Colour::Yellow;

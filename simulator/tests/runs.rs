@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::SafetyObserver;
+use intersections::audit::Audit;
 use intersections::field::Field;
 use intersections::{Colour, IntersectionIdx, Ms};
 use simulator::{synth, Control, ControlKind, Scenario, SimConfig};
@@ -94,20 +94,20 @@ fn controls_keep_minimum_greens_and_intergreens() {
         for kind in KINDS {
             let mut sim = sc.simulation(&Control::of_kind(kind.clone()), 4).unwrap();
             let n = sim.intersection_count();
-            let mut obs: Vec<SafetyObserver> = sc
-                .network()
-                .intersections
+            let ixs = &sc.network().intersections;
+            let mut obs: Vec<Audit> = ixs
                 .iter()
-                .map(SafetyObserver::new)
+                .enumerate()
+                .map(|(i, ix)| Audit::new(ix, sim.colours(IntersectionIdx(i)), sim.now()))
                 .collect();
             while sim.now() < Ms::from_s(1800) {
                 for (i, o) in obs.iter_mut().enumerate().take(n) {
-                    o.see(sim.now(), sim.colours(IntersectionIdx(i)));
+                    let r = o.see(sim.now(), sim.colours(IntersectionIdx(i)));
+                    assert!(r.is_ok(), "{kind:?}: {}", r.unwrap_err());
                 }
                 sim.step();
             }
             for o in &obs {
-                assert!(o.violations.is_empty(), "{kind:?}: {:#?}", o.violations);
                 assert!(
                     o.changes > 20,
                     "{kind:?}: the signals changed only {} times",
@@ -169,16 +169,33 @@ fn gridlock_is_reported_not_hung() {
     assert!(m.waiting_to_enter > 0);
 }
 
-/// The observer itself sees a broken intergreen and two conflicting greens.
+/// The audit sees a broken intergreen, a short yellow and two conflicting greens.
 #[test]
-fn the_observer_catches_violations() {
+fn the_audit_catches_violations() {
     let (net, _) = synth::crossing(300.0, 30.0, 30.0, 6.0, 100.0, 100.0, 1).unwrap();
-    let mut o = SafetyObserver::new(&net.intersections[0]);
-    o.see(Ms(0), &[Colour::Green, Colour::Red]);
-    o.see(Ms(6000), &[Colour::Yellow, Colour::Red]);
-    o.see(Ms(7000), &[Colour::Red, Colour::Green]);
-    o.see(Ms(20000), &[Colour::Green, Colour::Green]);
-    assert!(o.violations.iter().any(|v| v.contains("intergreen")));
-    assert!(o.violations.iter().any(|v| v.contains("yellow only")));
-    assert!(o.violations.iter().any(|v| v.contains("open together")));
+    let ix = &net.intersections[0];
+    let start = [Colour::Green, Colour::Red];
+    let mut o = Audit::new(ix, &start, Ms(0));
+    o.see(Ms(6000), &[Colour::Yellow, Colour::Red]).unwrap();
+    let e = o.see(Ms(7000), &[Colour::Red, Colour::Red]).unwrap_err();
+    assert!(e.contains("clearance"), "{e}");
+    let mut o = Audit::new(ix, &start, Ms(0));
+    o.see(Ms(6000), &[Colour::Yellow, Colour::Red]).unwrap();
+    o.see(
+        Ms(6000) + ix.groups[0].clearance,
+        &[Colour::Red, Colour::Red],
+    )
+    .unwrap();
+    let e = o
+        .see(
+            Ms(6000) + ix.groups[0].clearance + Ms(100),
+            &[Colour::Red, Colour::Green],
+        )
+        .unwrap_err();
+    assert!(e.contains("intergreen"), "{e}");
+    let mut o = Audit::new(ix, &start, Ms(0));
+    let e = o
+        .see(Ms(20000), &[Colour::Green, Colour::Green])
+        .unwrap_err();
+    assert!(e.contains("open together"), "{e}");
 }
