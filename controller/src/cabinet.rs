@@ -429,7 +429,25 @@ impl Cabinet {
 
     /// Run the cabinet at `now` with the detectors' states (occupied or not, indexed like the
     /// intersection's detectors). Returns the colours to drive and what to send.
+    ///
+    /// A field that samples coarsely (the simulator's step) may call later than the cabinet
+    /// asked; the cabinet then first runs at each wake-up it missed, so its machine and monitor
+    /// see every change at its scheduled time and no interval is cut by the sampling.
     pub fn tick(&mut self, now: Ms, occupied: &[bool]) -> (Vec<Colour>, Vec<Outgoing>) {
+        let mut out = Vec::new();
+        for _ in 0..100_000 {
+            let due = self.output.next_wake;
+            if due >= now || due <= self.last_tick {
+                break;
+            }
+            out.extend(self.tick_once(due, occupied).1);
+        }
+        let (colours, more) = self.tick_once(now, occupied);
+        out.extend(more);
+        (colours, out)
+    }
+
+    fn tick_once(&mut self, now: Ms, occupied: &[bool]) -> (Vec<Colour>, Vec<Outgoing>) {
         let mut out = Vec::new();
         let dt = (now - self.last_tick).max(Ms::ZERO);
         self.last_tick = now;
