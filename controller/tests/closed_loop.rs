@@ -7,7 +7,7 @@ use std::path::Path;
 
 use controller::cabinet::{Cabinet, DetectorLimits, Outgoing, Persisted, Settings};
 use intersections::audit::Audit;
-use intersections::field::{drive, Field};
+use intersections::field::drive;
 use intersections::load::{load_demand_for, load_network};
 use intersections::signing::{Signer25519, Verifier25519};
 use intersections::{IntersectionIdx, Ms};
