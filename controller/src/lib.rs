@@ -4,7 +4,6 @@
 //! [`monitor`], the [`config`] file, and (with the Controller issue) the real-time loop, field
 //! I/O, fallback and the MQTT client.
 
-pub mod buffer;
 pub mod cabinet;
 pub mod config;
 pub mod monitor;

@@ -21,9 +21,9 @@ use rumqttc::{
 };
 use tokio::sync::{mpsc, watch};
 
-use crate::buffer::DiskQueue;
 use crate::cabinet::{Cabinet, Outgoing};
 use crate::config::CabinetConfig;
+use intersections::queue::DiskQueue;
 
 /// Wall clock to model time. The only reader of the wall clock in Greenwave's models.
 #[derive(Clone, Debug)]
@@ -311,8 +311,10 @@ async fn mqtt_link(
             m = from_loop.recv() => match m {
                 None => break,
                 Some(ToMqtt::Report(p)) => {
-                    if let Err(e) = queue.push(&String::from_utf8_lossy(&p)) {
-                        tracing::error!(error = %e, "cannot write the report buffer");
+                    match queue.push(&String::from_utf8_lossy(&p)) {
+                        Ok(true) => tracing::warn!(dropped = queue.dropped(), "report buffer full: dropped the oldest report"),
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %e, "cannot write the report buffer"),
                     }
                 }
                 Some(ToMqtt::Publish { topic, payload, retain }) => {

@@ -34,6 +34,7 @@ pub mod machine;
 pub mod messages;
 pub mod model;
 pub mod plan;
+pub mod queue;
 pub mod runner;
 pub mod signing;
 pub mod spec;

@@ -1,5 +1,7 @@
-//! A bounded on-disk queue of outgoing reports: while the broker is unreachable, detector
-//! reports wait here and are sent in order on reconnect.
+//! A bounded on-disk queue of outgoing messages: what must not be lost while its destination
+//! is unreachable (a cabinet's detector reports while the broker is down, the optimizer's
+//! time-series batches while the database is) waits here and is sent in order later.
+//! Synchronous std I/O; the async shells call it between awaits.
 //!
 //! Layout: `dir/queue.jsonl`, one JSON payload a line, and `dir/queue.head`, the number of
 //! lines at the front already delivered. Appends are flushed before `push` returns; the head
@@ -7,9 +9,9 @@
 //! the one report in flight (the optimizer drops duplicates by `seq`). The file is compacted
 //! when more than half of it is delivered.
 //!
-//! Bound: at most `max` undelivered reports. Past it the oldest is dropped, counted in
-//! [`DiskQueue::dropped`] and logged: at one report a minute the default 10,000 lasts about a
-//! week of outage.
+//! Bound: at most `max` undelivered entries. Past it the oldest is dropped and counted in
+//! [`DiskQueue::dropped`] (`push` says so; the caller logs it): at one report a minute the
+//! cabinet's default of 10,000 lasts about a week of outage.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -98,8 +100,9 @@ impl DiskQueue {
         self.items.front().map(|s| s.as_str())
     }
 
-    /// Append a payload (one line of JSON), durably.
-    pub fn push(&mut self, payload: &str) -> Result<(), BufferError> {
+    /// Append a payload (one line of JSON), durably. Returns whether the oldest entry was
+    /// dropped to keep the bound.
+    pub fn push(&mut self, payload: &str) -> Result<bool, BufferError> {
         let line = payload.replace('\n', " ");
         let mut f = OpenOptions::new()
             .create(true)
@@ -114,13 +117,9 @@ impl DiskQueue {
             self.dropped += 1;
             self.head += 1;
             self.save_head()?;
-            tracing::warn!(
-                dropped = self.dropped,
-                max = self.max,
-                "report buffer full: dropped the oldest report"
-            );
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// The front payload was delivered: forget it.
