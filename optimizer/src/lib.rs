@@ -1,1 +1,3 @@
 //! optimizer: see ../shared/DESIGN.md. Built by its own issue.
+
+pub mod timeseries;
