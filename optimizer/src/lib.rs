@@ -1,3 +1,4 @@
 //! optimizer: see ../shared/DESIGN.md. Built by its own issue.
 
+pub mod ingest;
 pub mod timeseries;
