@@ -267,6 +267,9 @@ impl Cabinet {
     /// A payload on the `plan` topic. Returns the ack to publish (accepted or not), or `None`
     /// for a re-delivery of the plan already running.
     pub fn on_plan(&mut self, now: Ms, payload: &[u8]) -> Option<PlanAck> {
+        if payload.is_empty() {
+            return None; // the centre cleared its retained plan; a rollback command follows
+        }
         let dep: PlanDeployment = match serde_json::from_slice(payload) {
             Ok(d) => d,
             Err(e) => {

@@ -1,0 +1,293 @@
+//! Deployment of plans to controllers, one coordination group at a time: sign (Ed25519),
+//! publish retained on each intersection's `plan` topic, collect acks, retry, and roll the
+//! whole group back when any controller refuses its plan (a coordination group only works
+//! when all its members run the same cycle).
+//!
+//! Pure logic: every call takes `now` and returns the messages to publish; the MQTT shell
+//! publishes them. Plan versions rise monotonically per intersection (controllers refuse
+//! anything not newer), so a rollback re-sends the previous plan under a new version; a
+//! member that had no centre plan before is sent a signed `rollback` command, which returns it
+//! to its local time-of-day plans.
+
+use std::collections::BTreeMap;
+
+use intersections::messages::{
+    topic, Command, CommandAction, PlanAck, PlanDeployment, WIRE_VERSION,
+};
+use intersections::signing::Signer25519;
+use intersections::spec::PlanSpec;
+use intersections::Ms;
+
+/// How long a deployment may wait for an ack before it is sent again.
+pub const ACK_TIMEOUT: Ms = Ms(30_000);
+/// Sends before a silent controller makes the group roll back.
+pub const MAX_SENDS: u32 = 3;
+/// How long a deployment stays valid at a controller.
+pub const VALIDITY: Ms = Ms(24 * 3_600_000);
+
+/// A message to publish.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Publish {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+}
+
+/// How a group deployment ended.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum Outcome {
+    /// Every member acknowledged.
+    Deployed,
+    /// A member refused or stayed silent; the group went back to what it ran before.
+    RolledBack {
+        intersection: String,
+        reasons: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Member {
+    intersection: String,
+    deployment: PlanDeployment,
+    previous: Option<PlanDeployment>,
+    acked: Option<bool>,
+    sends: u32,
+    last_sent: Ms,
+}
+
+#[derive(Clone, Debug)]
+struct GroupDeployment {
+    members: Vec<Member>,
+}
+
+/// The centre's side of plan deployment for one region.
+pub struct Deployer {
+    region: String,
+    signer: Signer25519,
+    /// Last version sent per intersection.
+    versions: BTreeMap<String, u64>,
+    /// The deployment each intersection acknowledged last.
+    in_force: BTreeMap<String, PlanDeployment>,
+    groups: BTreeMap<String, GroupDeployment>,
+    command_seq: u64,
+    /// Finished deployments, for the console and the audit log.
+    pub finished: Vec<(String, Ms, Outcome)>,
+}
+
+impl Deployer {
+    /// `first_version` must be above any version ever sent by this region's key (persist it,
+    /// or start from the current Unix time in milliseconds).
+    pub fn new(region: &str, signer: Signer25519, first_version: u64) -> Self {
+        Deployer {
+            region: region.into(),
+            signer,
+            versions: BTreeMap::new(),
+            in_force: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            command_seq: first_version,
+            finished: Vec::new(),
+        }
+    }
+
+    fn next_version(&mut self, intersection: &str) -> u64 {
+        let floor = self.command_seq;
+        let v = self.versions.entry(intersection.into()).or_insert(floor);
+        *v += 1;
+        *v
+    }
+
+    fn sign_plan(&mut self, now: Ms, intersection: &str, plan: PlanSpec) -> PlanDeployment {
+        let mut d = PlanDeployment {
+            version: WIRE_VERSION,
+            region: self.region.clone(),
+            intersection: intersection.into(),
+            plan_version: self.next_version(intersection),
+            issued_at_ms: now.0,
+            expires_at_ms: (now + VALIDITY).0,
+            not_before_ms: now.0,
+            plan,
+            key_id: String::new(),
+            signature: String::new(),
+        };
+        self.signer.sign(&mut d);
+        d
+    }
+
+    fn publish_plan(&self, d: &PlanDeployment) -> Publish {
+        Publish {
+            topic: topic(&self.region, &d.intersection, "plan"),
+            payload: serde_json::to_vec(d).unwrap_or_default(),
+            retain: true,
+        }
+    }
+
+    /// Whether a group deployment is still waiting for acks.
+    pub fn busy(&self, group: &str) -> bool {
+        self.groups.contains_key(group)
+    }
+
+    /// Deploy checked plans (one per member intersection) to a coordination group. A group
+    /// with a deployment under way is refused.
+    pub fn deploy(
+        &mut self,
+        now: Ms,
+        group: &str,
+        plans: Vec<(String, PlanSpec)>,
+    ) -> Result<Vec<Publish>, String> {
+        if self.busy(group) {
+            return Err(format!("group {group:?} is still deploying"));
+        }
+        let mut out = Vec::new();
+        let mut members = Vec::new();
+        for (ix, plan) in plans {
+            let d = self.sign_plan(now, &ix, plan);
+            out.push(self.publish_plan(&d));
+            members.push(Member {
+                previous: self.in_force.get(&ix).cloned(),
+                intersection: ix,
+                deployment: d,
+                acked: None,
+                sends: 1,
+                last_sent: now,
+            });
+        }
+        self.groups
+            .insert(group.into(), GroupDeployment { members });
+        Ok(out)
+    }
+
+    /// A payload from a `plan/ack` topic.
+    pub fn on_ack(&mut self, now: Ms, payload: &[u8]) -> Vec<Publish> {
+        let Ok(ack) = serde_json::from_slice::<PlanAck>(payload) else {
+            tracing::warn!("plan/ack: not a plan ack; ignored");
+            return Vec::new();
+        };
+        let Some((group, m)) = self.groups.iter_mut().find_map(|(g, gd)| {
+            gd.members
+                .iter_mut()
+                .find(|m| {
+                    m.intersection == ack.intersection
+                        && m.deployment.plan_version == ack.plan_version
+                })
+                .map(|m| (g.clone(), m))
+        }) else {
+            return Vec::new(); // an ack for something no longer pending
+        };
+        m.acked = Some(ack.accepted);
+        if ack.accepted {
+            self.in_force
+                .insert(m.intersection.clone(), m.deployment.clone());
+            let done = self.groups[&group]
+                .members
+                .iter()
+                .all(|m| m.acked == Some(true));
+            if done {
+                self.groups.remove(&group);
+                self.finished.push((group, now, Outcome::Deployed));
+            }
+            Vec::new()
+        } else {
+            let who = m.intersection.clone();
+            self.roll_back(now, &group, who, ack.reasons)
+        }
+    }
+
+    /// Resend what is not acknowledged in time; roll back a group whose member stays silent.
+    pub fn tick(&mut self, now: Ms) -> Vec<Publish> {
+        let mut out = Vec::new();
+        let mut silent = Vec::new();
+        for (g, gd) in self.groups.iter_mut() {
+            for m in gd
+                .members
+                .iter_mut()
+                .filter(|m| m.acked.is_none() && now - m.last_sent >= ACK_TIMEOUT)
+            {
+                if m.sends >= MAX_SENDS {
+                    silent.push((g.clone(), m.intersection.clone()));
+                } else {
+                    m.sends += 1;
+                    m.last_sent = now;
+                    out.push(Publish {
+                        topic: topic(&self.region, &m.intersection, "plan"),
+                        payload: serde_json::to_vec(&m.deployment).unwrap_or_default(),
+                        retain: true,
+                    });
+                }
+            }
+        }
+        for (g, ix) in silent {
+            if self.groups.contains_key(&g) {
+                out.extend(self.roll_back(
+                    now,
+                    &g,
+                    ix,
+                    vec![format!("no ack after {MAX_SENDS} sends")],
+                ));
+            }
+        }
+        out
+    }
+
+    fn roll_back(
+        &mut self,
+        now: Ms,
+        group: &str,
+        who: String,
+        reasons: Vec<String>,
+    ) -> Vec<Publish> {
+        let Some(gd) = self.groups.remove(group) else {
+            return Vec::new();
+        };
+        tracing::warn!(group, intersection = %who, ?reasons, "deployment refused: rolling the group back");
+        let mut out = Vec::new();
+        for m in gd.members {
+            // Members that never took the new plan need nothing, but their retained message
+            // must not deliver it later: re-publish what should run for everyone.
+            match m.previous {
+                Some(prev) => {
+                    let d = self.sign_plan(now, &m.intersection, prev.plan.clone());
+                    out.push(self.publish_plan(&d));
+                    self.in_force.insert(m.intersection.clone(), d);
+                }
+                None => {
+                    self.in_force.remove(&m.intersection);
+                    // Clear the retained plan and send the member back to its local plans.
+                    out.push(Publish {
+                        topic: topic(&self.region, &m.intersection, "plan"),
+                        payload: Vec::new(),
+                        retain: true,
+                    });
+                    self.command_seq += 1;
+                    let mut c = Command {
+                        version: WIRE_VERSION,
+                        region: self.region.clone(),
+                        intersection: m.intersection.clone(),
+                        seq: self.command_seq,
+                        issued_at_ms: now.0,
+                        expires_at_ms: (now + Ms::from_s(600)).0,
+                        operator: "optimizer (rollback)".into(),
+                        action: CommandAction::Rollback,
+                        key_id: String::new(),
+                        signature: String::new(),
+                    };
+                    self.signer.sign(&mut c);
+                    out.push(Publish {
+                        topic: topic(&self.region, &m.intersection, "command"),
+                        payload: serde_json::to_vec(&c).unwrap_or_default(),
+                        retain: false,
+                    });
+                }
+            }
+        }
+        self.finished.push((
+            group.into(),
+            now,
+            Outcome::RolledBack {
+                intersection: who,
+                reasons,
+            },
+        ));
+        out
+    }
+}

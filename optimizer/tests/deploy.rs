@@ -1,0 +1,179 @@
+//! Deployment against the real cabinet logic: a coordination group gets signed plans and
+//! acks them; a refusal or a silent member rolls the whole group back.
+
+use std::path::Path;
+
+use controller::cabinet::{Cabinet, DetectorLimits, Persisted, Settings};
+use intersections::load::load_network;
+use intersections::model::Network;
+use intersections::signing::{Signer25519, Verifier25519};
+use intersections::Ms;
+use optimizer::deploy::{Deployer, Outcome, Publish, MAX_SENDS};
+
+const T0: Ms = Ms(1_780_000_000_000);
+
+fn arterial() -> Network {
+    load_network(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks/arterial.toml"),
+    )
+    .unwrap()
+}
+
+fn cabinets(net: &Network) -> Vec<Cabinet> {
+    let key = Signer25519::from_seed("centre-1", [4; 32]).public_base64();
+    net.intersections
+        .iter()
+        .filter(|ix| !ix.plans.is_empty())
+        .map(|ix| {
+            let s = Settings {
+                region: "r".into(),
+                intersection: ix.id.clone(),
+                report_interval: None,
+                backup_time: Ms::from_s(3600),
+                utc_offset: Ms::ZERO,
+                detector_limits: DetectorLimits::default(),
+                state_file: None,
+            };
+            let v = Verifier25519::from_base64("centre-1", &key).unwrap();
+            Cabinet::new(s, net.clone(), v, Persisted::default(), T0).unwrap()
+        })
+        .collect()
+}
+
+/// Deliver published messages to the cabinets; returns the acks they publish.
+fn deliver(
+    now: Ms,
+    cabs: &mut [Cabinet],
+    msgs: &[Publish],
+    drop_for: Option<&str>,
+) -> Vec<Vec<u8>> {
+    let mut acks = Vec::new();
+    for m in msgs {
+        let parts: Vec<&str> = m.topic.split('/').collect();
+        let (ix, leaf) = (parts[3], parts[4..].join("/"));
+        if Some(ix) == drop_for {
+            continue;
+        }
+        let Some(c) = cabs.iter_mut().find(|c| c.intersection().id == ix) else {
+            continue;
+        };
+        match leaf.as_str() {
+            "plan" => {
+                if let Some(a) = c.on_plan(now, &m.payload) {
+                    acks.push(serde_json::to_vec(&a).unwrap());
+                }
+            }
+            "command" => c.on_command(now, &m.payload).unwrap(),
+            _ => {}
+        }
+    }
+    acks
+}
+
+fn group_plans(net: &Network, plan: &str) -> Vec<(String, intersections::spec::PlanSpec)> {
+    net.intersections
+        .iter()
+        .filter(|ix| !ix.plans.is_empty())
+        .map(|ix| (ix.id.clone(), ix.plan(plan).unwrap().to_spec(ix)))
+        .collect()
+}
+
+#[test]
+fn a_group_deploys_then_rolls_back_when_a_member_refuses() {
+    let net = arterial();
+    let mut cabs = cabinets(&net);
+    let mut d = Deployer::new("r", Signer25519::from_seed("centre-1", [4; 32]), 1000);
+    // Everyone accepts the am_peak plans.
+    let msgs = d
+        .deploy(T0, "corridor", group_plans(&net, "am_peak"))
+        .unwrap();
+    assert_eq!(msgs.len(), 5);
+    for a in deliver(T0, &mut cabs, &msgs, None) {
+        assert!(d.on_ack(T0, &a).is_empty());
+    }
+    assert_eq!(d.finished.last().unwrap().2, Outcome::Deployed);
+    assert!(cabs.iter().all(|c| c.plan_id() == Some("am_peak")));
+
+    // Next, pm_peak, but one member's plan is unsafe (its green below the minimum): it nacks,
+    // and the group goes back to am_peak everywhere.
+    let mut plans = group_plans(&net, "pm_peak");
+    plans[2].1.stages[1].green_s = 1.0;
+    plans[2].1.stages[0].green_s += plans[2].1.stages[1].green_s.max(0.0);
+    let t = T0 + Ms::from_s(600);
+    let msgs = d.deploy(t, "corridor", plans).unwrap();
+    let mut back = Vec::new();
+    for a in deliver(t, &mut cabs, &msgs, None) {
+        back.extend(d.on_ack(t, &a));
+    }
+    match &d.finished.last().unwrap().2 {
+        Outcome::RolledBack {
+            intersection,
+            reasons,
+        } => {
+            assert_eq!(
+                intersection,
+                &net.intersections
+                    .iter()
+                    .filter(|ix| !ix.plans.is_empty())
+                    .nth(2)
+                    .unwrap()
+                    .id
+            );
+            assert!(
+                reasons.iter().any(|r| r.contains("unsafe plan")),
+                "{reasons:?}"
+            );
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(back.len(), 5);
+    for a in deliver(t, &mut cabs, &back, None) {
+        let ack: intersections::messages::PlanAck = serde_json::from_slice(&a).unwrap();
+        assert!(ack.accepted, "{:?}", ack.reasons);
+    }
+    assert!(
+        cabs.iter().all(|c| c.plan_id() == Some("am_peak")),
+        "every member back on am_peak"
+    );
+}
+
+#[test]
+fn a_silent_member_is_retried_then_the_group_rolls_back_to_local_plans() {
+    let net = arterial();
+    let mut cabs = cabinets(&net);
+    let silent = net.intersections[0].id.clone();
+    let mut d = Deployer::new("r", Signer25519::from_seed("centre-1", [4; 32]), 1000);
+    let msgs = d
+        .deploy(T0, "corridor", group_plans(&net, "pm_peak"))
+        .unwrap();
+    for a in deliver(T0, &mut cabs, &msgs, Some(&silent)) {
+        d.on_ack(T0, &a);
+    }
+    assert!(d.busy("corridor"));
+    let mut t = T0;
+    let mut resent = 0;
+    let mut last = Vec::new();
+    for _ in 0..10 {
+        t += Ms::from_s(31);
+        let m = d.tick(t);
+        if !d.busy("corridor") {
+            last = m;
+            break;
+        }
+        resent += m.len();
+    }
+    assert_eq!(resent as u32, MAX_SENDS - 1);
+    assert!(matches!(
+        d.finished.last().unwrap().2,
+        Outcome::RolledBack { .. }
+    ));
+    // No member had a centre plan before: the retained plan is cleared and each gets a signed
+    // rollback command back to its local time-of-day plans.
+    assert!(last.iter().any(|m| m.topic.ends_with("/command")));
+    deliver(t, &mut cabs, &last, None);
+    assert!(
+        cabs.iter().all(|c| c.plan_id() == Some("offpeak")),
+        "{:?}",
+        cabs.iter().map(|c| c.plan_id()).collect::<Vec<_>>()
+    );
+}
