@@ -3,7 +3,6 @@
 //! real time, with the same code as in the field.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Proc, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,97 +18,12 @@ use intersections::{Colour, Ms};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 
+#[path = "../../testsupport/services.rs"]
+mod services;
+use services::Broker;
+
 const SPEED: f64 = 100.0;
 const T0: Ms = Ms(1_780_000_000_000);
-
-fn mosquitto_bin() -> PathBuf {
-    for p in [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    panic!("mosquitto is not installed (apt-get install mosquitto; .ci/run does it)");
-}
-
-struct Broker {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Broker {
-    fn start(name: &str) -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("gw-mqtt-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut b = Broker {
-            port,
-            dir,
-            child: None,
-        };
-        b.spawn();
-        b
-    }
-
-    fn spawn(&mut self) {
-        let conf = self.dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "user root\nlistener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\n",
-                self.port,
-                self.dir.display()
-            ),
-        )
-        .unwrap();
-        let child = Proc::new(mosquitto_bin())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        // Wait until it listens.
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("mosquitto did not start on port {}", self.port);
-    }
-
-    /// Stop gracefully (SIGTERM), so it saves its persistent sessions.
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Proc::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn centre() -> Signer25519 {
     Signer25519::from_seed("centre-1", [1; 32])

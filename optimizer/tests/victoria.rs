@@ -6,139 +6,14 @@
 // The test needs real timestamps near now: the server refuses points outside its retention.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+#[path = "../../testsupport/services.rs"]
+mod services;
+use services::Tsdb;
 
 use intersections::Ms;
 use optimizer::timeseries::{Point, SeriesTarget, SeriesWriter, Value};
-
-fn vm_bin() -> PathBuf {
-    for p in [
-        "/usr/bin/victoria-metrics",
-        "/usr/local/bin/victoria-metrics",
-    ] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    panic!("victoria-metrics is not installed (apt-get install victoria-metrics; .ci/run does it)");
-}
-
-struct Vm {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Vm {
-    fn start() -> Vm {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("gw-vm-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut vm = Vm {
-            port,
-            dir,
-            child: None,
-        };
-        vm.spawn();
-        vm
-    }
-    fn spawn(&mut self) {
-        let child = Command::new(vm_bin())
-            .arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
-            .arg(format!("-storageDataPath={}", self.dir.display()))
-            .arg("-retentionPeriod=100y")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        for _ in 0..200 {
-            if get(self.port, "/health").is_some_and(|b| b.contains("OK")) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("victoria-metrics did not start");
-    }
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A plain HTTP GET on loopback; the body, or None.
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let (head, body) = buf.split_once("\r\n\r\n")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return None;
-    }
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return Some(dechunk(body));
-    }
-    Some(body.to_string())
-}
-
-/// Decode an HTTP/1.1 chunked body.
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
-    }
-    out
-}
-
-/// Samples of `gwtest_*` series stored, by counting exported timestamps.
-fn stored(port: u16) -> usize {
-    let _ = get(port, "/internal/force_flush");
-    let body = get(
-        port,
-        "/api/v1/export?match%5B%5D=%7B__name__%3D~%22gwtest_.*%22%7D",
-    )
-    .unwrap_or_default();
-    body.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|v| v["timestamps"].as_array().map_or(0, |a| a.len()))
-        .sum()
-}
 
 fn points(from: i64, n: i64, now: i64) -> Vec<Point> {
     (from..from + n)
@@ -152,7 +27,7 @@ fn points(from: i64, n: i64, now: i64) -> Vec<Point> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn series_survive_a_database_restart() {
-    let mut vm = Vm::start();
+    let mut vm = Tsdb::start("restart");
     let data = std::env::temp_dir().join(format!("gw-vm-data-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let now = std::time::SystemTime::now()
@@ -160,7 +35,7 @@ async fn series_survive_a_database_restart() {
         .unwrap()
         .as_millis() as i64;
     let target = SeriesTarget::Influx {
-        url: format!("http://127.0.0.1:{}", vm.port),
+        url: vm.url(),
         org: "greenwave".into(),
         bucket: "greenwave".into(),
         token: "unused".into(),
@@ -171,7 +46,7 @@ async fn series_survive_a_database_restart() {
     assert_eq!((f.batches, f.lines), (2, 7_000));
     let mut seen = 0;
     for _ in 0..50 {
-        seen = stored(vm.port);
+        seen = vm.samples("gwtest_.*");
         if seen == 7_000 {
             break;
         }
@@ -188,7 +63,7 @@ async fn series_survive_a_database_restart() {
     drop(w);
     vm.spawn();
     let target = SeriesTarget::Influx {
-        url: format!("http://127.0.0.1:{}", vm.port),
+        url: vm.url(),
         org: "greenwave".into(),
         bucket: "greenwave".into(),
         token: "unused".into(),
@@ -198,7 +73,7 @@ async fn series_survive_a_database_restart() {
     let f = w.flush().await.unwrap();
     assert_eq!(f.lines, 3_000);
     for _ in 0..50 {
-        seen = stored(vm.port);
+        seen = vm.samples("gwtest_.*");
         if seen == 10_000 {
             break;
         }
