@@ -2,4 +2,5 @@
 
 pub mod deploy;
 pub mod ingest;
+pub mod serve;
 pub mod timeseries;

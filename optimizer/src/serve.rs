@@ -1,0 +1,377 @@
+//! `greenwave serve`: the central service for one or more regions. MQTT in (detector reports,
+//! plan acks), plans out (signed, per coordination group, through [`Deployer`]), time series
+//! to InfluxDB or the data directory ([`SeriesWriter`]).
+//!
+//! The planning itself is passed in as a [`Planner`], so the service is the same whatever
+//! algorithm decides; the CLI gives it the optimizer's. A planner sees the region's network
+//! and the counts ingested so far, and returns for each coordination group either plans to
+//! deploy or nothing (keep what runs), with the figures that justify the decision.
+//!
+//! Configuration: one TOML file, `deny_unknown_fields`, located errors (`serve.example.toml`
+//! is the commented example).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use intersections::diag::{from_toml, Diagnostic, Diagnostics, FieldPath, Problem, SourceMap};
+use intersections::load::load_network;
+use intersections::model::Network;
+use intersections::signing::Signer25519;
+use intersections::spec::PlanSpec;
+use intersections::Ms;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde::Deserialize;
+use tokio::sync::{watch, Mutex};
+
+use crate::deploy::{Deployer, Publish};
+use crate::ingest::CountStore;
+use crate::timeseries::{points_from_report, run_flusher, SeriesTarget, SeriesWriter};
+
+/// The service's configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Where plans history, the series buffer and (without InfluxDB) the series are kept.
+    pub data_dir: PathBuf,
+    /// Seconds between re-planning rounds (5 to 15 minutes is usual).
+    #[serde(default = "default_replan")]
+    pub replan_interval_s: f64,
+    pub broker: Broker,
+    /// The centre's signing key.
+    pub signing: Signing,
+    /// InfluxDB v2 write API; without it, series go to `data_dir/series/`.
+    #[serde(default)]
+    pub influx: Option<Influx>,
+    /// The regions this instance owns.
+    pub regions: Vec<Region>,
+}
+
+fn default_replan() -> f64 {
+    600.0
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signing {
+    /// Key id the controllers are configured with.
+    pub key_id: String,
+    /// File holding the base64 of the 32-byte Ed25519 secret seed (never the key itself here).
+    pub secret_key_file: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Influx {
+    pub url: String,
+    pub org: String,
+    pub bucket: String,
+    /// File holding the API token.
+    pub token_file: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub id: String,
+    /// The region's network file.
+    pub network: PathBuf,
+}
+
+/// Read and check the configuration; relative paths are relative to the file.
+pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics(vec![Diagnostic {
+            file: name.clone(),
+            line: None,
+            path: FieldPath::root(),
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    let map = SourceMap::new(&name, &text);
+    let mut cfg: ServeConfig = from_toml(&map, &text).map_err(|d| Diagnostics(vec![d]))?;
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let abs = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let mut p = Vec::new();
+    let root = FieldPath::root();
+    if !(cfg.replan_interval_s.is_finite() && (60.0..=3600.0).contains(&cfg.replan_interval_s)) {
+        p.push(Problem::new(
+            root.key("replan_interval_s"),
+            format!("{} s is outside 60 to 3600", cfg.replan_interval_s),
+        ));
+    }
+    if cfg.regions.is_empty() {
+        p.push(Problem::new(
+            root.key("regions"),
+            "an instance owns at least one region",
+        ));
+    }
+    cfg.data_dir = abs(&cfg.data_dir);
+    cfg.signing.secret_key_file = abs(&cfg.signing.secret_key_file);
+    if let Some(i) = cfg.influx.as_mut() {
+        i.token_file = abs(&i.token_file);
+    }
+    for (i, r) in cfg.regions.iter_mut().enumerate() {
+        r.network = abs(&r.network);
+        if r.id.is_empty() || r.id.contains(['/', '+', '#']) {
+            p.push(Problem::new(
+                root.key("regions").index(i).key("id"),
+                "must be non-empty without '/', '+' or '#'",
+            ));
+        }
+        if !r.network.exists() {
+            p.push(Problem::new(
+                root.key("regions").index(i).key("network"),
+                format!("{} does not exist", r.network.display()),
+            ));
+        }
+    }
+    if p.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(Diagnostics(p.into_iter().map(|x| map.locate(x)).collect()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Series(#[from] crate::timeseries::SeriesError),
+}
+
+/// A planner's answer for one coordination group.
+#[derive(Clone, Debug)]
+pub struct GroupDecision {
+    /// Coordination group id (or the intersection id, for one outside any group).
+    pub group: String,
+    /// Plans to deploy, one per member; empty to keep what runs.
+    pub plans: Vec<(String, PlanSpec)>,
+    /// The figures behind the decision (before/after), recorded for the console.
+    pub record: serde_json::Value,
+}
+
+/// Decides plans for a region from the counts ingested so far.
+pub type Planner = Arc<dyn Fn(&str, &Network, &CountStore, Ms) -> Vec<GroupDecision> + Send + Sync>;
+
+/// Model time of the service: Unix milliseconds. The service's loop is an edge; it may read
+/// the wall clock.
+#[allow(clippy::disallowed_methods)]
+pub fn unix_now() -> Ms {
+    Ms(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0))
+}
+
+/// What the service did, for tests and the console.
+#[derive(Clone, Debug, Default)]
+pub struct ServeStats {
+    pub reports: u64,
+    pub duplicates: u64,
+    pub refused: u64,
+    pub rounds: u64,
+    pub deployments: u64,
+    /// Group deployments every member acknowledged.
+    pub deployed: u64,
+    pub rolled_back: u64,
+    pub decisions: Vec<serde_json::Value>,
+}
+
+/// Run the service until `stop` turns true.
+pub async fn serve(
+    cfg: ServeConfig,
+    planner: Planner,
+    mut stop: watch::Receiver<bool>,
+    stats: Arc<std::sync::Mutex<ServeStats>>,
+) -> Result<(), ServeError> {
+    let seed = std::fs::read_to_string(&cfg.signing.secret_key_file).map_err(|e| {
+        ServeError::Setup(format!("{}: {e}", cfg.signing.secret_key_file.display()))
+    })?;
+    let mut networks = BTreeMap::new();
+    let mut stores = BTreeMap::new();
+    let mut deployers = BTreeMap::new();
+    let first_version = unix_now().0.max(0) as u64;
+    for r in &cfg.regions {
+        let net = load_network(&r.network).map_err(|d| ServeError::Setup(format!("{d}")))?;
+        networks.insert(r.id.clone(), net);
+        stores.insert(r.id.clone(), CountStore::new(Ms::from_s(4 * 3600)));
+        let signer = Signer25519::from_base64(&cfg.signing.key_id, &seed).map_err(|e| {
+            ServeError::Setup(format!("{}: {e}", cfg.signing.secret_key_file.display()))
+        })?;
+        deployers.insert(r.id.clone(), Deployer::new(&r.id, signer, first_version));
+    }
+    let target = match &cfg.influx {
+        Some(i) => SeriesTarget::Influx {
+            url: i.url.clone(),
+            org: i.org.clone(),
+            bucket: i.bucket.clone(),
+            token: std::fs::read_to_string(&i.token_file)
+                .map_err(|e| ServeError::Setup(format!("{}: {e}", i.token_file.display())))?
+                .trim()
+                .to_string(),
+        },
+        None => SeriesTarget::Files,
+    };
+    let series = Arc::new(Mutex::new(SeriesWriter::open(
+        target,
+        &cfg.data_dir,
+        10_000,
+    )?));
+    let flusher = tokio::spawn(run_flusher(
+        series.clone(),
+        Duration::from_secs(1),
+        stop.clone(),
+    ));
+
+    let id = cfg
+        .broker
+        .client_id
+        .clone()
+        .unwrap_or_else(|| format!("greenwave-optimizer-{}", std::process::id()));
+    let mut o = MqttOptions::new(id, cfg.broker.host.clone(), cfg.broker.port);
+    o.set_keep_alive(Duration::from_secs(15));
+    let (client, mut eventloop) = AsyncClient::new(o, 1024);
+    let publish = |client: &AsyncClient, msgs: Vec<Publish>| {
+        for m in msgs {
+            if let Err(e) =
+                client.try_publish(m.topic.clone(), QoS::AtLeastOnce, m.retain, m.payload)
+            {
+                tracing::warn!(topic = %m.topic, error = %e, "publish failed");
+            }
+        }
+    };
+    let mut replan = tokio::time::interval(Duration::from_secs_f64(cfg.replan_interval_s));
+    replan.tick().await; // the first round after one interval of counts
+    let mut retry = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            ev = eventloop.poll() => match ev {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    for r in &cfg.regions {
+                        let _ = client.try_subscribe(format!("greenwave/v1/{}/+/detectors", r.id), QoS::AtLeastOnce);
+                        let _ = client.try_subscribe(format!("greenwave/v1/{}/+/plan/ack", r.id), QoS::AtLeastOnce);
+                    }
+                    tracing::info!("connected to the broker");
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let parts: Vec<&str> = p.topic.split('/').collect();
+                    let (Some(region), Some(leaf)) = (parts.get(2), parts.get(4..)) else { continue };
+                    let now = unix_now();
+                    match leaf.join("/").as_str() {
+                        "detectors" => {
+                            let Some(store) = stores.get_mut(*region) else { continue };
+                            match store.ingest_json(&p.payload) {
+                                Ok(crate::ingest::Ingested::Duplicate) => stats.lock().map(|mut s| s.duplicates += 1).unwrap_or(()),
+                                Ok(_) => {
+                                    if let Ok(r) = serde_json::from_slice(&p.payload) {
+                                        let pts = points_from_report(&r);
+                                        if let Err(e) = series.lock().await.add(&pts) {
+                                            tracing::error!(error = %e, "series buffer");
+                                        }
+                                    }
+                                    stats.lock().map(|mut s| s.reports += 1).unwrap_or(());
+                                }
+                                Err(e) => {
+                                    tracing::warn!(topic = %p.topic, error = %e, "report refused");
+                                    stats.lock().map(|mut s| s.refused += 1).unwrap_or(());
+                                }
+                            }
+                        }
+                        "plan/ack" => {
+                            if let Some(d) = deployers.get_mut(*region) {
+                                let before = d.finished.len();
+                                let out = d.on_ack(now, &p.payload);
+                                publish(&client, out);
+                                for (group, _, outcome) in &d.finished[before..] {
+                                    tracing::info!(group = %group, ?outcome, "deployment finished");
+                                    let _ = stats.lock().map(|mut s| match outcome {
+                                        crate::deploy::Outcome::Deployed => s.deployed += 1,
+                                        crate::deploy::Outcome::RolledBack { .. } => s.rolled_back += 1,
+                                    });
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "broker connection lost; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            },
+            _ = retry.tick() => {
+                let now = unix_now();
+                for d in deployers.values_mut() {
+                    let out = d.tick(now);
+                    publish(&client, out);
+                }
+            }
+            _ = replan.tick() => {
+                let now = unix_now();
+                for r in &cfg.regions {
+                    let (Some(net), Some(store), Some(dep)) = (networks.get(&r.id), stores.get(&r.id), deployers.get_mut(&r.id)) else { continue };
+                    for decision in planner(&r.id, net, store, now) {
+                        stats.lock().map(|mut s| s.decisions.push(decision.record.clone())).unwrap_or(());
+                        if decision.plans.is_empty() {
+                            continue;
+                        }
+                        match dep.deploy(now, &decision.group, decision.plans) {
+                            Ok(out) => {
+                                stats.lock().map(|mut s| s.deployments += 1).unwrap_or(());
+                                publish(&client, out);
+                            }
+                            Err(e) => tracing::info!(group = %decision.group, reason = %e, "not deployed this round"),
+                        }
+                    }
+                }
+                stats.lock().map(|mut s| s.rounds += 1).unwrap_or(());
+            }
+        }
+    }
+    let _ = client.try_disconnect();
+    let _ = flusher.await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_example_config_is_valid_and_errors_are_located() {
+        let p = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/serve.example.toml"));
+        let cfg = super::load_config(p).unwrap();
+        assert_eq!(cfg.regions[0].id, "demo");
+        let dir = std::env::temp_dir().join(format!("gw-serve-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = std::fs::read_to_string(p).unwrap().replace(
+            "replan_interval_s = 600",
+            "replan_interval_s = 5\nreplan = 1",
+        );
+        std::fs::write(dir.join("serve.toml"), bad).unwrap();
+        let e = super::load_config(&dir.join("serve.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("serve.toml:9: replan: unknown field"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
