@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use intersections::diag::{from_toml, Diagnostic, Diagnostics, FieldPath, Problem, SourceMap};
+use intersections::diag::{from_toml, Diagnostics, FieldPath, Problem, SourceMap};
 use serde::Deserialize;
 
 /// The cabinet's configuration.
@@ -96,16 +96,7 @@ pub struct Loaded {
 
 /// Read and check `cabinet.toml`. Every problem is located.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics(vec![Diagnostic {
-            file: name.clone(),
-            line: None,
-            path: FieldPath::root(),
-            message: format!("cannot read: {e}"),
-        }])
-    })?;
-    parse(path, &text)
+    parse(path, &intersections::diag::read_text(path)?)
 }
 
 /// Check a configuration text; `path` names it and anchors relative paths.

@@ -289,6 +289,18 @@ pub fn one_line(message: &str) -> String {
         .join("; ")
 }
 
+/// Read a text file; a failure is a diagnostic naming the file.
+pub fn read_text(path: &std::path::Path) -> Result<String, Diagnostics> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics(vec![Diagnostic {
+            file: path.display().to_string(),
+            line: None,
+            path: FieldPath::root(),
+            message: format!("cannot read: {e}"),
+        }])
+    })
+}
+
 /// Deserialize a TOML text into `T`, reporting the field path and line of the first problem
 /// (serde stops at the first; semantic checks afterwards report every problem).
 pub fn from_toml<T: serde::de::DeserializeOwned>(

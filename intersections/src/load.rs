@@ -33,14 +33,7 @@ pub struct PlanSet {
 }
 
 fn read(path: &Path) -> Result<String, Diagnostics> {
-    std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics(vec![Diagnostic {
-            file: path.display().to_string(),
-            line: None,
-            path: FieldPath::root(),
-            message: format!("cannot read: {e}"),
-        }])
-    })
+    crate::diag::read_text(path)
 }
 
 fn one(d: Diagnostic) -> Diagnostics {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use intersections::diag::{from_toml, Diagnostic, Diagnostics, FieldPath, Problem, SourceMap};
+use intersections::diag::{from_toml, Diagnostics, FieldPath, Problem, SourceMap};
 use intersections::load::load_network;
 use intersections::model::Network;
 use intersections::signing::Signer25519;
@@ -91,14 +91,7 @@ pub struct Region {
 /// Read and check the configuration; relative paths are relative to the file.
 pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics(vec![Diagnostic {
-            file: name.clone(),
-            line: None,
-            path: FieldPath::root(),
-            message: format!("cannot read: {e}"),
-        }])
-    })?;
+    let text = intersections::diag::read_text(path)?;
     let map = SourceMap::new(&name, &text);
     let mut cfg: ServeConfig = from_toml(&map, &text).map_err(|d| Diagnostics(vec![d]))?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
