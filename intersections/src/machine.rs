@@ -6,9 +6,20 @@
 //! Modes (see `messages::Mode`): start-up (flashing yellow, then all-red, then the first
 //! stage), coordinated fixed time (the [`FixedTimeRunner`] of the plan in force; cycle timer =
 //! (reference time - offset) mod cycle, so controllers with synchronised clocks form green
-//! waves), manual hold of a stage, all-red, flashing yellow, and fault (flash, latched until a
-//! reset command). A new plan starts at a cycle boundary of the one running, through the
-//! transition cycles of [`crate::transition`].
+//! waves), coordinated actuated (the same plan with gap-outs and force-offs, by
+//! [`CoordinatedActuated`]), isolated actuated (gap-out / max-out over the plan's stage
+//! sequence, by [`Actuated`], when [`SignalMachine::set_isolated`] asks for it), manual hold
+//! of a stage, all-red, flashing yellow, and fault (flash, latched until a reset command). A
+//! new plan starts at a cycle boundary of the one running, through the transition cycles of
+//! [`crate::transition`], which run in fixed time.
+//!
+//! Actuation needs detectors: [`SignalMachine::step_with`] passes their states and which are
+//! failed. A machine stepped with [`SignalMachine::step`] alone runs its plans in fixed time.
+//! Fixed time hands over to actuation at a cycle boundary, when the coordinated (first) stage
+//! starts, and only if the colours agree; the actuated logic takes the machine's history of
+//! greens (the [`StageEngine`] keeps every intergreen from it). Coordinated actuation hands a
+//! new plan over at a boundary where its coordinated stage started on time, as fixed time
+//! does; isolated actuation is left by clearing to all red.
 //!
 //! Wherever the machine leaves a plan's timeline (all-red, a hold of a stage the plan does not
 //! run, start-up) it clears the intersection itself: greens run their minimum, then yellow
@@ -17,6 +28,8 @@
 
 use std::collections::VecDeque;
 
+use crate::control::{Actuated, ActuatedParams, CoordinatedActuated, StageEngine};
+use crate::field::{DetectorState, Measurements, SignalLogic};
 use crate::messages::Mode;
 use crate::model::{Intersection, Safety};
 use crate::plan::Plan;
@@ -27,6 +40,14 @@ use crate::transition::{plan_transition, rotate};
 
 /// Flashing yellow at start-up, before the all-red.
 pub const STARTUP_FLASH: Ms = Ms(5_000);
+
+/// Detector inputs of one step, indexed like [`Intersection::detectors`].
+#[derive(Clone, Copy, Debug)]
+pub struct Detectors<'a> {
+    pub states: &'a [DetectorState],
+    /// Detectors diagnosed as failed: their stages are on recall (fixed green).
+    pub failed: &'a [bool],
+}
 
 /// What the machine shows and when it wants to run again.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,13 +92,34 @@ enum Then {
 
 #[derive(Clone, Debug)]
 enum State {
-    StartUpFlash { until: Ms },
-    Clearing { then: Then },
-    Running { segments: VecDeque<Segment> },
-    Hold { stage: usize },
+    StartUpFlash {
+        until: Ms,
+    },
+    Clearing {
+        then: Then,
+    },
+    /// A plan in fixed time (and its transition cycles).
+    Running {
+        segments: VecDeque<Segment>,
+    },
+    /// The plan in force, coordinated actuated; `runner` gives its cycle timer.
+    Actuated {
+        runner: FixedTimeRunner,
+        logic: Box<CoordinatedActuated>,
+    },
+    /// Isolated actuated over the stage sequence of `plan`.
+    Isolated {
+        plan: Plan,
+        logic: Box<Actuated>,
+    },
+    Hold {
+        stage: usize,
+    },
     AllRed,
     Flash,
-    Fault { reason: String },
+    Fault {
+        reason: String,
+    },
 }
 
 /// The state machine of one intersection.
@@ -96,6 +138,11 @@ pub struct SignalMachine {
     max_intergreen: Ms,
     /// Time of the previous step, to notice a cycle boundary passed between two steps.
     last_step: Option<Ms>,
+    /// Run the plan in force as isolated actuated.
+    isolated: bool,
+    actuated: ActuatedParams,
+    /// Detector inputs of the running step (`None`: no detectors, fixed time).
+    detectors: Option<(Vec<DetectorState>, Vec<bool>)>,
 }
 
 fn open_or_flash(c: Colour) -> bool {
@@ -128,6 +175,9 @@ impl SignalMachine {
             last_green_end: vec![None; n],
             max_intergreen,
             last_step: None,
+            isolated: false,
+            actuated: ActuatedParams::default(),
+            detectors: None,
         };
         m.colours = m.flash_colours();
         m
@@ -156,10 +206,31 @@ impl SignalMachine {
     /// Put a (checked) plan in force. It starts at the next cycle boundary of the plan running,
     /// through transition cycles; outside a plan, it starts when the machine next starts one.
     pub fn set_plan(&mut self, plan: Plan) {
-        if matches!(self.state, State::Running { .. }) {
+        if matches!(
+            self.state,
+            State::Running { .. } | State::Actuated { .. } | State::Isolated { .. }
+        ) {
             self.pending = Some(plan.clone());
         }
         self.plan = Some(plan);
+    }
+
+    /// Run the plan in force as isolated actuated (`true`: gap-out / max-out over its stage
+    /// sequence, its greens as maximums, no cycle or offset) or coordinated (`false`, the
+    /// default). Coordinated fixed time becomes isolated at its next cycle boundary,
+    /// coordinated actuated at once (the same stage engine goes on); isolated actuated
+    /// becomes coordinated by clearing to all red and starting the plan.
+    pub fn set_isolated(&mut self, on: bool) {
+        self.isolated = on;
+    }
+
+    pub fn isolated(&self) -> bool {
+        self.isolated
+    }
+
+    /// The passage time (unit extension) of actuated operation (default 3 s).
+    pub fn set_passage(&mut self, passage: Ms) {
+        self.actuated.passage = passage;
     }
 
     /// Stop running any plan: clear to all red and stay there (no plan in force).
@@ -205,10 +276,26 @@ impl SignalMachine {
                 Ok(())
             }
             (_, Manual::HoldStage(s)) if s >= self.ix.stages.len() => Err(format!("no stage {s}")),
-            (State::Running { segments }, Manual::HoldStage(s)) => {
-                let in_plan = segments
-                    .front()
-                    .is_some_and(|seg| seg.plan.stages.iter().any(|st| st.stage == s));
+            (State::Isolated { logic, .. }, Manual::HoldStage(s)) => {
+                if logic.engine().green_stage() == Some(s) {
+                    self.hold_request = Some(s);
+                } else {
+                    self.state = State::Clearing {
+                        then: Then::Hold(s),
+                    };
+                }
+                Ok(())
+            }
+            (State::Running { .. } | State::Actuated { .. }, Manual::HoldStage(s)) => {
+                let in_plan = match &self.state {
+                    State::Running { segments } => segments
+                        .front()
+                        .is_some_and(|seg| seg.plan.stages.iter().any(|st| st.stage == s)),
+                    State::Actuated { logic, .. } => {
+                        logic.plan().stages.iter().any(|st| st.stage == s)
+                    }
+                    _ => false,
+                };
                 if in_plan {
                     self.hold_request = Some(s);
                 } else {
@@ -226,6 +313,10 @@ impl SignalMachine {
             }
             (State::Hold { stage }, Manual::Release) => {
                 let stage = *stage;
+                if self.isolated {
+                    self.resume_isolated(now, stage, false);
+                    return Ok(());
+                }
                 match self.plan.clone() {
                     Some(p) => match p.stages.iter().position(|st| st.stage == stage) {
                         Some(pos) => {
@@ -248,7 +339,10 @@ impl SignalMachine {
                 };
                 Ok(())
             }
-            (State::Running { .. }, Manual::Release) => {
+            (
+                State::Running { .. } | State::Actuated { .. } | State::Isolated { .. },
+                Manual::Release,
+            ) => {
                 self.hold_request = None;
                 Ok(())
             }
@@ -283,6 +377,61 @@ impl SignalMachine {
             open_ended: true,
         });
         self.state = State::Running { segments };
+    }
+
+    /// Per group, the start of its green if it is green now, and the last end of its green.
+    fn history(&self) -> (Vec<Option<Ms>>, Vec<Option<Ms>>) {
+        let start = self
+            .colours
+            .iter()
+            .zip(&self.since)
+            .map(|(c, s)| c.is_green().then_some(*s))
+            .collect();
+        (start, self.last_green_end.clone())
+    }
+
+    /// A stage engine that takes over with `stage` green since `since`, if its colours are
+    /// the ones shown (or, `from_red`, if the intersection is all red and every intergreen
+    /// has passed: the engine then starts `stage`).
+    fn take_over(&self, now: Ms, stage: usize, since: Ms, from_red: bool) -> Option<StageEngine> {
+        let (start, end) = self.history();
+        let e = StageEngine::resume(&self.ix, stage, since, &start, &end, now);
+        (from_red || e.colours() == self.colours.as_slice()).then_some(e)
+    }
+
+    /// Isolated actuated from `stage`, green now (or started now from all red, `from_red`);
+    /// clears to all red if the plan in force does not run that stage or the hand-over is
+    /// not seamless.
+    fn resume_isolated(&mut self, now: Ms, stage: usize, from_red: bool) {
+        let plan = self.plan.clone();
+        let pos = plan
+            .as_ref()
+            .and_then(|p| p.stages.iter().position(|st| st.stage == stage));
+        match (plan, pos, self.take_over(now, stage, now, from_red)) {
+            (Some(plan), Some(pos), Some(engine)) => {
+                self.pending = None;
+                let logic = Actuated::with_engine(engine, &plan, &self.actuated, pos);
+                self.state = State::Isolated {
+                    plan,
+                    logic: Box::new(logic),
+                };
+            }
+            _ => {
+                self.state = State::Clearing {
+                    then: Then::StartPlan,
+                }
+            }
+        }
+    }
+
+    /// A hold request is met when its stage is green in full and nothing else is open.
+    fn hold_met(&self, green_stage: Option<usize>) -> Option<usize> {
+        let h = self.hold_request?;
+        let clean = self
+            .colours
+            .iter()
+            .all(|c| matches!(c, Colour::Green | Colour::Walk | Colour::Red));
+        (green_stage == Some(h) && clean).then_some(h)
     }
 
     fn apply(&mut self, now: Ms, colours: Vec<Colour>) {
@@ -352,11 +501,42 @@ impl SignalMachine {
         }
     }
 
-    /// Run the machine at `now`: returns the colours to show and when to run next.
+    /// Run the machine at `now` without detectors: plans run in fixed time (actuated logic
+    /// already running keeps every stage on recall). Returns the colours to show and when to
+    /// run next.
     pub fn step(&mut self, now: Ms) -> Output {
+        self.detectors = None;
         let out = self.step_inner(now);
         self.last_step = Some(now);
         out
+    }
+
+    /// Run the machine at `now` with the detectors' states: plans run coordinated actuated
+    /// (or isolated actuated, see [`SignalMachine::set_isolated`]).
+    pub fn step_with(&mut self, now: Ms, d: &Detectors<'_>) -> Output {
+        let (mut states, mut failed) = self.detectors.take().unwrap_or_default();
+        states.clear();
+        states.extend_from_slice(d.states);
+        failed.clear();
+        failed.extend_from_slice(d.failed);
+        self.detectors = Some((states, failed));
+        let out = self.step_inner(now);
+        self.last_step = Some(now);
+        out
+    }
+
+    /// The measurements and failed flags of this step's detector inputs.
+    fn inputs(d: &Option<(Vec<DetectorState>, Vec<bool>)>) -> (Measurements<'_>, &[bool]) {
+        let (states, failed): (&[DetectorState], &[bool]) = match d {
+            Some((s, f)) => (s, f),
+            None => (&[], &[]),
+        };
+        let m = Measurements {
+            detectors: states,
+            movement_queue_veh: &[],
+            movement_downstream_veh: &[],
+        };
+        (m, failed)
     }
 
     fn step_inner(&mut self, now: Ms) -> Output {
@@ -404,6 +584,13 @@ impl SignalMachine {
                             self.state = State::Hold { stage: s };
                         }
                         Then::StartPlan => match self.plan.clone() {
+                            Some(p) if self.isolated => {
+                                self.resume_isolated(now, p.stages[0].stage, true);
+                                if matches!(self.state, State::Clearing { .. }) {
+                                    // Cannot happen from all red; fail safe.
+                                    self.state = State::AllRed;
+                                }
+                            }
                             Some(p) => {
                                 self.pending = None;
                                 self.start_plan(now, &p, p.cycle, p.clone());
@@ -456,9 +643,46 @@ impl SignalMachine {
                             continue;
                         }
                     }
+                    let n_segments = segments.len();
+                    let next_from = segments.get(1).map(|s| s.from);
+                    // Actuation takes over at a boundary of the plan in force.
+                    let actuate = (self.detectors.is_some() || self.isolated)
+                        && n_segments == 1
+                        && seg.open_ended
+                        && st.cycle_time == Ms::ZERO
+                        && seg.plan.stages.len() >= 2
+                        && self.pending.is_none()
+                        && self.hold_request.is_none();
+                    if actuate {
+                        let plan = seg.plan.clone();
+                        let runner = seg.runner.clone();
+                        self.apply(now, st.colours.clone());
+                        if let Some(engine) = self.take_over(now, plan.stages[0].stage, now, false)
+                        {
+                            self.state = if self.isolated {
+                                let logic = Actuated::with_engine(engine, &plan, &self.actuated, 0);
+                                State::Isolated {
+                                    plan,
+                                    logic: Box::new(logic),
+                                }
+                            } else {
+                                let logic = CoordinatedActuated::with_engine(
+                                    engine,
+                                    &plan,
+                                    self.actuated.passage,
+                                    now,
+                                );
+                                State::Actuated {
+                                    runner,
+                                    logic: Box::new(logic),
+                                }
+                            };
+                            continue;
+                        }
+                    }
                     let mut wake = st.next_change;
-                    if segments.len() > 1 {
-                        wake = wake.min(segments[1].from);
+                    if let Some(from) = next_from {
+                        wake = wake.min(from);
                     }
                     if self.pending.is_some() {
                         wake = wake.min(next_boundary);
@@ -469,6 +693,111 @@ impl SignalMachine {
                     let mut out = self.output(now, mode, wake);
                     out.cycle_time = Some(cycle_time);
                     return out;
+                }
+                State::Actuated { .. } if self.isolated => {
+                    // The same engine goes on under isolated actuation.
+                    if let State::Actuated { logic, .. } =
+                        std::mem::replace(&mut self.state, State::AllRed)
+                    {
+                        let pos = logic.position();
+                        let plan = logic.plan().clone();
+                        let engine = logic.into_engine();
+                        let logic = Actuated::with_engine(engine, &plan, &self.actuated, pos);
+                        self.state = State::Isolated {
+                            plan,
+                            logic: Box::new(logic),
+                        };
+                    }
+                }
+                State::Actuated { runner, logic } => {
+                    let (m, failed) = Self::inputs(&self.detectors);
+                    logic.set_failed(failed);
+                    let wake = logic.step(now, &m);
+                    let colours = logic.colours().to_vec();
+                    let green = logic.engine().green_stage();
+                    let on_time = logic.coordinated_on_time();
+                    let boundary = logic.cycle_start();
+                    let cycle_time = runner.cycle_time(now);
+                    let old_plan = logic.plan().clone();
+                    self.apply(now, colours);
+                    // A new plan starts where the coordinated stage started on time, as from
+                    // fixed time; otherwise through all red.
+                    if on_time {
+                        if let Some(newp) = self.pending.take() {
+                            let pos = newp
+                                .stages
+                                .iter()
+                                .position(|s| s.stage == old_plan.stages[0].stage);
+                            if let Some(pos) = pos {
+                                let first = rotate(&self.ix, &self.safety, &newp, pos);
+                                self.start_plan(boundary, &first, old_plan.cycle, newp);
+                                if let State::Running { segments } = &self.state {
+                                    if segments[0].runner.state_at(now).colours == self.colours {
+                                        continue;
+                                    }
+                                }
+                            }
+                            self.state = State::Clearing {
+                                then: Then::StartPlan,
+                            };
+                            continue;
+                        }
+                    }
+                    if let Some(h) = self.hold_met(green) {
+                        self.hold_request = None;
+                        self.state = State::Hold { stage: h };
+                        continue;
+                    }
+                    let mut out = self.output(now, Mode::CoordinatedActuated, wake);
+                    out.cycle_time = Some(cycle_time);
+                    return out;
+                }
+                State::Isolated { plan, logic } => {
+                    if !self.isolated || self.plan.is_none() {
+                        self.state = State::Clearing {
+                            then: Then::StartPlan,
+                        };
+                        continue;
+                    }
+                    if let Some(newp) = self.pending.take() {
+                        // Another plan: the same engine goes on with its sequence and greens.
+                        let e = logic.engine();
+                        let stage = e.green_stage().or(e.target());
+                        match newp.stages.iter().position(|s| Some(s.stage) == stage) {
+                            Some(pos) => {
+                                if let State::Isolated { logic, .. } =
+                                    std::mem::replace(&mut self.state, State::AllRed)
+                                {
+                                    let engine = logic.into_engine();
+                                    let logic =
+                                        Actuated::with_engine(engine, &newp, &self.actuated, pos);
+                                    self.state = State::Isolated {
+                                        plan: newp,
+                                        logic: Box::new(logic),
+                                    };
+                                }
+                            }
+                            None => {
+                                self.state = State::Clearing {
+                                    then: Then::StartPlan,
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    let _ = plan;
+                    let (m, failed) = Self::inputs(&self.detectors);
+                    logic.set_failed(failed);
+                    let wake = logic.step(now, &m);
+                    let colours = logic.colours().to_vec();
+                    let green = logic.engine().green_stage();
+                    self.apply(now, colours);
+                    if let Some(h) = self.hold_met(green) {
+                        self.hold_request = None;
+                        self.state = State::Hold { stage: h };
+                        continue;
+                    }
+                    return self.output(now, Mode::Actuated, wake);
                 }
                 State::Hold { .. } => {
                     return self.output(now, Mode::ManualHold, now + Ms::from_s(3600))
