@@ -11,13 +11,17 @@
 //! - Loss of the centre: the last good plan keeps running; after `backup_time` without a
 //!   fresh signed message from the centre, the local time-of-day plans take over.
 //! - Detectors are counted (rising edges), their occupancy integrated, and diagnosed (no
-//!   activity, stuck on, chattering), and reported every interval.
+//!   activity, stuck on, chattering), and reported every interval. Their states and failures
+//!   go to the machine every tick: plans run coordinated actuated, a failed detector's stage
+//!   on recall; with no centre plan in force and `local_mode = "actuated"`, the local plan
+//!   runs isolated actuated.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use intersections::diag::FieldPath;
-use intersections::machine::{Manual, Output, SignalMachine};
+use intersections::field::DetectorState as FieldDetector;
+use intersections::machine::{Detectors, Manual, Output, SignalMachine};
 use intersections::messages::{
     Command, CommandAction, ControllerStatus, DetectorCount, DetectorHealth, DetectorReport, Event,
     EventBatch, EventKind, Mode, PlanAck, PlanDeployment, WIRE_VERSION,
@@ -73,11 +77,26 @@ pub enum Outgoing {
     Ack(PlanAck),
 }
 
+/// How the cabinet runs when no centre plan is in force.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocalMode {
+    /// The local time-of-day plans, coordinated (actuated within each plan).
+    #[default]
+    Schedule,
+    /// Isolated actuated: gap-out / max-out over the stage sequence of the scheduled local
+    /// plan, its greens as maximums.
+    Actuated,
+}
+
 #[derive(Clone, Debug, Default)]
 struct DetectorState {
     occupied: bool,
     since: Ms,
     count: u32,
+    /// Rising edges since power-up (the machine's gap logic).
+    total_count: u64,
+    last_off: Option<Ms>,
     occupied_ms: i64,
     last_on: Option<Ms>,
     minute_start: Ms,
@@ -121,6 +140,10 @@ pub struct Cabinet {
     last_centre: Ms,
     detectors: Vec<DetectorState>,
     last_tick: Ms,
+    local_mode: LocalMode,
+    /// Detector inputs for the machine, refreshed every tick.
+    field_detectors: Vec<FieldDetector>,
+    failed: Vec<bool>,
     interval_start: Ms,
     report_seq: u64,
     event_seq: u64,
@@ -202,8 +225,11 @@ impl Cabinet {
             persisted,
             source,
             last_centre: now,
+            field_detectors: vec![FieldDetector::default(); detectors.len()],
+            failed: vec![false; detectors.len()],
             detectors,
             last_tick: now,
+            local_mode: LocalMode::Schedule,
             interval_start: now,
             report_seq: 0,
             event_seq: 0,
@@ -216,6 +242,23 @@ impl Cabinet {
 
     pub fn intersection(&self) -> &Intersection {
         &self.ix
+    }
+
+    /// How to run when no centre plan is in force (`cabinet.toml`'s `local_mode`).
+    pub fn set_local_mode(&mut self, mode: LocalMode) {
+        self.local_mode = mode;
+        self.machine.set_isolated(
+            matches!(self.source, Source::Local { .. }) && mode == LocalMode::Actuated,
+        );
+    }
+
+    /// Put a plan in force from `source`; local plans run isolated actuated when configured.
+    fn put_in_force(&mut self, plan: Plan, source: Source) {
+        let local = matches!(source, Source::Local { .. });
+        self.source = source;
+        self.machine.set_plan(plan);
+        self.machine
+            .set_isolated(local && self.local_mode == LocalMode::Actuated);
     }
 
     /// Id of the plan in force (it may still wait for its cycle boundary).
@@ -235,7 +278,9 @@ impl Cabinet {
     /// The mode reported on the wire.
     pub fn mode(&self) -> Mode {
         match (self.output.mode, &self.source) {
-            (Mode::Coordinated, Source::Local { .. }) => Mode::LocalSchedule,
+            (Mode::Coordinated | Mode::CoordinatedActuated, Source::Local { .. }) => {
+                Mode::LocalSchedule
+            }
             (m, _) => m,
         }
     }
@@ -340,8 +385,7 @@ impl Cabinet {
         let plan = checked.expect("checked above");
         tracing::info!(plan_version = v, plan = %plan.id, "plan accepted; starts at the next cycle boundary");
         self.last_centre = self.last_centre.max(Ms(dep.issued_at_ms)).max(now);
-        self.machine.set_plan(plan.clone());
-        self.source = Source::Centre { version: v };
+        self.put_in_force(plan.clone(), Source::Centre { version: v });
         self.persisted.plan_version = v;
         self.persisted.plan = Some(dep);
         self.save();
@@ -412,8 +456,7 @@ impl Cabinet {
             .scheduled_plan(time_of_day(now, self.s.utc_offset))
             .cloned()
             .ok_or("no local plan")?;
-        self.source = Source::Local { plan: p.id.clone() };
-        self.machine.set_plan(p);
+        self.put_in_force(p.clone(), Source::Local { plan: p.id });
         Ok(())
     }
 
@@ -465,28 +508,34 @@ impl Cabinet {
                     "no word from the centre for the backup time: local time-of-day plans"
                 );
                 if let Some(p) = self.local_plan(now) {
-                    self.source = Source::Local { plan: p.id.clone() };
-                    self.machine.set_plan(p);
+                    let id = p.id.clone();
+                    self.put_in_force(p, Source::Local { plan: id });
                 }
             }
             Source::Local { plan } => {
                 if let Some(p) = self.local_plan(now) {
                     if &p.id != plan {
-                        self.source = Source::Local { plan: p.id.clone() };
-                        self.machine.set_plan(p);
+                        let id = p.id.clone();
+                        self.put_in_force(p, Source::Local { plan: id });
                     }
                 }
             }
             Source::None => {
                 if let Some(p) = self.local_plan(now) {
-                    self.source = Source::Local { plan: p.id.clone() };
-                    self.machine.set_plan(p);
+                    let id = p.id.clone();
+                    self.put_in_force(p, Source::Local { plan: id });
                 }
             }
             _ => {}
         }
 
-        let o = self.machine.step(now);
+        let o = self.machine.step_with(
+            now,
+            &Detectors {
+                states: &self.field_detectors,
+                failed: &self.failed,
+            },
+        );
         match self.monitor.check(now, &o.colours) {
             Ok(()) => self.output = o,
             Err(fault) => {
@@ -562,6 +611,7 @@ impl Cabinet {
                 let id = self.ix.detectors[i].id.clone();
                 if occ {
                     d.count += 1;
+                    d.total_count += 1;
                     d.minute_count += 1;
                     d.last_on = Some(now);
                     self.events.push(Event {
@@ -569,6 +619,7 @@ impl Cabinet {
                         kind: EventKind::DetectorOn { detector: id },
                     });
                 } else {
+                    d.last_off = Some(now);
                     self.events.push(Event {
                         time_ms: now.0,
                         kind: EventKind::DetectorOff { detector: id },
@@ -589,6 +640,18 @@ impl Cabinet {
                 d.health = Some(DetectorHealth::NoActivity);
             } else if d.health != Some(DetectorHealth::Erratic) {
                 d.health = None;
+            }
+            if let (Some(f), Some(failed)) =
+                (self.field_detectors.get_mut(i), self.failed.get_mut(i))
+            {
+                *f = FieldDetector {
+                    occupied: d.occupied,
+                    count: d.total_count,
+                    occupied_time: Ms::ZERO,
+                    last_on: d.last_on,
+                    last_off: d.last_off,
+                };
+                *failed = d.health.is_some();
             }
         }
     }

@@ -34,6 +34,11 @@ pub struct CabinetConfig {
     /// the oldest are dropped and counted (default 10000: about a week of 1-minute reports).
     #[serde(default = "default_buffer")]
     pub buffer_max_reports: usize,
+    /// How to run when no centre plan is in force: `"schedule"` (default) runs the local
+    /// time-of-day plans coordinated; `"actuated"` runs isolated actuated control over the
+    /// stage sequence of the scheduled local plan, its greens as maximum greens.
+    #[serde(default)]
+    pub local_mode: crate::cabinet::LocalMode,
     pub broker: BrokerConfig,
     pub centre: CentreConfig,
 }
@@ -228,6 +233,19 @@ public_key = "iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w="
         let l = parse(Path::new("/etc/gw/cabinet.toml"), GOOD).unwrap();
         assert_eq!(l.config.network, PathBuf::from("/etc/gw/net.toml"));
         assert_eq!(l.config.backup_time_s, 300.0);
+    }
+
+    #[test]
+    fn local_mode_defaults_to_schedule_and_takes_actuated() {
+        use crate::cabinet::LocalMode;
+        let l = parse(Path::new("cabinet.toml"), GOOD).unwrap();
+        assert_eq!(l.config.local_mode, LocalMode::Schedule);
+        let text = GOOD.replace("data_dir", "local_mode = \"actuated\"\ndata_dir");
+        let l = parse(Path::new("cabinet.toml"), &text).unwrap();
+        assert_eq!(l.config.local_mode, LocalMode::Actuated);
+        let text = GOOD.replace("data_dir", "local_mode = \"adaptive\"\ndata_dir");
+        let e = parse(Path::new("cabinet.toml"), &text).unwrap_err();
+        assert!(e.to_string().contains("local_mode"), "{e}");
     }
 
     #[test]

@@ -127,7 +127,8 @@ async fn main() -> anyhow::Result<()> {
         state_file: Some(state_file),
     };
     let now = clock.now();
-    let cabinet = Cabinet::new(settings, net, verifier, persisted, now)?;
+    let mut cabinet = Cabinet::new(settings, net, verifier, persisted, now)?;
+    cabinet.set_local_mode(cfg.local_mode);
     let detectors = cabinet.intersection().detectors.len();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let stats = Arc::new(Mutex::new(Stats::default()));
