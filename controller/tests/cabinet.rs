@@ -89,7 +89,7 @@ fn signed_plan_is_applied_at_the_next_cycle_boundary() {
         "the plan in force is the new one"
     );
     let sent = run(&mut c, now, now + Ms::from_s(250));
-    assert_eq!(c.mode(), Mode::Coordinated);
+    assert_eq!(c.mode(), Mode::CoordinatedActuated);
     let changes = sent
         .iter()
         .any(|o| matches!(o, Outgoing::Status(s) if s.plan_id.as_deref() == Some("peak-v1")));
@@ -246,10 +246,11 @@ fn loss_of_the_centre_falls_back_to_local_plans() {
             .accepted
     );
     run(&mut c, now, now + Ms::from_s(290));
-    assert_eq!(
-        c.mode(),
-        Mode::Coordinated,
-        "the last good plan runs within the backup time"
+    // Its transition cycles run in fixed time, then the plan coordinated actuated.
+    assert!(
+        matches!(c.mode(), Mode::Coordinated | Mode::CoordinatedActuated),
+        "the last good plan runs within the backup time: {:?}",
+        c.mode()
     );
     run(&mut c, now + Ms::from_s(290), now + Ms::from_s(600));
     assert_eq!(c.mode(), Mode::LocalSchedule);
@@ -302,27 +303,81 @@ fn a_corrupted_plan_that_slipped_past_validation_trips_the_monitor() {
     let left = ix.group("EW_left").unwrap().0;
     let coll = plan.spans[ix.group("NS").unwrap().0][0];
     plan.spans[left].push(coll);
+    // The cabinet runs plans coordinated actuated: its stage engine times the stages from
+    // the intersection's stage definitions, not from the plan's spans, so the corruption never
+    // reaches the street (and the monitor has nothing to trip on).
     let mut c = cabinet(T0);
     run(&mut c, T0, T0 + Ms::from_s(30));
-    c.install_unchecked_plan(plan);
+    c.install_unchecked_plan(plan.clone());
     let dets = vec![false; ix.detectors.len()];
     let mut t = T0 + Ms::from_s(30);
-    let mut tripped_at = None;
-    let mut audit_last = Vec::new();
     for _ in 0..3000 {
         t += Ms(100);
         let (colours, _) = c.tick(t, &dets);
-        if c.mode() == Mode::Fault {
-            tripped_at = Some(t);
-            audit_last = colours;
-            break;
-        }
-        // Never shown to the street: conflicting greens.
         let g = |id: &str| colours[ix.group(id).unwrap().0];
         assert!(!(g("EW_left").is_open() && g("NS").is_open()));
     }
-    assert!(tripped_at.is_some(), "the monitor never tripped");
-    assert!(audit_last
+    // In fixed time (a machine without detectors) the runner shows the spans: the monitor
+    // trips on the first conflicting output and flashes.
+    let mut m = intersections::machine::SignalMachine::new(ix, &n.safety, Some(plan), T0);
+    let mut monitor = controller::monitor::Monitor::new(ix, T0);
+    let mut t = T0;
+    let mut tripped = false;
+    for _ in 0..3000 {
+        t += Ms(100);
+        let out = m.step(t);
+        if monitor.check(t, &out.colours).is_err() {
+            tripped = true;
+            break;
+        }
+        let shown = monitor.output();
+        let g = |id: &str| shown[ix.group(id).unwrap().0];
+        assert!(!(g("EW_left").is_open() && g("NS").is_open()));
+    }
+    assert!(tripped, "the monitor never tripped");
+    assert!(monitor
+        .output()
         .iter()
         .all(|c| matches!(c, Colour::FlashingYellow | Colour::Dark)));
+}
+
+#[test]
+fn local_mode_actuated_runs_isolated_and_a_centre_plan_takes_over() {
+    use controller::cabinet::LocalMode;
+    let mut c = cabinet(T0);
+    c.set_local_mode(LocalMode::Actuated);
+    let ix = c.intersection().clone();
+    let north = ix.detectors.iter().position(|d| d.id == "N_stop").unwrap();
+    let mut t = T0;
+    let mut left_green = false;
+    let mut audit: Option<intersections::audit::Audit> = None;
+    for k in 0..4000 {
+        t += Ms(100);
+        let mut occ = vec![false; ix.detectors.len()];
+        occ[north] = k % 200 < 5; // a vehicle on the collector every 20 s
+        let (colours, _) = c.tick(t, &occ);
+        match &mut audit {
+            None => audit = Some(intersections::audit::Audit::new(&ix, &colours, t)),
+            Some(a) => a.see(t, &colours).unwrap(),
+        }
+        if t > T0 + Ms::from_s(60) {
+            left_green |= colours[ix.group("EW_left").unwrap().0].is_green();
+        }
+    }
+    assert_eq!(c.mode(), Mode::Actuated);
+    assert!(!left_green, "the left turn without demand is skipped");
+    // A centre plan ends isolated operation (through all red) and runs coordinated.
+    let d = deployment(1, t, "peak", 0.0);
+    assert!(
+        c.on_plan(t, &serde_json::to_vec(&d).unwrap())
+            .unwrap()
+            .accepted
+    );
+    for _ in 0..3000 {
+        t += Ms(100);
+        let (colours, _) = c.tick(t, &vec![false; ix.detectors.len()]);
+        audit.as_mut().unwrap().see(t, &colours).unwrap();
+    }
+    assert_eq!(c.mode(), Mode::CoordinatedActuated);
+    assert_eq!(c.status(t, true).plan_id.as_deref(), Some("peak-v1"));
 }

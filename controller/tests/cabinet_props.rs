@@ -1,11 +1,12 @@
 //! Property test of the whole cabinet logic: random sequences of signed (and forged, stale,
-//! unsafe) plans, commands and detector inputs. The colours it emits are checked by the
+//! unsafe) plans, commands and detector inputs, with local plans run on schedule or isolated
+//! actuated. The colours it emits are checked by the
 //! independent `intersections::audit::Audit` (not by the controller's own monitor), and the
 //! monitor must never have had to trip.
 
 use std::path::Path;
 
-use controller::cabinet::{Cabinet, DetectorLimits, Persisted, Settings};
+use controller::cabinet::{Cabinet, DetectorLimits, LocalMode, Persisted, Settings};
 use intersections::audit::Audit;
 use intersections::load::load_network;
 use intersections::messages::{Command, CommandAction, Mode, PlanDeployment, WIRE_VERSION};
@@ -61,7 +62,7 @@ fn centre() -> Signer25519 {
     Signer25519::from_seed("centre-1", [1; 32])
 }
 
-fn run(net: &Network, ixi: usize, ops: &[(u32, Op)]) -> Result<(), String> {
+fn run(net: &Network, ixi: usize, ops: &[(u32, Op)], local: LocalMode) -> Result<(), String> {
     let ix = &net.intersections[ixi];
     let s = Settings {
         region: "r".into(),
@@ -74,6 +75,7 @@ fn run(net: &Network, ixi: usize, ops: &[(u32, Op)]) -> Result<(), String> {
     };
     let v = Verifier25519::from_base64("centre-1", &centre().public_base64()).unwrap();
     let mut cab = Cabinet::new(s, net.clone(), v, Persisted::default(), T0).unwrap();
+    cab.set_local_mode(local);
     let mut now = T0;
     let ndet = ix.detectors.len();
     let (first, _) = cab.tick(now, &vec![false; ndet]);
@@ -179,7 +181,8 @@ proptest! {
             net.intersections.iter().enumerate().filter(|(_, ix)| !ix.plans.is_empty()).map(move |(i, _)| (n, i))
         }).collect();
         let (n, i) = all[pick % all.len()];
-        let r = run(&nets[n], i, &ops);
+        let local = if pick % 3 == 0 { LocalMode::Actuated } else { LocalMode::Schedule };
+        let r = run(&nets[n], i, &ops, local);
         prop_assert!(r.is_ok(), "{} {}: {}", nets[n].name, nets[n].intersections[i].id, r.unwrap_err());
     }
 }

@@ -62,6 +62,7 @@ fn start_cabinet(port: u16, name: &str, backup_s: f64, report_s: f64) -> Cab {
         backup_time_s: backup_s,
         utc_offset_min: 0,
         buffer_max_reports: 10_000,
+        local_mode: Default::default(),
         broker: BrokerConfig {
             host: "127.0.0.1".into(),
             port,
@@ -240,7 +241,7 @@ async fn plans_are_applied_or_rejected_with_reasons() {
         let s: ControllerStatus = serde_json::from_slice(p).unwrap();
         // After the transition cycles, the cycle timer is (t - offset) mod cycle.
         (s.plan_id.as_deref() == Some("peak-v1")
-            && s.mode == Mode::Coordinated
+            && s.mode == Mode::CoordinatedActuated
             && Ms(s.time_ms) > ack_time + Ms::from_s(4 * 110))
         .then_some(s)
     })
@@ -369,7 +370,8 @@ async fn loss_of_the_centre_falls_back_to_local_plans() {
             .ends_with("/status")
             .then(|| serde_json::from_slice(p).ok())
             .flatten()?;
-        (s.mode == Mode::Coordinated && s.plan_id.as_deref() == Some("peak-v1")).then_some(s)
+        (s.mode == Mode::CoordinatedActuated && s.plan_id.as_deref() == Some("peak-v1"))
+            .then_some(s)
     })
     .await;
     // The centre goes quiet: after the backup time the local schedule runs.

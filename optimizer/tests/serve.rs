@@ -58,6 +58,7 @@ async fn counts_in_signed_plans_out_series_stored() {
         backup_time_s: 100_000.0,
         utc_offset_min: 0,
         buffer_max_reports: 1000,
+        local_mode: Default::default(),
         broker: BrokerConfig {
             host: "127.0.0.1".into(),
             port: broker.port,
