@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use intersections::load::{self, Loaded};
 
+mod bench;
 mod demo;
+mod plan;
 mod simulate;
 
 #[derive(Parser)]
@@ -64,6 +66,85 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Offline optimization: estimate flows per movement from detector counts, compute
+    /// coordinated Webster plans, check them in the simulator against the plans in force, and
+    /// write a plan file (plus `<out>.decision.json`).
+    Plan {
+        /// Network file.
+        #[arg(long)]
+        network: PathBuf,
+        /// Detector counts: DetectorReport JSON (one per line or an array) or CSV
+        /// `detector,interval_start_s,interval_end_s,count[,occupancy][,intersection]`.
+        /// Without it, counts come from simulating the network's demand file.
+        #[arg(long)]
+        counts: Option<PathBuf>,
+        /// Plan file to write (`kind = "plans"`).
+        #[arg(long)]
+        out: PathBuf,
+        /// Demand file (history: turning ratios and flows where no detector counts);
+        /// defaults to `<network stem>.demand.toml` next to the network.
+        #[arg(long)]
+        demand: Option<PathBuf>,
+        /// Print one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Seeds of the validation runs.
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Measured simulated time of each validation run, seconds.
+        #[arg(long, default_value_t = 3600.0)]
+        horizon: f64,
+        /// Least improvement of mean delay to accept the candidate, percent.
+        #[arg(long, default_value_t = 3.0)]
+        threshold: f64,
+    },
+    /// Benchmarks: `control` (Greenwave's adaptive control against fixed Webster plans,
+    /// actuated and max-pressure on the shipped networks) and `planning` (time to plan and
+    /// validate generated grids).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Every control on each shipped network with its time-varying demand; prints a table per
+    /// network (or, with --json, an array of objects).
+    Control {
+        /// Print a JSON array of {network, control, mean_delay_s, travel_time_index,
+        /// mean_speed_mps, completed, ...}.
+        #[arg(long)]
+        json: bool,
+        /// Networks by name (default: single arterial grid4 district).
+        #[arg(long, num_args = 1..)]
+        networks: Vec<String>,
+        /// Seeds 1..=N.
+        #[arg(long, default_value_t = 5)]
+        seeds: u64,
+        /// Simulated seconds (default: the demand's duration, 2 h).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Folder with the shipped networks.
+        #[arg(long, default_value = "intersections/networks")]
+        dir: PathBuf,
+        /// Deploy every re-plan without the simulation check.
+        #[arg(long)]
+        no_validate: bool,
+    },
+    /// Planning plus validation time on generated grids of about these many intersections.
+    Planning {
+        #[arg(long, num_args = 1.., default_values_t = [100usize, 1000])]
+        sizes: Vec<usize>,
+        /// Validation seeds.
+        #[arg(long, default_value_t = 2)]
+        seeds: u64,
+        /// Simulated seconds per validation run.
+        #[arg(long, default_value_t = 900.0)]
+        horizon: f64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -96,6 +177,63 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Plan {
+            network,
+            counts,
+            out,
+            demand,
+            json,
+            seeds,
+            horizon,
+            threshold,
+        } => report(plan::run(plan::Args {
+            network,
+            counts,
+            out,
+            demand,
+            json,
+            seeds,
+            horizon_s: horizon,
+            threshold_pct: threshold,
+        })),
+        Command::Bench { what } => report(match what {
+            BenchCommand::Control {
+                json,
+                networks,
+                seeds,
+                duration,
+                dir,
+                no_validate,
+            } => bench::control(bench::ControlArgs {
+                dir,
+                networks,
+                seeds,
+                duration_s: duration,
+                json,
+                no_validate,
+            }),
+            BenchCommand::Planning {
+                sizes,
+                seeds,
+                horizon,
+                json,
+            } => bench::planning(bench::PlanningArgs {
+                sizes,
+                seeds,
+                horizon_s: horizon,
+                json,
+            }),
+        }),
+    }
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -1,0 +1,392 @@
+//! Adaptive control in the simulator, and the control benchmark of issue 6.
+//!
+//! Greenwave's adaptive control closes the loop the way the deployed system does: every
+//! [`AdaptiveParams::replan_every`] the detector counts of the interval just ended (read from
+//! the simulated loops, as a cabinet would report them) go into the [`Estimator`]; the planner
+//! computes new plans from the estimate; the simulator checks them against the plans in force
+//! on the estimated demand ([`decide`](crate::decide)); an accepted plan goes to each
+//! intersection's [`SignalMachine`] (the cabinet's state machine), which starts it at its next
+//! cycle boundary through transition cycles. The simulator's signals are driven through the
+//! `Field` interface by [`CabinetLogic`], an adapter of the machine to `SignalLogic`.
+//!
+//! The benchmark compares, on a network and its time-varying demand:
+//! - `fixed-webster`: the planner's plans for the demand file's mean flows (Webster's cycle and
+//!   splits, the same green-wave offsets), run as fixed time for the whole run;
+//! - `actuated` and `max-pressure`: the simulator's controls with their defaults (actuated
+//!   takes its stage sequence and maximum greens from each intersection's scheduled plan);
+//! - `greenwave`: the adaptive control above, starting from the plans for the demand file's
+//!   first slice (the time-of-day history a centre has) and re-planning from counts only.
+
+use intersections::field::{Field, Measurements, SignalLogic};
+use intersections::machine::SignalMachine;
+use intersections::{Colour, IntersectionIdx, Ms, Plan};
+use serde::Serialize;
+use simulator::{Control, ControlKind, RunMetrics, Scenario, SimError, Simulation};
+
+use crate::counts::CountRecord;
+use crate::decide::{validate_candidate, ValidateParams};
+use crate::estimate::{demand_flows, demand_from_flows, EstimateParams, Estimator};
+use crate::webster::{plan_network, PlanError, PlanParams};
+
+/// The cabinet's [`SignalMachine`] as signal logic for a field: fixed-time coordinated
+/// operation of the plan in force, plan changes at cycle boundaries through transitions.
+#[derive(Clone, Debug)]
+pub struct CabinetLogic {
+    pub machine: SignalMachine,
+    colours: Vec<Colour>,
+}
+
+impl CabinetLogic {
+    pub fn new(machine: SignalMachine) -> Self {
+        CabinetLogic {
+            machine,
+            colours: Vec::new(),
+        }
+    }
+}
+
+impl SignalLogic for CabinetLogic {
+    fn step(&mut self, now: Ms, _m: &Measurements<'_>) -> Ms {
+        let out = self.machine.step(now);
+        self.colours = out.colours;
+        out.next_wake
+    }
+    fn colours(&self) -> &[Colour] {
+        &self.colours
+    }
+}
+
+/// The controls of the benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BenchControl {
+    FixedWebster,
+    Actuated,
+    MaxPressure,
+    Greenwave,
+}
+
+impl BenchControl {
+    pub const ALL: [BenchControl; 4] = [
+        BenchControl::FixedWebster,
+        BenchControl::Actuated,
+        BenchControl::MaxPressure,
+        BenchControl::Greenwave,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchControl::FixedWebster => "fixed-webster",
+            BenchControl::Actuated => "actuated",
+            BenchControl::MaxPressure => "max-pressure",
+            BenchControl::Greenwave => "greenwave",
+        }
+    }
+}
+
+/// Settings of the adaptive loop.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdaptiveParams {
+    pub replan_every: Ms,
+    pub estimate: EstimateParams,
+    pub plan: PlanParams,
+    /// Flows counted under a queue are planned for this much more.
+    pub lower_bound_boost: f64,
+    /// Check each candidate in the simulator before it goes out (`None`: deploy every one).
+    pub validate: Option<ValidateParams>,
+}
+
+impl Default for AdaptiveParams {
+    fn default() -> Self {
+        AdaptiveParams {
+            replan_every: Ms::from_s(600),
+            estimate: EstimateParams::default(),
+            plan: PlanParams::default(),
+            lower_bound_boost: 1.1,
+            validate: Some(ValidateParams {
+                threshold: 0.03,
+                seeds: vec![1, 2],
+                horizon: Ms::from_s(900),
+                warmup: Ms::from_s(300),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdaptiveError {
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("the estimated demand does not check: {0}")]
+    Demand(String),
+}
+
+/// Plans for the demand file's mean flows (the `fixed-webster` baseline).
+pub fn webster_plans(
+    scenario: &Scenario,
+    params: &PlanParams,
+) -> Result<Vec<(IntersectionIdx, Plan)>, PlanError> {
+    let flows = demand_flows(scenario.network(), scenario.demand(), None);
+    Ok(plan_network(scenario.network(), &flows, params)?.plans)
+}
+
+/// Reads a simulation's detectors the way a cabinet reports them: counts and occupancy per
+/// loop over the interval since the last reading.
+#[derive(Clone, Debug)]
+pub struct CountTaker {
+    last: Vec<Vec<(u64, Ms)>>,
+    last_t: Ms,
+}
+
+impl CountTaker {
+    fn snapshot(sim: &Simulation) -> Vec<Vec<(u64, Ms)>> {
+        (0..sim.network().intersections.len())
+            .map(|i| {
+                sim.detectors(IntersectionIdx(i))
+                    .iter()
+                    .map(|d| (d.count, d.occupied_time))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Start counting at the simulation's current time.
+    pub fn new(sim: &Simulation) -> Self {
+        CountTaker {
+            last: Self::snapshot(sim),
+            last_t: sim.now(),
+        }
+    }
+
+    /// The counts since the last reading (an empty list if no time has passed).
+    pub fn take(&mut self, sim: &Simulation) -> Vec<CountRecord> {
+        let now = sim.now();
+        if now <= self.last_t {
+            return Vec::new();
+        }
+        let cur = Self::snapshot(sim);
+        let span = (now - self.last_t).0 as f64;
+        let mut records = Vec::new();
+        for (i, (c, l)) in cur.iter().zip(&self.last).enumerate() {
+            for (d, (&(c1, o1), &(c0, o0))) in c.iter().zip(l).enumerate() {
+                records.push(CountRecord {
+                    intersection: IntersectionIdx(i),
+                    detector: d,
+                    start: self.last_t,
+                    end: now,
+                    count: c1.saturating_sub(c0).min(u32::MAX as u64) as u32,
+                    occupancy: Some(((o1 - o0).0 as f64 / span).clamp(0.0, 1.0)),
+                });
+            }
+        }
+        self.last = cur;
+        self.last_t = now;
+        records
+    }
+}
+
+/// Counts of a run of `control` over `duration`, read every `interval`: what the cabinets of
+/// the simulated street would have reported.
+pub fn simulated_counts(
+    scenario: &Scenario,
+    control: &Control,
+    seed: u64,
+    duration: Ms,
+    interval: Ms,
+) -> Result<Vec<CountRecord>, SimError> {
+    let mut sim = scenario.simulation(control, seed)?;
+    let mut taker = CountTaker::new(&sim);
+    let mut out = Vec::new();
+    let mut t = Ms::ZERO;
+    while t < duration {
+        t = (t + interval).min(duration);
+        if !sim.run_until(t) {
+            break;
+        }
+        out.extend(taker.take(&sim));
+    }
+    Ok(out)
+}
+
+/// What the adaptive loop did in one run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AdaptiveLog {
+    pub replans: usize,
+    pub accepted: usize,
+}
+
+/// One run of `control` from an empty network for `duration`.
+pub fn run_control(
+    scenario: &Scenario,
+    control: BenchControl,
+    seed: u64,
+    duration: Ms,
+    params: &AdaptiveParams,
+) -> Result<(RunMetrics, AdaptiveLog), AdaptiveError> {
+    let c = match control {
+        BenchControl::FixedWebster => Control::with_plans(webster_plans(scenario, &params.plan)?),
+        BenchControl::Actuated => Control::of_kind(ControlKind::Actuated),
+        BenchControl::MaxPressure => Control::of_kind(ControlKind::MaxPressure),
+        BenchControl::Greenwave => return run_greenwave(scenario, seed, duration, params),
+    };
+    let mut sim = scenario.simulation(&c, seed)?;
+    sim.run_until(duration);
+    Ok((sim.metrics(), AdaptiveLog::default()))
+}
+
+/// The adaptive loop (see the module documentation).
+pub fn run_greenwave(
+    scenario: &Scenario,
+    seed: u64,
+    duration: Ms,
+    params: &AdaptiveParams,
+) -> Result<(RunMetrics, AdaptiveLog), AdaptiveError> {
+    let net = scenario.network();
+    let demand = scenario.demand();
+    let first = demand_flows(net, demand, Some(0));
+    let mut pp = params.plan.clone();
+    pp.plan_id = "gw-0".into();
+    let mut in_force = plan_network(net, &first, &pp)?.plans;
+    let mut sim = scenario.simulation(&Control::of_kind(ControlKind::External), seed)?;
+    let n = net.intersections.len();
+    let mut logics: Vec<Option<CabinetLogic>> = vec![None; n];
+    for (i, p) in &in_force {
+        logics[i.0] = Some(CabinetLogic::new(SignalMachine::new(
+            &net.intersections[i.0],
+            &net.safety,
+            Some(p.clone()),
+            Ms::ZERO,
+        )));
+    }
+    let mut wake = vec![Ms::ZERO; n];
+    let mut estimator = Estimator::new(net, Some(demand), params.estimate.clone());
+    let mut taker = CountTaker::new(&sim);
+    let mut next_replan = params.replan_every;
+    let mut log = AdaptiveLog::default();
+    while sim.now() < duration && sim.gridlock().is_none() {
+        let now = sim.now();
+        if now >= next_replan {
+            next_replan += params.replan_every;
+            let records = taker.take(&sim);
+            estimator.push(&records);
+            let flows = estimator
+                .estimate()
+                .planning_flows(params.lower_bound_boost);
+            pp.plan_id = format!("gw-{}", now.0 / 1000);
+            let candidate = plan_network(net, &flows, &pp)?.plans;
+            log.replans += 1;
+            let accept = match &params.validate {
+                None => true,
+                Some(vp) => {
+                    let d =
+                        demand_from_flows(net, &flows, vp.warmup + vp.horizon).map_err(|p| {
+                            AdaptiveError::Demand(
+                                p.iter()
+                                    .map(|x| format!("{}: {}", x.path, x.message))
+                                    .collect::<Vec<_>>()
+                                    .join("; "),
+                            )
+                        })?;
+                    validate_candidate(net, &d, &in_force, &candidate, vp)?.accepted
+                }
+            };
+            if accept {
+                log.accepted += 1;
+                for (i, p) in &candidate {
+                    if let Some(l) = logics[i.0].as_mut() {
+                        l.machine.set_plan(p.clone());
+                        wake[i.0] = now;
+                    }
+                }
+                in_force = candidate;
+            }
+        }
+        for i in 0..n {
+            if now < wake[i] {
+                continue;
+            }
+            if let Some(l) = logics[i].as_mut() {
+                let ix = IntersectionIdx(i);
+                let next = l.step(now, &sim.measurements(ix));
+                sim.set_colours(ix, l.colours());
+                wake[i] = next;
+            }
+        }
+        sim.step();
+    }
+    let mut m = sim.metrics();
+    m.control = BenchControl::Greenwave.name().into();
+    Ok((m, log))
+}
+
+/// One row of the benchmark: a network under a control, means over the seeds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchRow {
+    pub network: String,
+    pub control: String,
+    pub seeds: usize,
+    pub mean_delay_s: f64,
+    pub mean_stops: f64,
+    pub travel_time_index: f64,
+    pub mean_speed_mps: f64,
+    /// Vehicles completed, mean over the seeds.
+    pub completed: f64,
+    pub gridlocks: usize,
+    /// Greenwave: re-plans done and accepted, summed over the seeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replans: Option<AdaptiveLog>,
+}
+
+/// Run every control in `controls` on a scenario for `seeds`, each run from empty for
+/// `duration`. Seeds run on parallel threads.
+pub fn bench_network(
+    scenario: &Scenario,
+    controls: &[BenchControl],
+    seeds: &[u64],
+    duration: Ms,
+    params: &AdaptiveParams,
+) -> Result<Vec<BenchRow>, AdaptiveError> {
+    let mut rows = Vec::new();
+    for &c in controls {
+        let results: Vec<Result<(RunMetrics, AdaptiveLog), AdaptiveError>> =
+            std::thread::scope(|s| {
+                let handles: Vec<_> = seeds
+                    .iter()
+                    .map(|&seed| s.spawn(move || run_control(scenario, c, seed, duration, params)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(AdaptiveError::Sim(SimError::Config(
+                                "a run panicked".into(),
+                            )))
+                        })
+                    })
+                    .collect()
+            });
+        let mut runs = Vec::new();
+        let mut log = AdaptiveLog::default();
+        for r in results {
+            let (m, l) = r?;
+            log.replans += l.replans;
+            log.accepted += l.accepted;
+            runs.push(m);
+        }
+        let f = crate::decide::Figures::of(&runs);
+        rows.push(BenchRow {
+            network: scenario.network().name.clone(),
+            control: c.name().into(),
+            seeds: seeds.len(),
+            mean_delay_s: f.mean_delay_s,
+            mean_stops: f.mean_stops,
+            travel_time_index: f.travel_time_index,
+            mean_speed_mps: f.mean_speed_mps,
+            completed: f.completed,
+            gridlocks: f.gridlocks,
+            replans: (c == BenchControl::Greenwave).then_some(log),
+        });
+    }
+    Ok(rows)
+}

@@ -1,0 +1,195 @@
+//! `greenwave bench`: the control benchmark of issue 6 (`bench control`) and the planning
+//! scale bench (`bench planning`). Assembly only; the logic lives in `optimizer::adaptive`,
+//! `optimizer::webster` and `optimizer::decide`. The wall clock is read here, and only here,
+//! to report how long planning took.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use intersections::load;
+use intersections::Ms;
+use optimizer::adaptive::{bench_network, AdaptiveParams, BenchControl, BenchRow};
+use optimizer::decide::{validate_candidate, ValidateParams};
+use optimizer::estimate::{demand_flows, demand_from_flows};
+use optimizer::webster::{plan_network, PlanParams};
+use simulator::{Scenario, SimConfig};
+
+/// The shipped networks, in the order of the table.
+pub const SHIPPED: [&str; 4] = ["single", "arterial", "grid4", "district"];
+
+pub struct ControlArgs {
+    pub dir: PathBuf,
+    pub networks: Vec<String>,
+    pub seeds: u64,
+    pub duration_s: Option<f64>,
+    pub json: bool,
+    pub no_validate: bool,
+}
+
+/// A shipped network and its demand, by name.
+pub fn scenario(dir: &Path, name: &str) -> Result<Scenario> {
+    let np = dir.join(format!("{name}.toml"));
+    let dp = dir.join(format!("{name}.demand.toml"));
+    let net = load::load_network(&np).map_err(|d| anyhow!("{d}"))?;
+    let demand = load::load_demand_for(&dp, &net).map_err(|d| anyhow!("{d}"))?;
+    Ok(Scenario::new(net, demand, SimConfig::default())?)
+}
+
+pub fn control(a: ControlArgs) -> Result<()> {
+    let networks: Vec<String> = if a.networks.is_empty() {
+        SHIPPED.iter().map(|s| s.to_string()).collect()
+    } else {
+        a.networks.clone()
+    };
+    let seeds: Vec<u64> = (1..=a.seeds.max(1)).collect();
+    let mut params = AdaptiveParams::default();
+    if a.no_validate {
+        params.validate = None;
+    }
+    let mut rows: Vec<BenchRow> = Vec::new();
+    for name in &networks {
+        let sc = scenario(&a.dir, name).with_context(|| format!("network {name}"))?;
+        let duration = match a.duration_s {
+            Some(s) => Ms::from_secs_f64(s)
+                .filter(|d| *d > Ms::ZERO)
+                .ok_or_else(|| anyhow!("--duration {s} must be a positive number of seconds"))?,
+            None => sc.demand().duration(),
+        };
+        let r = bench_network(&sc, &BenchControl::ALL, &seeds, duration, &params)
+            .with_context(|| format!("network {name}"))?;
+        if !a.json {
+            print_table(name, duration, seeds.len(), &r);
+        }
+        rows.extend(r);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(())
+}
+
+fn print_table(name: &str, duration: Ms, seeds: usize, rows: &[BenchRow]) {
+    println!(
+        "network {name}: {:.0} min, {seeds} seeds (means over seeds)",
+        duration.as_secs_f64() / 60.0
+    );
+    println!(
+        "{:<14} {:>9} {:>7} {:>7} {:>9} {:>10} {:>16}",
+        "control", "delay s", "stops", "TTI", "speed m/s", "completed", "vs fixed-webster"
+    );
+    let base = rows.iter().find(|r| r.control == "fixed-webster");
+    for r in rows {
+        let vs = base
+            .filter(|b| b.mean_delay_s > 0.0)
+            .map(|b| {
+                format!(
+                    "{:+.1}% delay",
+                    (r.mean_delay_s / b.mean_delay_s - 1.0) * 100.0
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "{:<14} {:>9.1} {:>7.2} {:>7.3} {:>9.2} {:>10.0} {:>16}{}",
+            r.control,
+            r.mean_delay_s,
+            r.mean_stops,
+            r.travel_time_index,
+            r.mean_speed_mps,
+            r.completed,
+            vs,
+            r.replans
+                .as_ref()
+                .map(|l| format!("  ({} of {} re-plans deployed)", l.accepted, l.replans))
+                .unwrap_or_default()
+        );
+    }
+    println!();
+}
+
+/// The one place this command reads the wall clock: to time planning and validation.
+#[allow(clippy::disallowed_methods)]
+fn wall_clock() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+pub struct PlanningArgs {
+    pub sizes: Vec<usize>,
+    pub seeds: u64,
+    pub horizon_s: f64,
+    pub json: bool,
+}
+
+#[derive(serde::Serialize)]
+struct PlanningRow {
+    intersections: usize,
+    links: usize,
+    planning_s: f64,
+    validation_s: f64,
+    total_s: f64,
+    seeds: u64,
+    horizon_s: f64,
+    improvement: f64,
+}
+
+/// Planning plus validation on generated `n` x `n` grids (sizes given as intersection counts,
+/// rounded to the nearest square).
+pub fn planning(a: PlanningArgs) -> Result<()> {
+    let mut rows = Vec::new();
+    for &size in &a.sizes {
+        let n = ((size as f64).sqrt().round() as usize).max(1);
+        let (net, demand) = simulator::synth::grid(n, 400.0, 1)?;
+        let flows = demand_flows(&net, &demand, None);
+        let t0 = wall_clock();
+        let planned = plan_network(&net, &flows, &PlanParams::default())?;
+        let planning_s = t0.elapsed().as_secs_f64();
+        let vp = ValidateParams {
+            seeds: (1..=a.seeds.max(1)).collect(),
+            horizon: Ms::from_secs_f64(a.horizon_s).unwrap_or(Ms::from_s(900)),
+            warmup: Ms::ZERO,
+            ..ValidateParams::default()
+        };
+        let t1 = wall_clock();
+        let d = demand_from_flows(&net, &flows, vp.horizon)
+            .map_err(|p| anyhow!("estimated demand: {p:?}"))?;
+        let in_force: Vec<_> = net
+            .intersections
+            .iter()
+            .enumerate()
+            .filter_map(|(i, ix)| {
+                ix.plans
+                    .first()
+                    .map(|p| (intersections::IntersectionIdx(i), p.clone()))
+            })
+            .collect();
+        let decision = validate_candidate(&net, &d, &in_force, &planned.plans, &vp)?;
+        let validation_s = t1.elapsed().as_secs_f64();
+        let row = PlanningRow {
+            intersections: net.intersections.len(),
+            links: net.links.len(),
+            planning_s,
+            validation_s,
+            total_s: planning_s + validation_s,
+            seeds: a.seeds,
+            horizon_s: vp.horizon.as_secs_f64(),
+            improvement: decision.improvement,
+        };
+        if !a.json {
+            println!(
+                "{:>5} intersections, {:>5} links: planning {:.3} s, validation {:.2} s ({} seeds x 2 plans x {:.0} s simulated), total {:.2} s; candidate {:+.1}% delay",
+                row.intersections,
+                row.links,
+                row.planning_s,
+                row.validation_s,
+                row.seeds,
+                row.horizon_s,
+                row.total_s,
+                -row.improvement * 100.0
+            );
+        }
+        rows.push(row);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(())
+}
