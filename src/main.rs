@@ -11,6 +11,7 @@ mod bench;
 mod demo;
 mod plan;
 mod simulate;
+mod sumo;
 
 #[derive(Parser)]
 #[command(name = "greenwave", version, about = "Intelligent traffic-signal control", long_about = None)]
@@ -105,6 +106,41 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// Interoperate with Eclipse SUMO.
+    #[command(subcommand)]
+    Sumo(SumoCommand),
+}
+
+#[derive(Subcommand)]
+enum SumoCommand {
+    /// Write a network, its plans and its demand as SUMO files (plain XML nodes, edges,
+    /// connections and signal programs, an additional file with the programs, routes), and
+    /// build the `.net.xml` with netconvert when it is installed. Pedestrian groups are not
+    /// exported.
+    Export {
+        /// Network file.
+        #[arg(long)]
+        network: PathBuf,
+        /// Plan file whose plans replace the plans in force at the start.
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Demand file; defaults to `<network stem>.demand.toml` next to the network.
+        #[arg(long)]
+        demand: Option<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Path of netconvert; defaults to SUMO_HOME/bin, PATH, then .venv-sumo/bin.
+        #[arg(long)]
+        netconvert: Option<PathBuf>,
+        /// Write the plain XML only.
+        #[arg(long)]
+        no_netconvert: bool,
+        /// Write explicit vehicles instead of flows: those Greenwave's simulator generates
+        /// with this seed (same arrival times, entries and routes).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +206,29 @@ fn main() -> ExitCode {
             step_s: step,
             seed,
             json,
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Sumo(SumoCommand::Export {
+            network,
+            plan,
+            demand,
+            out,
+            netconvert,
+            no_netconvert,
+            seed,
+        }) => match sumo::export(sumo::ExportArgs {
+            network,
+            plan,
+            demand,
+            out,
+            netconvert,
+            no_netconvert,
+            seed,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -1,0 +1,897 @@
+//! A checked Greenwave network, its plans and its demand as SUMO files (issue 5, item 2).
+//!
+//! What maps to what:
+//! - boundary nodes and intersections become `<node>`s (signalised ones `traffic_light`, the
+//!   others `priority`); links become `<edge>`s with their lanes, speed, length and lane width;
+//! - every lane of every movement becomes one `<connection>` (lane-to-lane). The target lane is
+//!   the same rank among the exit's lanes counted from the right (right turns and throughs) or
+//!   from the left (left turns and U-turns), clamped to the exit's lanes. At a signalised
+//!   intersection the connections get linkIndex 0, 1, ... in the order of the intersection's
+//!   movements and, within a movement, of its lanes;
+//! - the plan in force (a plan file's, else the one the schedule runs at `start_of_day`)
+//!   becomes a static `<tlLogic>`: one phase per interval in which no vehicle signal group
+//!   changes colour, phase 0 starting with the first stage's green, so SUMO's `offset` (phase 0
+//!   starts at simulation time `offset`) is our offset. Green is `G`, or `g` for the left turns
+//!   and U-turns of a permissive group (they yield); the yellow of a group whose green ends runs
+//!   in the interstage as in our plans (`y`); red-yellow is `u`. **Pedestrian groups are not
+//!   exported**: SUMO's program has no crossings, only the vehicle groups' links;
+//! - demand: per entry a `<routeDistribution>` of routes drawn from the turning ratios, and per
+//!   entry and time slice a `<flow>` with exponential headways (`period="exp(rate)"`: Poisson
+//!   arrivals at the slice's rate, as our simulator draws them), `departLane="best"`,
+//!   `departSpeed="max"`, and one vehicle type with our simulator's Krauss parameters.
+//!
+//! Routes: the turning ratios define a tree of routes per entry, which on a large grid has far
+//! too many leaves to write. The tree is expanded best first (most probable branch first) up to
+//! `max_routes_per_entry` routes; a branch left unexpanded then keeps its whole probability and
+//! follows its most likely turns to the end of the network. So the first decisions of every
+//! vehicle follow the ratios exactly and only rare long routes are simplified; the probability
+//! that was simplified is reported per entry ([`RouteSet::simplified`]).
+
+use std::collections::BinaryHeap;
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::fmt::Write as _;
+
+use intersections::model::Endpoint;
+use intersections::plan::Span;
+use intersections::spec::{ControlKind, GroupKind, Protection, Turn};
+use intersections::{demand::Demand, IntersectionIdx, LinkIdx, Ms, Network, Plan};
+
+/// What stops an export.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ExportError {
+    #[error(
+        "{what} id {id:?} starts with ':', which SUMO keeps for the inside of junctions; rename it"
+    )]
+    ReservedId { what: &'static str, id: String },
+    #[error("signalised intersection {intersection:?} has no plan in force at {at}")]
+    NoPlan { intersection: String, at: Ms },
+}
+
+/// The vehicle type written into the routes: by default our simulator's Krauss driver
+/// (`simulator::DriverParams::default()`): SUMO's passenger car with no dawdling
+/// (`sigma = 0`), a reaction time of 1.4 s, and every driver at the speed limit
+/// (`speedDev = 0`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct VehicleType {
+    pub accel_mps2: f64,
+    pub decel_mps2: f64,
+    pub tau_s: f64,
+    pub length_m: f64,
+    pub min_gap_m: f64,
+    pub sigma: f64,
+    /// Spread of the drivers' speed factor around 1 (SUMO's default is 0.1).
+    pub speed_dev: f64,
+}
+
+impl Default for VehicleType {
+    fn default() -> Self {
+        VehicleType {
+            accel_mps2: 2.6,
+            decel_mps2: 4.5,
+            tau_s: 1.4,
+            length_m: 5.0,
+            min_gap_m: 2.5,
+            sigma: 0.0,
+            speed_dev: 0.0,
+        }
+    }
+}
+
+/// How to export.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportOptions {
+    /// `programID` of the programs in the additional file (the net's own program is `"0"`).
+    pub program_id: String,
+    /// Time of day at simulation time 0: which scheduled plan is in force.
+    pub start_of_day: Ms,
+    pub vehicle: VehicleType,
+    /// Routes written per entry (see the module documentation).
+    pub max_routes_per_entry: usize,
+    /// Longest route, in links (our simulator cuts routes at 512 movements).
+    pub max_route_links: usize,
+    /// Write explicit vehicles instead of flows: the very vehicles (arrival times, entries and
+    /// routes) that Greenwave's simulator generates with this seed (see [`sample_vehicles`]).
+    pub vehicles_of_seed: Option<u64>,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            program_id: "greenwave".into(),
+            start_of_day: Ms::ZERO,
+            vehicle: VehicleType::default(),
+            max_routes_per_entry: 256,
+            max_route_links: 513,
+            vehicles_of_seed: None,
+        }
+    }
+}
+
+/// One lane-to-lane connection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    pub intersection: IntersectionIdx,
+    /// Index into the intersection's movements.
+    pub movement: usize,
+    pub from: LinkIdx,
+    pub to: LinkIdx,
+    pub from_lane: u32,
+    pub to_lane: u32,
+    /// Position in the state strings of the intersection's program (signalised only).
+    pub link_index: Option<usize>,
+}
+
+/// One phase of a SUMO program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Phase {
+    pub duration: Ms,
+    pub state: String,
+}
+
+/// A plan as a SUMO static program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub intersection: IntersectionIdx,
+    pub plan_id: String,
+    pub cycle: Ms,
+    pub offset: Ms,
+    pub phases: Vec<Phase>,
+}
+
+/// The routes of one entry, with probabilities summing to 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteSet {
+    pub entry: LinkIdx,
+    pub routes: Vec<(Vec<LinkIdx>, f64)>,
+    /// Probability carried by routes whose tail follows the most likely turns instead of the
+    /// ratios (see the module documentation).
+    pub simplified: f64,
+}
+
+/// Everything an export produced: the file contents and the structures they were written from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SumoFiles {
+    /// File stem (the network's name).
+    pub name: String,
+    pub nodes: String,
+    pub edges: String,
+    pub connections: String,
+    /// `netconvert --tllogic-files`: the programs (programID `"0"`) and each connection's
+    /// traffic light and linkIndex.
+    pub tll: String,
+    /// `sumo -a`: the same programs under [`ExportOptions::program_id`].
+    pub tls_additional: String,
+    /// The demand, when one was given.
+    pub routes: Option<String>,
+    pub connection_list: Vec<Connection>,
+    pub programs: Vec<Program>,
+    pub route_sets: Vec<RouteSet>,
+    /// What was not exported or was simplified, for the user.
+    pub notes: Vec<String>,
+}
+
+impl SumoFiles {
+    /// File names (in the output folder) and contents.
+    pub fn files(&self) -> Vec<(String, &str)> {
+        let n = &self.name;
+        let mut v = vec![
+            (format!("{n}.nod.xml"), self.nodes.as_str()),
+            (format!("{n}.edg.xml"), self.edges.as_str()),
+            (format!("{n}.con.xml"), self.connections.as_str()),
+            (format!("{n}.tll.xml"), self.tll.as_str()),
+            (format!("{n}.tls.add.xml"), self.tls_additional.as_str()),
+        ];
+        if let Some(r) = &self.routes {
+            v.push((format!("{n}.rou.xml"), r.as_str()));
+        }
+        v
+    }
+}
+
+/// Escape text for an XML attribute value.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Seconds with at most three decimals, as SUMO reads them.
+fn secs(t: Ms) -> String {
+    let s = format!("{:.3}", t.as_secs_f64());
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
+/// A number with a fixed number of decimals.
+fn num(v: f64, decimals: usize) -> String {
+    format!("{v:.decimals$}")
+}
+
+const HEADER: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
+fn banner(net: &Network, what: &str) -> String {
+    format!(
+        "{HEADER}<!-- {what} of Greenwave network \"{}\", written by `greenwave sumo export` -->\n",
+        esc(&net.name).replace("--", "- -")
+    )
+}
+
+/// Export a network, the plans to run (the first given for an intersection wins; the others
+/// run the plan their schedule puts in force at `opts.start_of_day`) and optionally a demand.
+pub fn export(
+    net: &Network,
+    plans: &[(IntersectionIdx, Plan)],
+    demand: Option<&Demand>,
+    opts: &ExportOptions,
+) -> Result<SumoFiles, ExportError> {
+    for n in &net.nodes {
+        reserved("node", &n.id)?;
+    }
+    for ix in &net.intersections {
+        reserved("intersection", &ix.id)?;
+    }
+    for l in &net.links {
+        reserved("link", &l.id)?;
+    }
+    let mut notes = Vec::new();
+    let connection_list = connections(net);
+    let mut programs = Vec::new();
+    for (i, ix) in net.intersections.iter().enumerate() {
+        if ix.control != ControlKind::Signal {
+            continue;
+        }
+        let ixi = IntersectionIdx(i);
+        let plan = match plans.iter().find(|(k, _)| *k == ixi) {
+            Some((_, p)) => p,
+            None => ix
+                .scheduled_plan(opts.start_of_day)
+                .ok_or_else(|| ExportError::NoPlan {
+                    intersection: ix.id.clone(),
+                    at: opts.start_of_day,
+                })?,
+        };
+        if ix.schedule.len() > 1 && !plans.iter().any(|(k, _)| *k == ixi) {
+            notes.push(format!(
+                "intersection {:?}: only plan {:?} (in force at the start) is exported; its time-of-day schedule is not",
+                ix.id, plan.id
+            ));
+        }
+        let peds = ix
+            .groups
+            .iter()
+            .filter(|g| g.kind == GroupKind::Pedestrian)
+            .count();
+        if peds > 0 {
+            notes.push(format!(
+                "intersection {:?}: {peds} pedestrian signal groups are not exported (SUMO's program controls the vehicle links only)",
+                ix.id
+            ));
+        }
+        let own: Vec<&Connection> = connection_list
+            .iter()
+            .filter(|c| c.intersection == ixi)
+            .collect();
+        programs.push(program(net, ixi, plan, &own));
+    }
+    let route_sets = match demand {
+        Some(_) if opts.vehicles_of_seed.is_some() => Vec::new(),
+        Some(d) => d
+            .entries
+            .iter()
+            .map(|e| routes(net, d, e.link, opts))
+            .collect(),
+        None => Vec::new(),
+    };
+    for rs in &route_sets {
+        if rs.simplified > 0.001 {
+            notes.push(format!(
+                "entry {:?}: {:.1}% of its vehicles take a route whose tail follows the most likely turns (route cap {} per entry)",
+                net.links[rs.entry.0].id,
+                rs.simplified * 100.0,
+                opts.max_routes_per_entry
+            ));
+        }
+    }
+    Ok(SumoFiles {
+        name: net.name.clone(),
+        nodes: nodes_xml(net),
+        edges: edges_xml(net),
+        connections: connections_xml(net, &connection_list),
+        tll: tll_xml(net, &programs, &connection_list),
+        tls_additional: additional_xml(net, &programs, &opts.program_id),
+        routes: demand.map(|d| match opts.vehicles_of_seed {
+            Some(seed) => vehicles_xml(net, &sample_vehicles(net, d, seed), &opts.vehicle),
+            None => routes_xml(net, d, &route_sets, &opts.vehicle),
+        }),
+        connection_list,
+        programs,
+        route_sets,
+        notes,
+    })
+}
+
+fn reserved(what: &'static str, id: &str) -> Result<(), ExportError> {
+    if id.starts_with(':') {
+        Err(ExportError::ReservedId {
+            what,
+            id: id.into(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Every lane of every movement as a connection, linkIndex numbered per signalised
+/// intersection.
+pub fn connections(net: &Network) -> Vec<Connection> {
+    let mut out = Vec::new();
+    for (i, ix) in net.intersections.iter().enumerate() {
+        let signal = ix.control == ControlKind::Signal;
+        let mut next_index = 0;
+        for (k, m) in ix.movements.iter().enumerate() {
+            let mut lanes = m.lanes.clone();
+            lanes.sort_unstable();
+            lanes.dedup();
+            let n = lanes.len() as u32;
+            let exit_lanes = net.links[m.to.0].lanes;
+            for (r, &from_lane) in lanes.iter().enumerate() {
+                let r = r as u32;
+                let to_lane = match m.turn {
+                    Turn::Left | Turn::Uturn => (exit_lanes + r).saturating_sub(n),
+                    Turn::Right | Turn::Through => r,
+                }
+                .min(exit_lanes - 1);
+                let link_index = signal.then(|| {
+                    next_index += 1;
+                    next_index - 1
+                });
+                out.push(Connection {
+                    intersection: IntersectionIdx(i),
+                    movement: k,
+                    from: m.from,
+                    to: m.to,
+                    from_lane,
+                    to_lane,
+                    link_index,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Colour {
+    Red,
+    RedYellow,
+    Green,
+    Yellow,
+}
+
+/// Is `t` in `[start, end)` taken modulo `cycle`?
+fn in_cyclic(t: Ms, start: Ms, end: Ms, cycle: Ms) -> bool {
+    end > start && (t - start).rem_euclid(cycle) < end - start
+}
+
+fn colour_at(spans: &[Span], red_yellow: Ms, t: Ms, cycle: Ms) -> Colour {
+    for s in spans {
+        if s.always || in_cyclic(t, s.open, s.green_end, cycle) {
+            return Colour::Green;
+        }
+        if in_cyclic(t, s.green_end, s.clear_end, cycle) {
+            return Colour::Yellow;
+        }
+        if red_yellow > Ms::ZERO && in_cyclic(t, s.open - red_yellow, s.open, cycle) {
+            return Colour::RedYellow;
+        }
+    }
+    Colour::Red
+}
+
+/// A checked plan as a SUMO program over the intersection's connections (`conns`, in linkIndex
+/// order).
+pub fn program(net: &Network, ixi: IntersectionIdx, plan: &Plan, conns: &[&Connection]) -> Program {
+    let ix = &net.intersections[ixi.0];
+    let cycle = plan.cycle;
+    let mut cuts = vec![Ms::ZERO];
+    for (g, spans) in ix.groups.iter().zip(&plan.spans) {
+        if g.kind != GroupKind::Vehicle {
+            continue;
+        }
+        for s in spans.iter().filter(|s| !s.always) {
+            cuts.extend([s.open, s.green_end, s.clear_end]);
+            if g.red_yellow > Ms::ZERO {
+                cuts.push(s.open - g.red_yellow);
+            }
+        }
+    }
+    let mut cuts: Vec<Ms> = cuts.into_iter().map(|c| c.rem_euclid(cycle)).collect();
+    cuts.sort();
+    cuts.dedup();
+    let mut phases: Vec<Phase> = Vec::new();
+    for (k, &start) in cuts.iter().enumerate() {
+        let end = cuts.get(k + 1).copied().unwrap_or(cycle);
+        let state: String = conns
+            .iter()
+            .map(|c| {
+                let m = &ix.movements[c.movement];
+                let Some(g) = m.group else { return 'O' };
+                let group = &ix.groups[g.0];
+                match colour_at(&plan.spans[g.0], group.red_yellow, start, cycle) {
+                    Colour::Red => 'r',
+                    Colour::RedYellow => 'u',
+                    Colour::Yellow => 'y',
+                    Colour::Green
+                        if group.protection == Protection::Permissive
+                            && matches!(m.turn, Turn::Left | Turn::Uturn) =>
+                    {
+                        'g'
+                    }
+                    Colour::Green => 'G',
+                }
+            })
+            .collect();
+        match phases.last_mut() {
+            Some(p) if p.state == state => p.duration += end - start,
+            _ => phases.push(Phase {
+                duration: end - start,
+                state,
+            }),
+        }
+    }
+    Program {
+        intersection: ixi,
+        plan_id: plan.id.clone(),
+        cycle,
+        offset: plan.offset,
+        phases,
+    }
+}
+
+/// The links after `link` with their normalised shares, as our simulator draws them.
+fn next_links(net: &Network, d: &Demand, link: LinkIdx) -> Vec<(LinkIdx, f64)> {
+    let Endpoint::Intersection(ixi) = net.links[link.0].to else {
+        return Vec::new();
+    };
+    let ix = &net.intersections[ixi.0];
+    let Some(shares) = d.turning.get(&(ixi, link)) else {
+        return Vec::new();
+    };
+    let ok: Vec<(LinkIdx, f64)> = shares
+        .iter()
+        .filter(|(to, s)| *s > 0.0 && ix.movements.iter().any(|m| m.from == link && m.to == *to))
+        .copied()
+        .collect();
+    let total: f64 = ok.iter().map(|s| s.1).sum();
+    if total <= 0.0 {
+        return Vec::new();
+    }
+    ok.into_iter().map(|(l, s)| (l, s / total)).collect()
+}
+
+/// An open branch of the route tree, ordered by probability (then first come first).
+struct Branch {
+    p: f64,
+    seq: u64,
+    path: Vec<LinkIdx>,
+}
+impl PartialEq for Branch {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Branch {}
+impl PartialOrd for Branch {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Branch {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.p.total_cmp(&o.p).then(o.seq.cmp(&self.seq))
+    }
+}
+
+/// The routes of one entry (see the module documentation).
+pub fn routes(net: &Network, d: &Demand, entry: LinkIdx, opts: &ExportOptions) -> RouteSet {
+    let budget = opts.max_routes_per_entry.max(1);
+    let max_len = opts.max_route_links.max(1);
+    let mut done: Vec<(Vec<LinkIdx>, f64)> = Vec::new();
+    let mut simplified = 0.0;
+    let mut heap = BinaryHeap::new();
+    let mut seq = 0u64;
+    heap.push(Branch {
+        p: 1.0,
+        seq,
+        path: vec![entry],
+    });
+    while let Some(b) = heap.pop() {
+        let last = *b.path.last().unwrap_or(&entry);
+        let next = if b.path.len() >= max_len {
+            Vec::new()
+        } else {
+            next_links(net, d, last)
+        };
+        if next.is_empty() {
+            done.push((b.path, b.p));
+            continue;
+        }
+        if done.len() + heap.len() + next.len() + 1 > budget {
+            // Out of budget: the branch keeps its probability and its most likely turns.
+            let mut path = b.path;
+            loop {
+                let last = *path.last().unwrap_or(&entry);
+                if path.len() >= max_len {
+                    break;
+                }
+                let Some(best) = next_links(net, d, last)
+                    .into_iter()
+                    .max_by(|x, y| x.1.total_cmp(&y.1))
+                else {
+                    break;
+                };
+                path.push(best.0);
+            }
+            simplified += b.p;
+            done.push((path, b.p));
+            continue;
+        }
+        for (l, s) in next {
+            let mut path = b.path.clone();
+            path.push(l);
+            seq += 1;
+            heap.push(Branch {
+                p: b.p * s,
+                seq,
+                path,
+            });
+        }
+    }
+    let total: f64 = done.iter().map(|r| r.1).sum();
+    if total > 0.0 {
+        for r in &mut done {
+            r.1 /= total;
+        }
+    }
+    RouteSet {
+        entry,
+        routes: done,
+        simplified,
+    }
+}
+
+fn nodes_xml(net: &Network) -> String {
+    let mut s = banner(net, "Nodes");
+    s.push_str("<nodes>\n");
+    for n in &net.nodes {
+        let _ = writeln!(
+            s,
+            "    <node id=\"{}\" x=\"{}\" y=\"{}\"/>",
+            esc(&n.id),
+            num(n.x_m, 2),
+            num(n.y_m, 2)
+        );
+    }
+    for ix in &net.intersections {
+        let kind = match ix.control {
+            ControlKind::Signal => format!("type=\"traffic_light\" tl=\"{}\"", esc(&ix.id)),
+            ControlKind::Priority => "type=\"priority\"".into(),
+        };
+        let _ = writeln!(
+            s,
+            "    <node id=\"{}\" x=\"{}\" y=\"{}\" {kind}/>",
+            esc(&ix.id),
+            num(ix.x_m, 2),
+            num(ix.y_m, 2)
+        );
+    }
+    s.push_str("</nodes>\n");
+    s
+}
+
+fn endpoint_id(net: &Network, e: Endpoint) -> &str {
+    match e {
+        Endpoint::Boundary(n) => &net.nodes[n].id,
+        Endpoint::Intersection(i) => &net.intersections[i.0].id,
+    }
+}
+
+fn edges_xml(net: &Network) -> String {
+    let mut s = banner(net, "Edges");
+    s.push_str("<edges>\n");
+    let width = net.safety.spec.lane_width_m;
+    for l in &net.links {
+        let _ = writeln!(
+            s,
+            "    <edge id=\"{}\" from=\"{}\" to=\"{}\" numLanes=\"{}\" speed=\"{}\" length=\"{}\" width=\"{}\"/>",
+            esc(&l.id),
+            esc(endpoint_id(net, l.from)),
+            esc(endpoint_id(net, l.to)),
+            l.lanes,
+            num(l.speed_mps, 4),
+            num(l.length_m, 2),
+            num(width, 2)
+        );
+    }
+    s.push_str("</edges>\n");
+    s
+}
+
+fn conn_attrs(net: &Network, c: &Connection) -> String {
+    format!(
+        "from=\"{}\" to=\"{}\" fromLane=\"{}\" toLane=\"{}\"",
+        esc(&net.links[c.from.0].id),
+        esc(&net.links[c.to.0].id),
+        c.from_lane,
+        c.to_lane
+    )
+}
+
+fn connections_xml(net: &Network, conns: &[Connection]) -> String {
+    let mut s = banner(net, "Lane-to-lane connections");
+    s.push_str("<connections>\n");
+    let mut last = None;
+    for c in conns {
+        let ix = &net.intersections[c.intersection.0];
+        if last != Some((c.intersection, c.movement)) {
+            let _ = writeln!(
+                s,
+                "    <!-- {} movement {} -->",
+                esc(&ix.id).replace("--", "- -"),
+                esc(&ix.movements[c.movement].id).replace("--", "- -")
+            );
+            last = Some((c.intersection, c.movement));
+        }
+        let _ = writeln!(s, "    <connection {}/>", conn_attrs(net, c));
+    }
+    s.push_str("</connections>\n");
+    s
+}
+
+fn tl_logic(s: &mut String, net: &Network, p: &Program, program_id: &str) {
+    let ix = &net.intersections[p.intersection.0];
+    let _ = writeln!(
+        s,
+        "    <!-- plan {}: cycle {} s -->",
+        esc(&p.plan_id).replace("--", "- -"),
+        secs(p.cycle)
+    );
+    let _ = writeln!(
+        s,
+        "    <tlLogic id=\"{}\" type=\"static\" programID=\"{}\" offset=\"{}\">",
+        esc(&ix.id),
+        esc(program_id),
+        secs(p.offset)
+    );
+    for ph in &p.phases {
+        let _ = writeln!(
+            s,
+            "        <phase duration=\"{}\" state=\"{}\"/>",
+            secs(ph.duration),
+            ph.state
+        );
+    }
+    s.push_str("    </tlLogic>\n");
+}
+
+fn tll_xml(net: &Network, programs: &[Program], conns: &[Connection]) -> String {
+    let mut s = banner(net, "Signal programs and controlled connections");
+    s.push_str("<tlLogics>\n");
+    for p in programs {
+        tl_logic(&mut s, net, p, "0");
+    }
+    for c in conns {
+        if let Some(k) = c.link_index {
+            let _ = writeln!(
+                s,
+                "    <connection {} tl=\"{}\" linkIndex=\"{k}\"/>",
+                conn_attrs(net, c),
+                esc(&net.intersections[c.intersection.0].id)
+            );
+        }
+    }
+    s.push_str("</tlLogics>\n");
+    s
+}
+
+fn additional_xml(net: &Network, programs: &[Program], program_id: &str) -> String {
+    let mut s = banner(
+        net,
+        "Signal programs (load with sumo -a; the program loaded last runs)",
+    );
+    s.push_str("<additional>\n");
+    for p in programs {
+        tl_logic(&mut s, net, p, program_id);
+    }
+    s.push_str("</additional>\n");
+    s
+}
+
+fn routes_xml(net: &Network, d: &Demand, sets: &[RouteSet], v: &VehicleType) -> String {
+    let mut s = banner(net, "Demand");
+    s.push_str("<routes>\n");
+    let _ = writeln!(
+        s,
+        "    <vType id=\"greenwave\" carFollowModel=\"Krauss\" accel=\"{}\" decel=\"{}\" tau=\"{}\" length=\"{}\" minGap=\"{}\" sigma=\"{}\" speedFactor=\"1\" speedDev=\"{}\"/>",
+        v.accel_mps2, v.decel_mps2, v.tau_s, v.length_m, v.min_gap_m, v.sigma, v.speed_dev
+    );
+    for rs in sets {
+        let eid = &net.links[rs.entry.0].id;
+        let _ = writeln!(s, "    <routeDistribution id=\"rd_{}\">", esc(eid));
+        for (k, (path, p)) in rs.routes.iter().enumerate() {
+            let edges: Vec<String> = path.iter().map(|l| esc(&net.links[l.0].id)).collect();
+            let _ = writeln!(
+                s,
+                "        <route id=\"r_{}_{k}\" edges=\"{}\" probability=\"{p:.9}\"/>",
+                esc(eid),
+                edges.join(" ")
+            );
+        }
+        s.push_str("    </routeDistribution>\n");
+    }
+    // Flows in order of their begin time (SUMO reads route files in departure order).
+    for k in 0..d.slices {
+        let begin = Ms(d.slice.0 * k as i64);
+        let end = begin + d.slice;
+        for e in &d.entries {
+            let q = e.flows_veh_h.get(k).copied().unwrap_or(0.0);
+            if q <= 0.0 {
+                continue;
+            }
+            let eid = esc(&net.links[e.link.0].id);
+            let _ = writeln!(
+                s,
+                "    <flow id=\"f_{eid}_{k}\" type=\"greenwave\" route=\"rd_{eid}\" begin=\"{}\" end=\"{}\" period=\"exp({:.9})\" departLane=\"best\" departSpeed=\"max\"/>",
+                secs(begin),
+                secs(end),
+                q / 3600.0
+            );
+        }
+    }
+    s.push_str("</routes>\n");
+    s
+}
+
+/// One vehicle of the demand: when it arrives at its entry, and its route (links).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampledVehicle {
+    pub arrival_s: f64,
+    /// Index into the demand's entries.
+    pub entry: usize,
+    pub route: Vec<LinkIdx>,
+}
+
+/// RNG stream family of the simulator's arrivals (`simulator::sim::STREAM_ARRIVALS`).
+const STREAM_ARRIVALS: u64 = 1 << 32;
+/// The simulator's longest route, in movements (`simulator::sim::MAX_ROUTE`).
+const MAX_ROUTE: usize = 512;
+
+fn uniform(rng: &mut ChaCha8Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// The vehicles Greenwave's simulator generates for `seed`: per entry a ChaCha8 stream of the
+/// seed (`STREAM_ARRIVALS | entry`), from which each vehicle draws its arrival (exponential
+/// headway at the slice's rate, carried across slices) and then its route (one uniform per
+/// junction against the cumulative turning shares), in the simulator's order. This mirrors
+/// `simulator::sim` (`draw_arrival`, `new_vehicle`); a test in this crate checks that the two
+/// agree. Sorted by arrival time.
+pub fn sample_vehicles(net: &Network, d: &Demand, seed: u64) -> Vec<SampledVehicle> {
+    // Cumulative next-link tables, as the simulator builds them.
+    let mut turns: Vec<Vec<(f64, LinkIdx)>> = vec![Vec::new(); net.links.len()];
+    for (li, t) in turns.iter_mut().enumerate() {
+        let Endpoint::Intersection(ixi) = net.links[li].to else {
+            continue;
+        };
+        let ix = &net.intersections[ixi.0];
+        let Some(shares) = d.turning.get(&(ixi, LinkIdx(li))) else {
+            continue;
+        };
+        let total: f64 = shares.iter().map(|s| s.1).sum();
+        if total <= 0.0 {
+            continue;
+        }
+        let mut cum = 0.0;
+        for (to, share) in shares {
+            if *share <= 0.0 {
+                continue;
+            }
+            if ix.movements.iter().any(|m| m.from.0 == li && m.to == *to) {
+                cum += share / total;
+                t.push((cum, *to));
+            }
+        }
+        if let Some(last) = t.last_mut() {
+            last.0 = 1.0;
+        }
+    }
+    let slice_s = d.slice.as_secs_f64();
+    let mut out = Vec::new();
+    for (e, entry) in d.entries.iter().enumerate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(STREAM_ARRIVALS | e as u64);
+        let mut from_s = 0.0;
+        loop {
+            // The next arrival after `from_s` (simulator::sim::Simulation::draw_arrival).
+            let u = 1.0 - uniform(&mut rng);
+            let mut budget = -u.ln();
+            let mut t = from_s;
+            let mut k = (t / slice_s).floor() as usize;
+            let arrival = loop {
+                let Some(q) = entry.flows_veh_h.get(k) else {
+                    break None;
+                };
+                let rate = q / 3600.0;
+                let end = (k + 1) as f64 * slice_s;
+                if rate > 0.0 && t + budget / rate <= end {
+                    break Some(t + budget / rate);
+                }
+                budget -= rate * (end - t);
+                t = end;
+                k += 1;
+            };
+            let Some(arrival) = arrival else { break };
+            // Its route (simulator::sim::Simulation::new_vehicle).
+            let mut route = vec![entry.link];
+            let mut link = entry.link;
+            while route.len() <= MAX_ROUTE {
+                let tt = &turns[link.0];
+                if tt.is_empty() {
+                    break;
+                }
+                let u = uniform(&mut rng);
+                let j = tt.partition_point(|(c, _)| *c <= u).min(tt.len() - 1);
+                link = tt[j].1;
+                route.push(link);
+            }
+            out.push(SampledVehicle {
+                arrival_s: arrival,
+                entry: e,
+                route,
+            });
+            from_s = arrival;
+        }
+    }
+    out.sort_by(|a, b| {
+        a.arrival_s
+            .total_cmp(&b.arrival_s)
+            .then(a.entry.cmp(&b.entry))
+    });
+    out
+}
+
+fn vehicles_xml(net: &Network, vs: &[SampledVehicle], v: &VehicleType) -> String {
+    let mut s = banner(net, "Demand (explicit vehicles)");
+    s.push_str("<routes>\n");
+    let _ = writeln!(
+        s,
+        "    <vType id=\"greenwave\" carFollowModel=\"Krauss\" accel=\"{}\" decel=\"{}\" tau=\"{}\" length=\"{}\" minGap=\"{}\" sigma=\"{}\" speedFactor=\"1\" speedDev=\"{}\"/>",
+        v.accel_mps2, v.decel_mps2, v.tau_s, v.length_m, v.min_gap_m, v.sigma, v.speed_dev
+    );
+    for (k, veh) in vs.iter().enumerate() {
+        let edges: Vec<String> = veh.route.iter().map(|l| esc(&net.links[l.0].id)).collect();
+        let _ = writeln!(
+            s,
+            "    <vehicle id=\"v{k}\" type=\"greenwave\" depart=\"{:.3}\" departLane=\"best\" departSpeed=\"max\"><route edges=\"{}\"/></vehicle>",
+            veh.arrival_s,
+            edges.join(" ")
+        );
+    }
+    s.push_str("</routes>\n");
+    s
+}

@@ -1,0 +1,33 @@
+//! # sumo — Greenwave and Eclipse SUMO
+//!
+//! Writes a checked Greenwave network, its timing plans and its demand as the files Eclipse SUMO
+//! (1.28) reads, so that a Greenwave network can be built with SUMO's `netconvert` and run in
+//! `sumo` on the same plans and the same demand as Greenwave's own simulator (issue 5). The
+//! writing is pure ([`export`]: checked types in, XML text out); running SUMO's programs lives
+//! apart in [`tools`]. Depends on `intersections` only, so neither the controller nor the
+//! simulator links it.
+//!
+//! ## Glossary (SUMO's words)
+//! - **node / edge / lane**: SUMO's junction, directed road, and lane (`<edge>_<index>`,
+//!   index 0 the rightmost, as ours).
+//! - **connection**: one lane-to-lane movement through a junction. Each lane of one of our
+//!   movements becomes one connection.
+//! - **linkIndex**: position of a connection's character in the phase state strings of the
+//!   traffic light that controls it.
+//! - **tlLogic / phase / state**: a signal program, its phases (duration and state string:
+//!   `G` green with priority, `g` green that yields, `y` yellow, `u` red-yellow, `r` red,
+//!   `O` no signal).
+//! - **routeDistribution**: routes with probabilities; each vehicle of a flow that names it
+//!   draws one.
+//! - **plain XML**: the `.nod.xml`, `.edg.xml`, `.con.xml` and `.tll.xml` inputs from which
+//!   `netconvert` builds a `.net.xml`.
+//!
+//! Reference: `/work/shared/reference/sumo-formats.md` and SUMO's documentation
+//! (<https://sumo.dlr.de/docs/Networks/PlainXML.html>,
+//! <https://sumo.dlr.de/docs/Simulation/Traffic_Lights.html>,
+//! <https://sumo.dlr.de/docs/Definition_of_Vehicles%2C_Vehicle_Types%2C_and_Routes.html>).
+
+pub mod export;
+pub mod tools;
+
+pub use export::{export, ExportError, ExportOptions, SumoFiles, VehicleType};
