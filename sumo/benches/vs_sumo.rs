@@ -1,0 +1,231 @@
+//! Greenwave's simulator against Eclipse SUMO on the same network, plans and vehicles, in one
+//! run (issues 3 and 5): vehicle-steps per second of each and their ratio, plus the two
+//! simulators' throughput and delay for the agreement check.
+//!
+//! ```text
+//! cargo bench -p sumo --bench vs_sumo                 # every case
+//! cargo bench -p sumo --bench vs_sumo -- grid8 single # cases whose name contains a word
+//! GW_VS_SUMO_END=600 cargo bench -p sumo --bench vs_sumo   # simulate 600 s in every case
+//! ```
+//!
+//! Each case: the network (a shipped one, or `simulator::synth::grid`) is exported with
+//! `sumo::export` with explicit vehicles — the very vehicles (arrival times, entries, routes)
+//! that Greenwave's simulator generates with seed 1 — and its plans in force as the programs;
+//! SUMO's `netconvert` builds the net; `sumo` runs it at a 1 s step, single-threaded, and
+//! reports its own loop time and vehicle updates per second (`--duration-log.statistics`:
+//! `Duration`, `UPS`); Greenwave's simulator runs the same network, plans and seed at a 1 s
+//! step, single-threaded, timed around `run_until` only (loading excluded on both sides), best
+//! of three runs. SUMO is found through `SUMO_HOME`, `PATH` or `.venv-sumo` (PyPI's
+//! `eclipse-sumo`); without it the SUMO columns say so and only Greenwave's figures print.
+//! Files go to `target/vs_sumo/<case>/`.
+
+use std::path::{Path, PathBuf};
+
+use intersections::demand::Demand;
+use intersections::{Ms, Network};
+use simulator::{synth, Control, Scenario, SimConfig};
+use sumo::tools::{self, SumoRun};
+use sumo::ExportOptions;
+
+const SHIPPED: [&str; 4] = ["single", "arterial", "grid4", "district"];
+const GRIDS: [usize; 4] = [4, 8, 16, 32];
+/// Entry flow of the generated grids, veh/h per entry (as `simbench`).
+const GRID_FLOW: f64 = 400.0;
+const SEED: u64 = 1;
+
+fn case_names() -> Vec<String> {
+    SHIPPED
+        .iter()
+        .map(|s| s.to_string())
+        .chain(GRIDS.iter().map(|n| format!("grid{n}x{n}")))
+        .collect()
+}
+
+/// Network, demand and simulated time of a case. Grids simulate less of their hour as they
+/// grow, so that SUMO's side of the 32x32 grid stays within minutes.
+fn load(name: &str) -> (Network, Demand, Ms) {
+    if let Some(n) = name
+        .strip_prefix("grid")
+        .and_then(|r| r.split_once('x'))
+        .and_then(|(a, _)| a.parse::<usize>().ok())
+    {
+        let (net, demand) = synth::grid(n, GRID_FLOW, 1).expect("grid");
+        let secs = match n {
+            0..=8 => 3600,
+            9..=16 => 1800,
+            _ => 900,
+        };
+        return (net, demand, Ms::from_s(secs));
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
+    let net = intersections::load::load_network(&dir.join(format!("{name}.toml")))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let demand =
+        intersections::load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let d = demand.duration();
+    (net, demand, d)
+}
+
+/// The bench measures wall time; that is its purpose (the simulator itself never reads it).
+#[allow(clippy::disallowed_methods)]
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+struct Ours {
+    vehicles: u64,
+    completed: u64,
+    vehicle_steps: u64,
+    wall_s: f64,
+    mean_delay_s: f64,
+    mean_travel_time_s: f64,
+}
+
+fn run_ours(net: &Network, demand: &Demand, duration: Ms) -> Ours {
+    let sc = Scenario::new(net.clone(), demand.clone(), SimConfig::default()).expect("scenario");
+    let mut best: Option<Ours> = None;
+    for _ in 0..3 {
+        let mut sim = sc.simulation(&Control::fixed(), SEED).expect("simulation");
+        let t = now();
+        sim.run_until(duration);
+        let wall_s = t.elapsed().as_secs_f64();
+        let m = sim.metrics();
+        if best.as_ref().is_none_or(|b| wall_s < b.wall_s) {
+            best = Some(Ours {
+                vehicles: m.entered,
+                completed: m.completed,
+                vehicle_steps: m.vehicle_steps,
+                wall_s,
+                mean_delay_s: m.mean_delay_s,
+                mean_travel_time_s: m.mean_travel_time_s,
+            });
+        }
+    }
+    best.expect("three runs")
+}
+
+fn run_sumo(
+    name: &str,
+    net: &Network,
+    demand: &Demand,
+    duration: Ms,
+    bins: &(PathBuf, PathBuf),
+) -> Result<SumoRun, String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/vs_sumo")
+        .join(name);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let opts = ExportOptions {
+        vehicles_of_seed: Some(SEED),
+        ..ExportOptions::default()
+    };
+    let files = sumo::export(net, &[], Some(demand), &opts).map_err(|e| e.to_string())?;
+    for (f, text) in files.files() {
+        std::fs::write(dir.join(f), text).map_err(|e| e.to_string())?;
+    }
+    let net_xml = tools::netconvert(&bins.0, &dir, &files.name).map_err(|e| e.to_string())?;
+    let rou = dir.join(format!("{}.rou.xml", files.name));
+    let add = dir.join(format!("{}.tls.add.xml", files.name));
+    tools::run_sumo(
+        &bins.1,
+        &net_xml,
+        &rou,
+        &[&add],
+        duration.as_secs_f64(),
+        SEED,
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn mega(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else {
+        format!("{:.0} k", v / 1e3)
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let end_override = std::env::var("GW_VS_SUMO_END")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(Ms::from_s);
+    let bins = match (tools::find("netconvert"), tools::find("sumo")) {
+        (Some(n), Some(s)) => {
+            println!("SUMO: {}", s.display());
+            Some((n, s))
+        }
+        _ => {
+            println!(
+                "SUMO not found (SUMO_HOME, PATH or .venv-sumo): the SUMO cases are skipped.\n\
+                 Install it with: python3 -m venv .venv-sumo && .venv-sumo/bin/pip install eclipse-sumo"
+            );
+            None
+        }
+    };
+    println!(
+        "{:<11} {:>6} | {:>8} {:>9} {:>8} {:>11} {:>7} | {:>8} {:>9} {:>8} {:>11} {:>7} | {:>7}",
+        "case",
+        "sim s",
+        "GW veh",
+        "veh-steps",
+        "wall s",
+        "veh-steps/s",
+        "delay",
+        "SUMO veh",
+        "veh-steps",
+        "wall s",
+        "veh-steps/s",
+        "tloss",
+        "ratio"
+    );
+    for name in case_names() {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let (net, demand, duration) = load(&name);
+        let duration = end_override.unwrap_or(duration);
+        let ours = run_ours(&net, &demand, duration);
+        let our_rate = ours.vehicle_steps as f64 / ours.wall_s;
+        let left = format!(
+            "{:<11} {:>6.0} | {:>8} {:>9} {:>8.3} {:>11} {:>7.1}",
+            name,
+            duration.as_secs_f64(),
+            ours.vehicles,
+            mega(ours.vehicle_steps as f64),
+            ours.wall_s,
+            mega(our_rate),
+            ours.mean_delay_s
+        );
+        let Some(bins) = &bins else {
+            println!("{left} | SUMO not installed: skipped");
+            continue;
+        };
+        match run_sumo(&name, &net, &demand, duration, bins) {
+            Ok(s) => {
+                println!(
+                    "{left} | {:>8} {:>9} {:>8.3} {:>11} {:>7.1} | {:>6.0}x",
+                    s.inserted,
+                    mega(s.vehicle_steps()),
+                    s.duration_s,
+                    mega(s.ups),
+                    s.mean_time_loss_s.unwrap_or(f64::NAN),
+                    our_rate / s.ups
+                );
+                println!(
+                    "{:<11}   completed: GW {} (mean travel {:.1} s), SUMO {} (mean travel {:.1} s), SUMO teleports {}",
+                    "",
+                    ours.completed,
+                    ours.mean_travel_time_s,
+                    s.arrived.unwrap_or(0),
+                    s.mean_duration_s.unwrap_or(f64::NAN),
+                    s.teleports
+                );
+            }
+            Err(e) => println!("{left} | SUMO failed: {e}"),
+        }
+    }
+}
