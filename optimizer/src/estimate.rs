@@ -235,8 +235,11 @@ fn clusters(net: &Network, ix: usize) -> Vec<Cluster> {
     out
 }
 
+/// One least-squares row: (coefficients by movement, right-hand side, weight).
+type Row = (Vec<(usize, f64)>, f64, f64);
+
 /// Non-negative weighted least squares: minimise `sum w_r (a_r . q - b_r)^2` over `q >= 0`.
-fn nnls(rows: &[(Vec<(usize, f64)>, f64, f64)], n: usize) -> Vec<f64> {
+fn nnls(rows: &[Row], n: usize) -> Vec<f64> {
     let mut free: Vec<bool> = vec![true; n];
     let mut q = vec![0.0; n];
     for _ in 0..=n {
@@ -424,7 +427,7 @@ impl<'a> Estimator<'a> {
             }
         }
         let n = ix.movements.len();
-        let mut rows: Vec<(Vec<(usize, f64)>, f64, f64)> = Vec::new();
+        let mut rows: Vec<Row> = Vec::new();
         let mut lower = vec![false; n];
         let mut measured = vec![false; n];
         let history = self

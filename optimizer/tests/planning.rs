@@ -1,0 +1,219 @@
+//! The planning core on the shipped networks: counts in, flows out, plans that pass the one
+//! validator, and a simulation check that records its numbers.
+
+use std::path::{Path, PathBuf};
+
+use intersections::load;
+use intersections::Ms;
+use optimizer::adaptive::{run_control, simulated_counts, AdaptiveParams, BenchControl};
+use optimizer::counts::{parse_counts, to_csv};
+use optimizer::decide::{validate_candidate, ValidateParams};
+use optimizer::estimate::{demand_flows, demand_from_flows, estimate, EstimateParams};
+use optimizer::webster::{plan_network, PlanParams};
+use simulator::{Control, Scenario, SimConfig};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks")
+}
+
+fn scenario(name: &str) -> Scenario {
+    let net = load::load_network(&dir().join(format!("{name}.toml"))).unwrap();
+    let d = load::load_demand_for(&dir().join(format!("{name}.demand.toml")), &net).unwrap();
+    Scenario::new(net, d, SimConfig::default()).unwrap()
+}
+
+/// Every shipped network: plans from the demand's mean flows and from each slice pass the
+/// validator (plan_network returns only checked plans) and survive a round trip through a
+/// plan file.
+#[test]
+fn plans_for_every_shipped_network_pass_the_validator() {
+    for name in ["single", "arterial", "grid4", "district"] {
+        let sc = scenario(name);
+        let net = sc.network();
+        for slice in [None, Some(0), Some(3), Some(7)] {
+            let flows = demand_flows(net, sc.demand(), slice);
+            let planned = plan_network(net, &flows, &PlanParams::default())
+                .unwrap_or_else(|e| panic!("{name} {slice:?}: {e}"));
+            let signals = net
+                .intersections
+                .iter()
+                .filter(|i| !i.stages.is_empty())
+                .count();
+            assert_eq!(planned.plans.len(), signals, "{name}");
+            for (i, p) in &planned.plans {
+                assert!(p.cycle >= net.safety.cycle_min && p.cycle <= net.safety.cycle_max);
+                let rep = planned
+                    .intersections
+                    .iter()
+                    .find(|r| r.intersection == net.intersections[i.0].id)
+                    .unwrap();
+                assert_eq!(rep.cycle_s, p.cycle.as_secs_f64());
+            }
+            // One cycle per coordination group.
+            for g in &net.coordination_groups {
+                let cycles: Vec<Ms> = planned
+                    .plans
+                    .iter()
+                    .filter(|(i, _)| g.intersections.contains(i))
+                    .map(|(_, p)| p.cycle)
+                    .collect();
+                assert!(cycles.windows(2).all(|w| w[0] == w[1]), "{name} {}", g.id);
+            }
+            let text = toml::to_string(&planned.to_file(net, "x.toml")).unwrap();
+            let back = load::plans_for(net, "plans.toml", &text).unwrap();
+            assert_eq!(back.len(), planned.plans.len());
+        }
+    }
+}
+
+/// Webster's formula on a hand-checked case: the single crossing's cycle grows with its load.
+#[test]
+fn webster_cycle_grows_with_flow() {
+    let sc = scenario("single");
+    let net = sc.network();
+    let base = demand_flows(net, sc.demand(), None);
+    let scaled = |k: f64| -> Vec<Vec<f64>> {
+        base.iter()
+            .map(|v| v.iter().map(|f| f * k).collect())
+            .collect()
+    };
+    let c = |k: f64| {
+        let p = plan_network(net, &scaled(k), &PlanParams::default()).unwrap();
+        (
+            p.intersections[0].flow_ratio,
+            p.intersections[0].lost_time_s,
+            p.plans[0].1.cycle,
+        )
+    };
+    let (y1, l, c1) = c(0.5);
+    let (_, _, c2) = c(1.0);
+    let (_, _, c3) = c(1.4);
+    assert!(c1 <= c2 && c2 <= c3, "{c1} {c2} {c3}");
+    let webster = ((1.5 * l + 5.0) / (1.0 - y1)).ceil();
+    let want = webster.max(net.safety.cycle_min.as_secs_f64());
+    // The cycle is Webster's unless the minimum greens need more.
+    assert!(c1.as_secs_f64() >= want - 0.5, "{c1} vs {want}");
+}
+
+/// Counts simulated on a network give back flows close to the demand that made them, through
+/// the CSV form as a user would write it.
+#[test]
+fn estimated_flows_match_the_demand_that_made_the_counts() {
+    let sc = scenario("arterial");
+    let net = sc.network();
+    let hour = Ms::from_s(3600);
+    let recs = simulated_counts(&sc, &Control::fixed(), 7, hour, Ms::from_s(900)).unwrap();
+    let csv = to_csv(net, &recs);
+    let back = parse_counts(net, "counts.csv", &csv).unwrap();
+    assert_eq!(back.len(), recs.len());
+    let est = estimate(net, &back, Some(sc.demand()), EstimateParams::default());
+    // Total flow into the network against the demand of the last slice of the hour (the
+    // filter tracks the latest intervals).
+    let truth = demand_flows(net, sc.demand(), Some(3));
+    let tot = |f: &[Vec<f64>]| -> f64 { f.iter().flatten().sum() };
+    let est_tot: f64 = est
+        .intersections
+        .iter()
+        .flat_map(|i| i.movements.iter().map(|m| m.flow_veh_h))
+        .sum();
+    let rel = (est_tot - tot(&truth)).abs() / tot(&truth);
+    assert!(
+        rel < 0.15,
+        "estimated {est_tot:.0} veh/h vs demand {:.0}",
+        tot(&truth)
+    );
+    assert!(est
+        .intersections
+        .iter()
+        .all(|i| i.movements.iter().all(|m| m.measured)));
+}
+
+#[test]
+fn bad_counts_are_located() {
+    let sc = scenario("arterial");
+    let net = sc.network();
+    let csv = "detector,interval_start_s,interval_end_s,count\nW_stop_0,0,900,100\nnope,0,900,3\nW_stop_1,900,900,3\nW_stop_2,0,900,x\n";
+    let e = parse_counts(net, "c.csv", csv).unwrap_err().to_string();
+    assert!(e.contains("c.csv:3: detector: no detector \"nope\""), "{e}");
+    assert!(e.contains("c.csv:4: interval_end_s:"), "{e}");
+    assert!(e.contains("c.csv:5: count: \"x\" is not a number"), "{e}");
+    let json = "[\n{\"version\":1,\"region\":\"r\",\"intersection\":\"I1\",\"seq\":1,\"interval_start_ms\":0,\"interval_end_ms\":900000,\"detectors\":[]},\n{\"version\":1,\"region\":\"r\",\"intersection\":\"I9\",\"seq\":2,\"interval_start_ms\":0,\"interval_end_ms\":900000,\"detectors\":[]}\n]\n";
+    let e = parse_counts(net, "c.json", json).unwrap_err().to_string();
+    assert!(
+        e.contains("c.json:3: [1].intersection: unknown intersection \"I9\""),
+        "{e}"
+    );
+    let jsonl = "{\"version\":1,\"region\":\"r\",\"intersection\":\"I1\",\"seq\":1,\"interval_start_ms\":0,\"interval_end_ms\":900000,\"detectors\":[{\"detector\":\"W_stop_0\",\"count\":\"many\",\"occupancy\":0.1,\"health\":\"ok\"}]}\n";
+    let e = parse_counts(net, "c.jsonl", jsonl).unwrap_err().to_string();
+    assert!(
+        e.contains("c.jsonl:1: detectors[0].count: not a detector report"),
+        "{e}"
+    );
+}
+
+/// A queue over the advance loop flags the count as a lower bound.
+#[test]
+fn saturated_counts_are_lower_bounds() {
+    let sc = scenario("arterial");
+    let net = sc.network();
+    let csv = "intersection,detector,interval_start_s,interval_end_s,count,occupancy\n\
+               I1,W_stop_2,0,900,40,0.9\nI1,W_adv_2,0,900,40,0.8\n\
+               I1,W_stop_0,0,900,150,0.3\nI1,W_stop_1,0,900,160,0.3\nI1,W_adv_0,0,900,150,0.1\nI1,W_adv_1,0,900,160,0.1\n";
+    let recs = parse_counts(net, "c.csv", csv).unwrap();
+    let est = estimate(net, &recs, Some(sc.demand()), EstimateParams::default());
+    let i1 = &est.intersections[0];
+    let m = |id: &str| i1.movements.iter().find(|m| m.movement == id).unwrap();
+    assert!(m("W_left").lower_bound);
+    assert!((m("W_left").flow_veh_h - 160.0).abs() < 1.0);
+    assert!(!m("W_through").lower_bound);
+    // Lanes 0 and 1 carry through and right together: 310 per 15 min.
+    let tr = m("W_through").flow_veh_h + m("W_right").flow_veh_h;
+    assert!((tr - 1240.0).abs() < 5.0, "{tr}");
+}
+
+/// The simulation check records its before/after numbers, and the candidate from estimated
+/// flows beats the shipped off-peak plans on the arterial's peak.
+#[test]
+fn candidate_is_checked_in_the_simulator() {
+    let sc = scenario("arterial");
+    let net = sc.network();
+    let flows = demand_flows(net, sc.demand(), Some(2));
+    let planned = plan_network(net, &flows, &PlanParams::default()).unwrap();
+    let vp = ValidateParams {
+        seeds: vec![1, 2],
+        horizon: Ms::from_s(900),
+        warmup: Ms::from_s(300),
+        ..ValidateParams::default()
+    };
+    let d = demand_from_flows(net, &flows, vp.warmup + vp.horizon).unwrap();
+    let in_force: Vec<_> = net
+        .intersections
+        .iter()
+        .enumerate()
+        .map(|(i, ix)| (intersections::IntersectionIdx(i), ix.plans[0].clone()))
+        .collect();
+    let dec = validate_candidate(net, &d, &in_force, &planned.plans, &vp).unwrap();
+    assert!(dec.before.mean_delay_s > 0.0 && dec.after.mean_delay_s > 0.0);
+    assert_eq!(dec.accepted, dec.improvement > 0.03);
+    let json = serde_json::to_value(&dec).unwrap();
+    assert!(json["before"]["mean_delay_s"].is_number() && json["accepted"].is_boolean());
+    // The same plans against themselves: no improvement, never accepted.
+    let same = validate_candidate(net, &d, &in_force, &in_force, &vp).unwrap();
+    assert!(!same.accepted && same.improvement.abs() < 1e-9);
+}
+
+/// The adaptive loop runs on the cabinet's machine, re-plans, and moves vehicles.
+#[test]
+fn greenwave_adaptive_loop_runs() {
+    let sc = scenario("single");
+    let (m, log) = run_control(
+        &sc,
+        BenchControl::Greenwave,
+        1,
+        Ms::from_s(1800),
+        &AdaptiveParams::default(),
+    )
+    .unwrap();
+    assert_eq!(log.replans, 2);
+    assert!(m.completed > 500 && m.gridlock.is_none(), "{m:?}");
+}
