@@ -76,14 +76,36 @@ struct Report<'a> {
     decision: &'a Decision,
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let net = load::load_network(&a.network).map_err(|d| anyhow!("{d}"))?;
-    let demand_path = a.demand.clone().or_else(|| default_demand(&a.network));
+/// The result of re-planning a network from counts.
+pub struct Replanned {
+    pub net: Network,
+    pub records: usize,
+    pub source: String,
+    pub est: FlowEstimate,
+    pub planned: NetworkPlan,
+    pub vp: ValidateParams,
+    pub decision: Decision,
+}
+
+/// Estimate flows from counts (or from the network's detectors simulated over its demand),
+/// compute plans, and check them against the plans in force in simulation.
+pub fn replan(
+    network: &Path,
+    counts: Option<&Path>,
+    demand: Option<&Path>,
+    seeds: u64,
+    horizon_s: f64,
+    threshold_pct: f64,
+) -> Result<Replanned> {
+    let net = load::load_network(network).map_err(|d| anyhow!("{d}"))?;
+    let demand_path = demand
+        .map(Path::to_path_buf)
+        .or_else(|| default_demand(network));
     let demand = match &demand_path {
         Some(p) => Some(load::load_demand_for(p, &net).map_err(|d| anyhow!("{d}"))?),
         None => None,
     };
-    let (records, source): (Vec<CountRecord>, String) = match &a.counts {
+    let (records, source): (Vec<CountRecord>, String) = match counts {
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -118,11 +140,11 @@ pub fn run(a: Args) -> Result<()> {
     let planned: NetworkPlan = plan_network(&net, &flows, &PlanParams::default())?;
 
     let vp = ValidateParams {
-        threshold: a.threshold_pct / 100.0,
-        seeds: (1..=a.seeds.max(1)).collect(),
-        horizon: Ms::from_secs_f64(a.horizon_s)
+        threshold: threshold_pct / 100.0,
+        seeds: (1..=seeds.max(1)).collect(),
+        horizon: Ms::from_secs_f64(horizon_s)
             .filter(|h| *h >= Ms::from_s(60))
-            .ok_or_else(|| anyhow!("--horizon {} must be at least 60 s", a.horizon_s))?,
+            .ok_or_else(|| anyhow!("--horizon {horizon_s} must be at least 60 s"))?,
         ..ValidateParams::default()
     };
     let sim_demand = demand_from_flows(&net, &flows, vp.warmup + vp.horizon)
@@ -130,7 +152,34 @@ pub fn run(a: Args) -> Result<()> {
     // The plans in force: each intersection's schedule at the time of the last count.
     let before = in_force(&net, last_end);
     let decision = validate_candidate(&net, &sim_demand, &before, &planned.plans, &vp)?;
+    Ok(Replanned {
+        net,
+        records: records.len(),
+        source,
+        est,
+        planned,
+        vp,
+        decision,
+    })
+}
 
+pub fn run(a: Args) -> Result<()> {
+    let Replanned {
+        net,
+        records,
+        source,
+        est,
+        planned,
+        vp,
+        decision,
+    } = replan(
+        &a.network,
+        a.counts.as_deref(),
+        a.demand.as_deref(),
+        a.seeds,
+        a.horizon_s,
+        a.threshold_pct,
+    )?;
     let out_dir = match a.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -170,8 +219,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     println!(
         "counts: {source}: {} records, {} intervals",
-        records.len(),
-        est.intervals
+        records, est.intervals
     );
     println!();
     println!(
