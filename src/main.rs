@@ -10,6 +10,7 @@ use intersections::load::{self, Loaded};
 mod bench;
 mod demo;
 mod plan;
+mod serve;
 mod simulate;
 mod sumo;
 
@@ -31,6 +32,14 @@ enum Command {
         /// Print a JSON summary instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// The central service: detector counts in over MQTT, plans re-computed each round and
+    /// checked in simulation, deployed signed to the controllers, series to InfluxDB or the
+    /// data directory. Runs until interrupted.
+    Serve {
+        /// The service's configuration (see optimizer/serve.example.toml).
+        #[arg(long)]
+        config: PathBuf,
     },
     /// The main job on shipped data: check every shipped network, demand and plan, and show
     /// what each intersection runs.
@@ -188,6 +197,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { files, json } => check(&files, json),
         Command::Demo { dir } => demo::run(&dir),
+        Command::Serve { config } => report(serve::run(&config)),
         Command::Simulate {
             network,
             demand,

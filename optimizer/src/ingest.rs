@@ -28,6 +28,7 @@ pub const MAX_LANE_FLOW_VEH_H: f64 = 2_600.0;
 /// One detector over one interval.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
+    pub start: Ms,
     pub end: Ms,
     pub count: u32,
     pub occupancy: f64,
@@ -153,6 +154,7 @@ impl CountStore {
             series.insert(
                 r.interval_end_ms,
                 Sample {
+                    start: Ms(r.interval_start_ms),
                     end: Ms(r.interval_end_ms),
                     count: d.count,
                     occupancy: d.occupancy,

@@ -347,6 +347,157 @@ pub async fn serve(
     Ok(())
 }
 
+/// The optimizer's planner for the service: counts of the last `window` from the store
+/// (detectors in fault left out), flows estimated, Webster plans with green-wave offsets
+/// computed for the whole region, and checked in simulation against the plans in force. Only
+/// a candidate that passes is deployed, one decision per coordination group (an intersection
+/// in no group is a group of its own). The figures of every round are recorded, deployed or
+/// not.
+pub fn optimizer_planner(window: Ms, params: crate::decide::ValidateParams) -> Planner {
+    use crate::counts::CountRecord;
+    use crate::estimate::{demand_from_flows, estimate, EstimateParams};
+    use crate::webster::{plan_network, PlanParams};
+    use intersections::{IntersectionIdx, Plan};
+    // What the centre last deployed, per region, as the plans in force.
+    type InForce = BTreeMap<String, Vec<(IntersectionIdx, Plan)>>;
+    let deployed: Arc<std::sync::Mutex<InForce>> = Arc::default();
+    Arc::new(
+        move |region: &str, net: &Network, store: &CountStore, now: Ms| {
+            let mut records = Vec::new();
+            for (i, ix) in net.intersections.iter().enumerate() {
+                for (d, det) in ix.detectors.iter().enumerate() {
+                    if store
+                        .flow_veh_h(
+                            region,
+                            &ix.id,
+                            &det.id,
+                            now - window,
+                            now + Ms::from_s(3600),
+                        )
+                        .is_none()
+                    {
+                        continue; // no samples, or the detector is in fault: history stands in
+                    }
+                    records.extend(
+                        store
+                            .samples(region, &ix.id, &det.id)
+                            .filter(|s| s.end > now - window)
+                            .map(|s| CountRecord {
+                                intersection: IntersectionIdx(i),
+                                detector: d,
+                                start: s.start,
+                                end: s.end,
+                                count: s.count,
+                                occupancy: Some(s.occupancy),
+                            }),
+                    );
+                }
+            }
+            if records.is_empty() {
+                return Vec::new();
+            }
+            let est = estimate(net, &records, None, EstimateParams::default());
+            let flows = est.planning_flows(1.1);
+            let record = |what: &str, extra: serde_json::Value| serde_json::json!({"region": region, "time_ms": now.0, "what": what, "detail": extra});
+            let planned = match plan_network(net, &flows, &PlanParams::default()) {
+                Ok(p) => p,
+                Err(e) => {
+                    return vec![GroupDecision {
+                        group: "*".into(),
+                        plans: Vec::new(),
+                        record: record("no plan", serde_json::json!(e.to_string())),
+                    }]
+                }
+            };
+            let before: Vec<(IntersectionIdx, Plan)> = deployed
+                .lock()
+                .ok()
+                .and_then(|m| m.get(region).cloned())
+                .unwrap_or_else(|| {
+                    net.intersections
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, ix)| {
+                            ix.scheduled_plan(now)
+                                .map(|p| (IntersectionIdx(i), p.clone()))
+                        })
+                        .collect()
+                });
+            let demand = match demand_from_flows(net, &flows, params.warmup + params.horizon) {
+                Ok(d) => d,
+                Err(p) => {
+                    return vec![GroupDecision {
+                        group: "*".into(),
+                        plans: Vec::new(),
+                        record: record("no demand", serde_json::json!(format!("{p:?}"))),
+                    }]
+                }
+            };
+            let decision = match crate::decide::validate_candidate(
+                net,
+                &demand,
+                &before,
+                &planned.plans,
+                &params,
+            ) {
+                Ok(d) => d,
+                Err(e) => {
+                    return vec![GroupDecision {
+                        group: "*".into(),
+                        plans: Vec::new(),
+                        record: record("check failed", serde_json::json!(e.to_string())),
+                    }]
+                }
+            };
+            let detail = serde_json::to_value(&decision).unwrap_or_default();
+            if !decision.accepted {
+                return vec![GroupDecision {
+                    group: "*".into(),
+                    plans: Vec::new(),
+                    record: record("keep the plans in force", detail),
+                }];
+            }
+            if let Ok(mut m) = deployed.lock() {
+                m.insert(region.to_string(), planned.plans.clone());
+            }
+            // One deployment per coordination group; the rest each on their own.
+            let mut groups: Vec<(String, Vec<IntersectionIdx>)> = net
+                .coordination_groups
+                .iter()
+                .map(|g| (g.id.clone(), g.intersections.clone()))
+                .collect();
+            for (i, ix) in net.intersections.iter().enumerate() {
+                if !net
+                    .coordination_groups
+                    .iter()
+                    .any(|g| g.intersections.contains(&IntersectionIdx(i)))
+                {
+                    groups.push((ix.id.clone(), vec![IntersectionIdx(i)]));
+                }
+            }
+            groups
+                .into_iter()
+                .map(|(g, members)| GroupDecision {
+                    group: g,
+                    plans: planned
+                        .plans
+                        .iter()
+                        .filter(|(i, _)| members.contains(i))
+                        .map(|(i, p)| {
+                            (
+                                net.intersections[i.0].id.clone(),
+                                p.to_spec(&net.intersections[i.0]),
+                            )
+                        })
+                        .collect(),
+                    record: record("deploy", detail.clone()),
+                })
+                .filter(|d| !d.plans.is_empty())
+                .collect()
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

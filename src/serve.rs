@@ -1,0 +1,34 @@
+//! `greenwave serve`: the central service (`optimizer::serve`) with the optimizer's planner.
+//! Assembly only.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, Result};
+use intersections::Ms;
+use optimizer::decide::ValidateParams;
+use optimizer::serve::{load_config, optimizer_planner, serve, ServeStats};
+
+pub fn run(config: &Path) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cfg = load_config(config).map_err(|d| anyhow!("{d}"))?;
+    // Plan from the counts of the last two rounds.
+    let window = Ms::from_secs_f64(cfg.replan_interval_s * 2.0).unwrap_or(Ms::from_s(1800));
+    let planner = optimizer_planner(window, ValidateParams::default());
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = stop.send(true);
+        });
+        let stats = Arc::new(Mutex::new(ServeStats::default()));
+        serve(cfg, planner, shutdown, stats)
+            .await
+            .map_err(|e| anyhow!("{e}"))
+    })
+}
