@@ -41,8 +41,10 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// The main job on shipped data: check every shipped network, demand and plan, and show
-    /// what each intersection runs.
+    /// The main job on shipped data: check every shipped network, demand and plan file, show
+    /// what each intersection runs, simulate every network under fixed, actuated and
+    /// max-pressure control, and re-plan each from its simulated counts with before/after
+    /// figures.
     Demo {
         /// Folder with the shipped networks.
         #[arg(long, default_value = "intersections/networks")]
