@@ -6,7 +6,14 @@
 //! cargo bench -p sumo --bench vs_sumo                 # every case
 //! cargo bench -p sumo --bench vs_sumo -- grid8 single # cases whose name contains a word
 //! GW_VS_SUMO_END=600 cargo bench -p sumo --bench vs_sumo   # simulate 600 s in every case
+//! cargo bench -p sumo --bench vs_sumo -- --agree      # agreement over seeds (GW_VS_SUMO_SEEDS, 5)
 //! ```
+//!
+//! `--agree` runs, per case (by default the shipped networks and the 4x4 and 8x8 grids), seeds
+//! 1..=N on both simulators with the same vehicles per seed, and prints the mean throughput
+//! (completed vehicles) and mean delay of each (ours: travel time minus free-flow time; SUMO's:
+//! `timeLoss`, both over the vehicles that completed their trip), with their differences
+//! against issue 5's marks (throughput within 5%, delay within 15%).
 //!
 //! Each case: the network (a shipped one, or `simulator::synth::grid`) is exported with
 //! `sumo::export` with explicit vehicles — the very vehicles (arrival times, entries, routes)
@@ -32,6 +39,10 @@ const GRIDS: [usize; 4] = [4, 8, 16, 32];
 /// Entry flow of the generated grids, veh/h per entry (as `simbench`).
 const GRID_FLOW: f64 = 400.0;
 const SEED: u64 = 1;
+/// Cases of `--agree` when none is named.
+const AGREE_DEFAULT: [&str; 6] = [
+    "single", "arterial", "grid4", "district", "grid4x4", "grid8x8",
+];
 
 fn case_names() -> Vec<String> {
     SHIPPED
@@ -82,11 +93,11 @@ struct Ours {
     mean_travel_time_s: f64,
 }
 
-fn run_ours(net: &Network, demand: &Demand, duration: Ms) -> Ours {
+fn run_ours(net: &Network, demand: &Demand, duration: Ms, seed: u64, repeat: usize) -> Ours {
     let sc = Scenario::new(net.clone(), demand.clone(), SimConfig::default()).expect("scenario");
     let mut best: Option<Ours> = None;
-    for _ in 0..3 {
-        let mut sim = sc.simulation(&Control::fixed(), SEED).expect("simulation");
+    for _ in 0..repeat {
+        let mut sim = sc.simulation(&Control::fixed(), seed).expect("simulation");
         let t = now();
         sim.run_until(duration);
         let wall_s = t.elapsed().as_secs_f64();
@@ -102,7 +113,7 @@ fn run_ours(net: &Network, demand: &Demand, duration: Ms) -> Ours {
             });
         }
     }
-    best.expect("three runs")
+    best.expect("at least one run")
 }
 
 fn run_sumo(
@@ -110,6 +121,7 @@ fn run_sumo(
     net: &Network,
     demand: &Demand,
     duration: Ms,
+    seed: u64,
     bins: &(PathBuf, PathBuf),
 ) -> Result<SumoRun, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -117,7 +129,7 @@ fn run_sumo(
         .join(name);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let opts = ExportOptions {
-        vehicles_of_seed: Some(SEED),
+        vehicles_of_seed: Some(seed),
         ..ExportOptions::default()
     };
     let files = sumo::export(net, &[], Some(demand), &opts).map_err(|e| e.to_string())?;
@@ -133,7 +145,7 @@ fn run_sumo(
         &rou,
         &[&add],
         duration.as_secs_f64(),
-        SEED,
+        seed,
     )
     .map_err(|e| e.to_string())
 }
@@ -153,6 +165,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse::<i64>().ok())
         .map(Ms::from_s);
+    let agree = args.iter().any(|a| a == "--agree");
     let bins = match (tools::find("netconvert"), tools::find("sumo")) {
         (Some(n), Some(s)) => {
             println!("SUMO: {}", s.display());
@@ -166,6 +179,13 @@ fn main() {
             None
         }
     };
+    if agree {
+        match &bins {
+            Some(b) => agreement(&filter, end_override, b),
+            None => println!("--agree needs SUMO"),
+        }
+        return;
+    }
     println!(
         "{:<11} {:>6} | {:>8} {:>9} {:>8} {:>11} {:>7} | {:>8} {:>9} {:>8} {:>11} {:>7} | {:>7}",
         "case",
@@ -188,7 +208,7 @@ fn main() {
         }
         let (net, demand, duration) = load(&name);
         let duration = end_override.unwrap_or(duration);
-        let ours = run_ours(&net, &demand, duration);
+        let ours = run_ours(&net, &demand, duration, SEED, 3);
         let our_rate = ours.vehicle_steps as f64 / ours.wall_s;
         let left = format!(
             "{:<11} {:>6.0} | {:>8} {:>9} {:>8.3} {:>11} {:>7.1}",
@@ -204,7 +224,7 @@ fn main() {
             println!("{left} | SUMO not installed: skipped");
             continue;
         };
-        match run_sumo(&name, &net, &demand, duration, bins) {
+        match run_sumo(&name, &net, &demand, duration, SEED, bins) {
             Ok(s) => {
                 println!(
                     "{left} | {:>8} {:>9} {:>8.3} {:>11} {:>7.1} | {:>6.0}x",
@@ -227,5 +247,84 @@ fn main() {
             }
             Err(e) => println!("{left} | SUMO failed: {e}"),
         }
+    }
+}
+
+/// Throughput and delay of both simulators over several seeds (issue 5, item 4).
+fn agreement(filter: &[&String], end_override: Option<Ms>, bins: &(PathBuf, PathBuf)) {
+    let seeds: u64 = std::env::var("GW_VS_SUMO_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    println!(
+        "{:<11} {:>6} {:>5} | {:>9} {:>9} {:>7} | {:>8} {:>8} {:>7} | {:>8} {:>8}",
+        "case",
+        "sim s",
+        "seeds",
+        "GW done",
+        "SUMO done",
+        "diff",
+        "GW delay",
+        "SUMO tl",
+        "diff",
+        "teleport",
+        "marks"
+    );
+    for name in case_names() {
+        let picked = if filter.is_empty() {
+            AGREE_DEFAULT.contains(&name.as_str())
+        } else {
+            filter.iter().any(|f| name.contains(f.as_str()))
+        };
+        if !picked {
+            continue;
+        }
+        let (net, demand, duration) = load(&name);
+        let duration = end_override.unwrap_or(duration);
+        let (mut gd, mut sd, mut gl, mut sl, mut tp) = (0.0, 0.0, 0.0, 0.0, 0);
+        let mut failed = None;
+        for seed in 1..=seeds {
+            let ours = run_ours(&net, &demand, duration, seed, 1);
+            match run_sumo(&name, &net, &demand, duration, seed, bins) {
+                Ok(s) => {
+                    gd += ours.completed as f64;
+                    gl += ours.mean_delay_s;
+                    sd += s.arrived.unwrap_or(0) as f64;
+                    sl += s.mean_time_loss_s.unwrap_or(f64::NAN);
+                    tp += s.teleports;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            println!("{name:<11} SUMO failed: {e}");
+            continue;
+        }
+        let n = seeds as f64;
+        let (gd, sd, gl, sl) = (gd / n, sd / n, gl / n, sl / n);
+        let dd = (gd - sd) / sd * 100.0;
+        let dl = (gl - sl) / sl * 100.0;
+        let marks = format!(
+            "{} {}",
+            if dd.abs() <= 5.0 { "ok" } else { "OUT" },
+            if dl.abs() <= 15.0 { "ok" } else { "OUT" }
+        );
+        println!(
+            "{:<11} {:>6.0} {:>5} | {:>9.0} {:>9.0} {:>6.1}% | {:>8.1} {:>8.1} {:>6.1}% | {:>8} {:>8}",
+            name,
+            duration.as_secs_f64(),
+            seeds,
+            gd,
+            sd,
+            dd,
+            gl,
+            sl,
+            dl,
+            tp,
+            marks
+        );
     }
 }
