@@ -36,35 +36,8 @@ impl Default for ValidateParams {
     }
 }
 
-/// Figures of one side of the comparison (means over the seeds).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Figures {
-    pub mean_delay_s: f64,
-    pub mean_stops: f64,
-    pub travel_time_index: f64,
-    pub mean_speed_mps: f64,
-    pub mean_travel_time_s: f64,
-    pub completed: f64,
-    pub unfinished: f64,
-    pub gridlocks: usize,
-}
-
-impl Figures {
-    pub fn of(runs: &[RunMetrics]) -> Figures {
-        let n = runs.len().max(1) as f64;
-        let mean = |f: &dyn Fn(&RunMetrics) -> f64| runs.iter().map(f).sum::<f64>() / n;
-        Figures {
-            mean_delay_s: mean(&|r| r.mean_delay_s),
-            mean_stops: mean(&|r| r.mean_stops),
-            travel_time_index: mean(&|r| r.travel_time_index),
-            mean_speed_mps: mean(&|r| r.mean_speed_mps),
-            mean_travel_time_s: mean(&|r| r.mean_travel_time_s),
-            completed: mean(&|r| r.completed as f64),
-            unfinished: mean(&|r| r.unfinished as f64),
-            gridlocks: runs.iter().filter(|r| r.gridlock.is_some()).count(),
-        }
-    }
-}
+/// Figures of a set of runs, averaged over seeds (the simulator's one definition).
+pub use simulator::SeedSummary as Figures;
 
 /// The record of one decision.
 #[derive(Clone, Debug, PartialEq, Serialize)]
