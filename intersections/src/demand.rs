@@ -31,6 +31,46 @@ impl Demand {
         Ms(self.slice.0 * self.slices as i64)
     }
 
+    /// Cumulative turning shares per incoming link (indexed like [`Network::links`]): for each
+    /// movement with a positive share, in the order of the turning ratios, the cumulative
+    /// probability (the last is exactly 1), the movement's index in its intersection, and the
+    /// outgoing link. A vehicle draws one uniform number per junction against it. Links that
+    /// end at no intersection, or without shares, have an empty table.
+    pub fn turn_tables(&self, net: &Network) -> Vec<Vec<(f64, usize, LinkIdx)>> {
+        let mut tables = vec![Vec::new(); net.links.len()];
+        for (li, t) in tables.iter_mut().enumerate() {
+            let crate::model::Endpoint::Intersection(ixi) = net.links[li].to else {
+                continue;
+            };
+            let ix = &net.intersections[ixi.0];
+            let Some(shares) = self.turning.get(&(ixi, LinkIdx(li))) else {
+                continue;
+            };
+            let total: f64 = shares.iter().map(|s| s.1).sum();
+            if total <= 0.0 {
+                continue;
+            }
+            let mut cum = 0.0;
+            for (to, share) in shares {
+                if *share <= 0.0 {
+                    continue;
+                }
+                if let Some(k) = ix
+                    .movements
+                    .iter()
+                    .position(|m| m.from.0 == li && m.to == *to)
+                {
+                    cum += share / total;
+                    t.push((cum, k, *to));
+                }
+            }
+            if let Some(last) = t.last_mut() {
+                last.0 = 1.0;
+            }
+        }
+        tables
+    }
+
     /// Flow of an entry at time `t` (veh/h); zero after the last slice.
     pub fn flow_at(&self, entry: usize, t: Ms) -> f64 {
         if t < Ms::ZERO || self.slice.0 == 0 {

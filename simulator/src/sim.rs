@@ -329,39 +329,18 @@ impl Scenario {
             ix_group_off.push(ix_group_off[xi] + ix.groups.len());
         }
 
-        // Next-movement tables from the turning ratios.
-        let mut link_turns = vec![Vec::new(); nl];
-        for (li, turns) in link_turns.iter_mut().enumerate() {
-            let Some(xi) = link_ix[li] else { continue };
-            let ix = &net.intersections[xi as usize];
-            let Some(shares) = demand
-                .turning
-                .get(&(IntersectionIdx(xi as usize), LinkIdx(li)))
-            else {
-                continue;
-            };
-            let total: f64 = shares.iter().map(|s| s.1).sum();
-            if total <= 0.0 {
-                continue;
-            }
-            let mut cum = 0.0;
-            for (to, share) in shares {
-                if *share <= 0.0 {
-                    continue;
-                }
-                if let Some(k) = ix
-                    .movements
-                    .iter()
-                    .position(|m| m.from.0 == li && m.to == *to)
-                {
-                    cum += share / total;
-                    turns.push((cum, (ix_mv_off[xi as usize] + k) as u32));
-                }
-            }
-            if let Some(last) = turns.last_mut() {
-                last.0 = 1.0;
-            }
-        }
+        // Next-movement tables from the turning ratios (movement indices made global).
+        let link_turns: Vec<Vec<(f64, u32)>> = demand
+            .turn_tables(&net)
+            .into_iter()
+            .enumerate()
+            .map(|(li, t)| {
+                let off = link_ix[li].map_or(0, |xi| ix_mv_off[xi as usize]);
+                t.into_iter()
+                    .map(|(cum, k, _)| (cum, (off + k) as u32))
+                    .collect()
+            })
+            .collect();
 
         // Detectors: zones in lane coordinates (front-bumper position from the link start).
         let mut det_zone = Vec::new();

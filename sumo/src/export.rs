@@ -792,34 +792,12 @@ fn uniform(rng: &mut ChaCha8Rng) -> f64 {
 /// `simulator::sim` (`draw_arrival`, `new_vehicle`); a test in this crate checks that the two
 /// agree. Sorted by arrival time.
 pub fn sample_vehicles(net: &Network, d: &Demand, seed: u64) -> Vec<SampledVehicle> {
-    // Cumulative next-link tables, as the simulator builds them.
-    let mut turns: Vec<Vec<(f64, LinkIdx)>> = vec![Vec::new(); net.links.len()];
-    for (li, t) in turns.iter_mut().enumerate() {
-        let Endpoint::Intersection(ixi) = net.links[li].to else {
-            continue;
-        };
-        let ix = &net.intersections[ixi.0];
-        let Some(shares) = d.turning.get(&(ixi, LinkIdx(li))) else {
-            continue;
-        };
-        let total: f64 = shares.iter().map(|s| s.1).sum();
-        if total <= 0.0 {
-            continue;
-        }
-        let mut cum = 0.0;
-        for (to, share) in shares {
-            if *share <= 0.0 {
-                continue;
-            }
-            if ix.movements.iter().any(|m| m.from.0 == li && m.to == *to) {
-                cum += share / total;
-                t.push((cum, *to));
-            }
-        }
-        if let Some(last) = t.last_mut() {
-            last.0 = 1.0;
-        }
-    }
+    // Cumulative next-link tables: the demand's, as the simulator uses them.
+    let turns: Vec<Vec<(f64, LinkIdx)>> = d
+        .turn_tables(net)
+        .into_iter()
+        .map(|t| t.into_iter().map(|(cum, _, to)| (cum, to)).collect())
+        .collect();
     let slice_s = d.slice.as_secs_f64();
     let mut out = Vec::new();
     for (e, entry) in d.entries.iter().enumerate() {
