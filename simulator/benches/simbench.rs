@@ -16,36 +16,13 @@ use intersections::demand::Demand;
 use intersections::{Ms, Network};
 use simulator::{synth, Control, Scenario, SimConfig};
 
-const SHIPPED: [&str; 4] = ["single", "arterial", "grid4", "district"];
-const GRIDS: [usize; 4] = [4, 8, 16, 32];
-/// Entry flow of the generated grids, veh/h per entry.
-const GRID_FLOW: f64 = 400.0;
-
 fn case_names() -> Vec<String> {
-    SHIPPED
-        .iter()
-        .map(|s| s.to_string())
-        .chain(GRIDS.iter().map(|n| format!("grid{n}x{n}")))
-        .collect()
+    synth::bench_case_names()
 }
 
 fn load(name: &str) -> (Network, Demand, Ms) {
-    if let Some(n) = name
-        .strip_prefix("grid")
-        .and_then(|r| r.split_once('x'))
-        .and_then(|(a, _)| a.parse::<usize>().ok())
-    {
-        let (net, demand) = synth::grid(n, GRID_FLOW, 1).expect("grid");
-        return (net, demand, Ms::from_s(3600));
-    }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
-    let net = intersections::load::load_network(&dir.join(format!("{name}.toml")))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let demand =
-        intersections::load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let d = demand.duration();
-    (net, demand, d)
+    synth::bench_case(name, &dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn status_kb(field: &str) -> Option<f64> {

@@ -10,7 +10,7 @@ use intersections::spec::{
     MovementSpec, NetworkSpec, NodeSpec, PlanSpec, Protection, SafetySpec, SignalGroupSpec,
     StageSpec, StageTimeSpec, TurningSpec,
 };
-use intersections::Network;
+use intersections::{Ms, Network};
 
 use crate::SimError;
 
@@ -315,4 +315,48 @@ pub fn grid(n: usize, flow_veh_h: f64, hours: usize) -> Result<(Network, Demand)
     };
     let demand = Demand::from_spec(&net, &d).map_err(|p| problems("grid demand", p))?;
     Ok((net, demand))
+}
+
+/// The benchmark cases, one definition for every bench: the shipped networks (over their
+/// demand) and generated NxN grids ([`grid`] at [`BENCH_GRID_FLOW_VEH_H`], one hour).
+pub const BENCH_SHIPPED: [&str; 4] = ["single", "arterial", "grid4", "district"];
+pub const BENCH_GRIDS: [usize; 4] = [4, 8, 16, 32];
+/// Entry flow of the generated bench grids, veh/h per entry.
+pub const BENCH_GRID_FLOW_VEH_H: f64 = 400.0;
+
+/// Names of the bench cases: `single`, ..., `grid8x8`, ...
+pub fn bench_case_names() -> Vec<String> {
+    BENCH_SHIPPED
+        .iter()
+        .map(|s| s.to_string())
+        .chain(BENCH_GRIDS.iter().map(|n| format!("grid{n}x{n}")))
+        .collect()
+}
+
+/// The grid size of a generated case name (`grid8x8` -> 8).
+pub fn bench_grid_size(name: &str) -> Option<usize> {
+    name.strip_prefix("grid")
+        .and_then(|r| r.split_once('x'))
+        .and_then(|(a, _)| a.parse().ok())
+}
+
+/// Network, demand and natural duration of a bench case; shipped networks are read from
+/// `networks_dir`.
+pub fn bench_case(
+    name: &str,
+    networks_dir: &std::path::Path,
+) -> Result<(Network, Demand, Ms), String> {
+    if let Some(n) = bench_grid_size(name) {
+        let (net, demand) = grid(n, BENCH_GRID_FLOW_VEH_H, 1).map_err(|e| e.to_string())?;
+        return Ok((net, demand, Ms::from_s(3600)));
+    }
+    let net = intersections::load::load_network(&networks_dir.join(format!("{name}.toml")))
+        .map_err(|e| format!("{name}: {e}"))?;
+    let demand = intersections::load::load_demand_for(
+        &networks_dir.join(format!("{name}.demand.toml")),
+        &net,
+    )
+    .map_err(|e| format!("{name}: {e}"))?;
+    let d = demand.duration();
+    Ok((net, demand, d))
 }

@@ -34,10 +34,6 @@ use simulator::{synth, Control, Scenario, SimConfig};
 use sumo::tools::{self, SumoRun};
 use sumo::ExportOptions;
 
-const SHIPPED: [&str; 4] = ["single", "arterial", "grid4", "district"];
-const GRIDS: [usize; 4] = [4, 8, 16, 32];
-/// Entry flow of the generated grids, veh/h per entry (as `simbench`).
-const GRID_FLOW: f64 = 400.0;
 const SEED: u64 = 1;
 /// Cases of `--agree` when none is named.
 const AGREE_DEFAULT: [&str; 6] = [
@@ -45,36 +41,19 @@ const AGREE_DEFAULT: [&str; 6] = [
 ];
 
 fn case_names() -> Vec<String> {
-    SHIPPED
-        .iter()
-        .map(|s| s.to_string())
-        .chain(GRIDS.iter().map(|n| format!("grid{n}x{n}")))
-        .collect()
+    synth::bench_case_names()
 }
 
 /// Network, demand and simulated time of a case. Grids simulate less of their hour as they
 /// grow, so that SUMO's side of the 32x32 grid stays within minutes.
 fn load(name: &str) -> (Network, Demand, Ms) {
-    if let Some(n) = name
-        .strip_prefix("grid")
-        .and_then(|r| r.split_once('x'))
-        .and_then(|(a, _)| a.parse::<usize>().ok())
-    {
-        let (net, demand) = synth::grid(n, GRID_FLOW, 1).expect("grid");
-        let secs = match n {
-            0..=8 => 3600,
-            9..=16 => 1800,
-            _ => 900,
-        };
-        return (net, demand, Ms::from_s(secs));
-    }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
-    let net = intersections::load::load_network(&dir.join(format!("{name}.toml")))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let demand =
-        intersections::load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let d = demand.duration();
+    let (net, demand, d) = synth::bench_case(name, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let d = match synth::bench_grid_size(name) {
+        Some(0..=8) | None => d,
+        Some(9..=16) => Ms::from_s(1800),
+        Some(_) => Ms::from_s(900),
+    };
     (net, demand, d)
 }
 
