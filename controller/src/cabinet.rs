@@ -125,6 +125,25 @@ pub struct Settings {
     pub state_file: Option<PathBuf>,
 }
 
+impl Settings {
+    /// The cabinet logic's settings from `cabinet.toml`; `state_file` is where to persist the
+    /// accepted plan and sequence numbers (`None`: in memory only).
+    pub fn from_config(
+        cfg: &crate::config::CabinetConfig,
+        state_file: Option<PathBuf>,
+    ) -> Settings {
+        Settings {
+            region: cfg.region.clone(),
+            intersection: cfg.intersection.clone(),
+            report_interval: cfg.report_interval_s.and_then(Ms::from_secs_f64),
+            backup_time: Ms::from_secs_f64(cfg.backup_time_s).unwrap_or(Ms::from_s(300)),
+            utc_offset: Ms::from_s(cfg.utc_offset_min as i64 * 60),
+            detector_limits: DetectorLimits::default(),
+            state_file,
+        }
+    }
+}
+
 /// What makes a new status worth sending: mode, plan, stage, fault.
 type StatusKey = (Mode, Option<String>, Option<String>, Option<String>);
 

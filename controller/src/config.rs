@@ -79,6 +79,23 @@ pub struct BrokerConfig {
     pub keep_alive_s: u64,
 }
 
+impl BrokerConfig {
+    /// A plain (no TLS, anonymous) broker at `host:port` with the defaults of the file.
+    pub fn plain(host: &str, port: u16, client_id: Option<String>) -> Self {
+        BrokerConfig {
+            host: host.into(),
+            port,
+            client_id,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            keep_alive_s: default_keep_alive(),
+        }
+    }
+}
+
 fn default_keep_alive() -> u64 {
     15
 }

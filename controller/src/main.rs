@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
-use controller::cabinet::{Cabinet, DetectorLimits, Persisted, Settings};
+use controller::cabinet::{Cabinet, Persisted, Settings};
 use controller::config;
 use controller::run::{run, Clock, NoField, Stats};
 use intersections::load::load_network;
 use intersections::signing::Verifier25519;
-use intersections::Ms;
 
 #[derive(Parser)]
 #[command(
@@ -117,15 +116,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let verifier = Verifier25519::from_base64(&cfg.centre.key_id, &cfg.centre.public_key)?;
-    let settings = Settings {
-        region: cfg.region.clone(),
-        intersection: cfg.intersection.clone(),
-        report_interval: cfg.report_interval_s.and_then(Ms::from_secs_f64),
-        backup_time: Ms::from_secs_f64(cfg.backup_time_s).unwrap_or(Ms::from_s(300)),
-        utc_offset: Ms::from_s(cfg.utc_offset_min as i64 * 60),
-        detector_limits: DetectorLimits::default(),
-        state_file: Some(state_file),
-    };
+    let settings = Settings::from_config(&cfg, Some(state_file));
     let now = clock.now();
     let mut cabinet = Cabinet::new(settings, net, verifier, persisted, now)?;
     cabinet.set_local_mode(cfg.local_mode);

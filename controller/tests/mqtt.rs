@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use controller::cabinet::{Cabinet, DetectorLimits, Persisted, Settings};
+use controller::cabinet::{Cabinet, Persisted, Settings};
 use controller::config::{BrokerConfig, CabinetConfig, CentreConfig};
 use controller::run::{run, Clock, FieldIo, Stats};
 use intersections::load::load_network;
@@ -64,15 +64,8 @@ fn start_cabinet(port: u16, name: &str, backup_s: f64, report_s: f64) -> Cab {
         buffer_max_reports: 10_000,
         local_mode: Default::default(),
         broker: BrokerConfig {
-            host: "127.0.0.1".into(),
-            port,
-            client_id: Some(format!("cab-{name}")),
-            username: None,
-            password_file: None,
-            ca_file: None,
-            cert_file: None,
-            key_file: None,
             keep_alive_s: 5,
+            ..BrokerConfig::plain("127.0.0.1", port, Some(format!("cab-{name}")))
         },
         centre: CentreConfig {
             key_id: "centre-1".into(),
@@ -80,15 +73,7 @@ fn start_cabinet(port: u16, name: &str, backup_s: f64, report_s: f64) -> Cab {
         },
     };
     let net = load_network(&network_path()).unwrap();
-    let settings = Settings {
-        region: "r1".into(),
-        intersection: "C".into(),
-        report_interval: Ms::from_secs_f64(report_s),
-        backup_time: Ms::from_secs_f64(backup_s).unwrap(),
-        utc_offset: Ms::ZERO,
-        detector_limits: DetectorLimits::default(),
-        state_file: None,
-    };
+    let settings = Settings::from_config(&cfg, None);
     let v = Verifier25519::from_base64("centre-1", &centre().public_base64()).unwrap();
     let clock = Clock::starting_at(T0, SPEED);
     let cab = Cabinet::new(settings, net, v, Persisted::default(), clock.now()).unwrap();

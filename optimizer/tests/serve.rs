@@ -9,7 +9,7 @@ mod services;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use controller::cabinet::{Cabinet, DetectorLimits, Persisted, Settings};
+use controller::cabinet::{Cabinet, Persisted, Settings};
 use controller::config::{BrokerConfig, CabinetConfig, CentreConfig};
 use controller::run::{run, Clock, FieldIo, Stats};
 use intersections::load::load_network;
@@ -60,30 +60,15 @@ async fn counts_in_signed_plans_out_series_stored() {
         buffer_max_reports: 1000,
         local_mode: Default::default(),
         broker: BrokerConfig {
-            host: "127.0.0.1".into(),
-            port: broker.port,
-            client_id: Some("cab-serve".into()),
-            username: None,
-            password_file: None,
-            ca_file: None,
-            cert_file: None,
-            key_file: None,
             keep_alive_s: 5,
+            ..BrokerConfig::plain("127.0.0.1", broker.port, Some("cab-serve".into()))
         },
         centre: CentreConfig {
             key_id: "centre-1".into(),
             public_key: signer.public_base64(),
         },
     };
-    let settings = Settings {
-        region: "r".into(),
-        intersection: "C".into(),
-        report_interval: Some(Ms::from_s(10)),
-        backup_time: Ms::from_s(100_000),
-        utc_offset: Ms::ZERO,
-        detector_limits: DetectorLimits::default(),
-        state_file: None,
-    };
+    let settings = Settings::from_config(&cab_cfg, None);
     let v = Verifier25519::from_base64("centre-1", &signer.public_base64()).unwrap();
     let cab = Cabinet::new(settings, net.clone(), v, Persisted::default(), clock.now()).unwrap();
     let n = cab.intersection().detectors.len();
