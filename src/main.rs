@@ -152,6 +152,44 @@ enum SumoCommand {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Read a SUMO network (and routes and E1 loops) into a Greenwave network with default
+    /// plans (`<name>.toml`) and demand (`<name>.demand.toml`). What cannot be mapped is
+    /// printed and written to `<out>/import-report.txt`. See docs/sumo.md.
+    Import {
+        /// SUMO network (`.net.xml`).
+        net: PathBuf,
+        /// Route files (vehicles, trips, flows, routes).
+        #[arg(long, num_args = 1..)]
+        routes: Vec<PathBuf>,
+        /// Additional file with E1 induction loops; without it, stop-line and advance
+        /// detectors are placed on every signalised approach lane.
+        #[arg(long)]
+        detectors: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Network name (and file stem); defaults to the net file's stem.
+        #[arg(long)]
+        name: Option<String>,
+        /// Demand slice length, seconds.
+        #[arg(long, default_value_t = 900.0)]
+        slice: f64,
+    },
+    /// SUMO E1 detector output as Greenwave detector reports (a JSON array, one per line) for
+    /// `greenwave plan --counts`. Detector ids map by the import's rule (docs/sumo.md).
+    Counts {
+        /// E1 output file (`<detector><interval .../></detector>`).
+        e1: PathBuf,
+        /// The Greenwave network whose detectors the ids name.
+        #[arg(long)]
+        network: PathBuf,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Region written into the reports.
+        #[arg(long, default_value = "sumo")]
+        region: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -248,6 +286,32 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Sumo(SumoCommand::Import {
+            net,
+            routes,
+            detectors,
+            out,
+            name,
+            slice,
+        }) => report(sumo::import(sumo::ImportArgs {
+            net,
+            routes,
+            detectors,
+            out,
+            name,
+            slice_s: slice,
+        })),
+        Command::Sumo(SumoCommand::Counts {
+            e1,
+            network,
+            out,
+            region,
+        }) => report(sumo::counts(sumo::CountsArgs {
+            e1,
+            network,
+            out,
+            region,
+        })),
         Command::Plan {
             network,
             counts,

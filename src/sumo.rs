@@ -83,3 +83,134 @@ pub fn export(a: ExportArgs) -> Result<()> {
     }
     Ok(())
 }
+
+fn source(p: &(String, String)) -> ::sumo::Source<'_> {
+    ::sumo::Source {
+        file: &p.0,
+        text: &p.1,
+    }
+}
+
+pub struct ImportArgs {
+    pub net: PathBuf,
+    pub routes: Vec<PathBuf>,
+    pub detectors: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub name: Option<String>,
+    pub slice_s: f64,
+}
+
+fn read(p: &Path) -> Result<String> {
+    std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+}
+
+fn write(p: &Path, text: &str) -> Result<()> {
+    std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+    println!("wrote {}", p.display());
+    Ok(())
+}
+
+/// `greenwave sumo import`: SUMO files in, Greenwave network and demand out, checked by
+/// Greenwave's own loaders before the command succeeds.
+pub fn import(a: ImportArgs) -> Result<()> {
+    let name = match &a.name {
+        Some(n) => n.clone(),
+        None => {
+            let f = a
+                .net
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or("imported");
+            let stem = f.strip_suffix(".xml").unwrap_or(f);
+            let stem = stem.strip_suffix(".net").unwrap_or(stem);
+            ::sumo::greenwave_id(stem)
+        }
+    };
+    let net_text = read(&a.net)?;
+    let net_name = a.net.display().to_string();
+    let route_texts: Vec<(String, String)> = a
+        .routes
+        .iter()
+        .map(|p| Ok((p.display().to_string(), read(p)?)))
+        .collect::<Result<_>>()?;
+    let det_texts: Vec<(String, String)> = a
+        .detectors
+        .iter()
+        .map(|p| Ok((p.display().to_string(), read(p)?)))
+        .collect::<Result<_>>()?;
+
+    let imported = ::sumo::import(
+        ::sumo::Source {
+            file: &net_name,
+            text: &net_text,
+        },
+        &route_texts.iter().map(source).collect::<Vec<_>>(),
+        &det_texts.iter().map(source).collect::<Vec<_>>(),
+        &::sumo::ImportOptions {
+            name: name.clone(),
+            slice_s: a.slice_s,
+        },
+    )?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let net_path = a.out.join(format!("{name}.toml"));
+    write(&net_path, &::sumo::import::network_toml(&imported.network)?)?;
+    let net = load::load_network(&net_path).map_err(|d| anyhow!("{d}"))?;
+    if let Some(d) = &imported.demand {
+        let p = a.out.join(format!("{name}.demand.toml"));
+        write(&p, &::sumo::import::demand_toml(d)?)?;
+        load::load_demand_for(&p, &net).map_err(|d| anyhow!("{d}"))?;
+    }
+    let signals = imported
+        .signals
+        .iter()
+        .filter(|s| s.cycle.is_some())
+        .count();
+    let mut report = format!(
+        "Import of {net_name} as network {name:?}: {} intersections ({signals} signalised, of {} traffic-light junctions), {} boundary nodes, {} links\n",
+        imported.network.intersections.len(),
+        imported.signals.len(),
+        imported.network.nodes.len(),
+        imported.network.links.len()
+    );
+    for line in &imported.report {
+        report.push_str(line);
+        report.push('\n');
+    }
+    print!("{report}");
+    write(&a.out.join("import-report.txt"), &report)?;
+    Ok(())
+}
+
+pub struct CountsArgs {
+    pub e1: PathBuf,
+    pub network: PathBuf,
+    pub out: PathBuf,
+    pub region: String,
+}
+
+/// `greenwave sumo counts`: SUMO E1 output as detector reports for `greenwave plan --counts`.
+pub fn counts(a: CountsArgs) -> Result<()> {
+    let net = load::load_network(&a.network).map_err(|d| anyhow!("{d}"))?;
+    let text = read(&a.e1)?;
+    let file = a.e1.display().to_string();
+    let reports = ::sumo::counts(
+        &net,
+        ::sumo::Source {
+            file: &file,
+            text: &text,
+        },
+        &a.region,
+    )?;
+    let vehicles: u64 = reports
+        .iter()
+        .flat_map(|r| r.detectors.iter().map(|d| d.count as u64))
+        .sum();
+    write(&a.out, &::sumo::counts_json(&reports)?)?;
+    println!(
+        "{} detector reports ({} vehicles counted) for network {:?}",
+        reports.len(),
+        vehicles,
+        net.name
+    );
+    Ok(())
+}

@@ -27,7 +27,15 @@
 //! <https://sumo.dlr.de/docs/Simulation/Traffic_Lights.html>,
 //! <https://sumo.dlr.de/docs/Definition_of_Vehicles%2C_Vehicle_Types%2C_and_Routes.html>).
 
+pub mod counts;
+mod detectors;
 pub mod export;
+pub mod import;
+mod routes;
 pub mod tools;
+pub mod xml;
 
+pub use counts::{counts, counts_json};
 pub use export::{export, ExportError, ExportOptions, SumoFiles, VehicleType};
+pub use import::{import, ImportOptions, Imported, SignalImport};
+pub use xml::{greenwave_id, Source, SumoError};
