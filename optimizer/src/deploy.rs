@@ -8,6 +8,10 @@
 //! anything not newer), so a rollback re-sends the previous plan under a new version; a
 //! member that had no centre plan before is sent a signed `rollback` command, which returns it
 //! to its local time-of-day plans.
+//!
+//! The engineer console reuses the same machinery: [`Deployer::roll_back_group`] sends a group
+//! back to what it ran before its last acknowledged deployment, and [`Deployer::command`] signs
+//! a manual command with the one command sequence of this centre key.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +28,10 @@ pub const ACK_TIMEOUT: Ms = Ms(30_000);
 pub const MAX_SENDS: u32 = 3;
 /// How long a deployment stays valid at a controller.
 pub const VALIDITY: Ms = Ms(24 * 3_600_000);
+/// How long a command stays valid (a command held up in the network longer is refused).
+pub const COMMAND_VALIDITY: Ms = Ms(600_000);
+/// Acknowledged deployments remembered per group, for rollbacks one step at a time.
+pub const HISTORY: usize = 20;
 
 /// A message to publish.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +52,8 @@ pub enum Outcome {
         intersection: String,
         reasons: Vec<String>,
     },
+    /// An operator sent the group back to what it ran before (the console's rollback).
+    Reverted { operator: String },
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +80,8 @@ pub struct Deployer {
     /// The deployment each intersection acknowledged last.
     in_force: BTreeMap<String, PlanDeployment>,
     groups: BTreeMap<String, GroupDeployment>,
+    /// Acknowledged deployments per group, newest last (at most [`HISTORY`]).
+    history: BTreeMap<String, Vec<GroupDeployment>>,
     command_seq: u64,
     /// Finished deployments, for the console and the audit log.
     pub finished: Vec<(String, Ms, Outcome)>,
@@ -85,6 +97,7 @@ impl Deployer {
             versions: BTreeMap::new(),
             in_force: BTreeMap::new(),
             groups: BTreeMap::new(),
+            history: BTreeMap::new(),
             command_seq: first_version,
             finished: Vec::new(),
         }
@@ -183,7 +196,13 @@ impl Deployer {
                 .iter()
                 .all(|m| m.acked == Some(true));
             if done {
-                self.groups.remove(&group);
+                if let Some(gd) = self.groups.remove(&group) {
+                    let h = self.history.entry(group.clone()).or_default();
+                    h.push(gd);
+                    if h.len() > HISTORY {
+                        h.remove(0);
+                    }
+                }
                 self.finished.push((group, now, Outcome::Deployed));
             }
             Vec::new()
@@ -240,6 +259,20 @@ impl Deployer {
             return Vec::new();
         };
         tracing::warn!(group, intersection = %who, ?reasons, "deployment refused: rolling the group back");
+        let out = self.restore(now, gd, "optimizer (rollback)");
+        self.finished.push((
+            group.into(),
+            now,
+            Outcome::RolledBack {
+                intersection: who,
+                reasons,
+            },
+        ));
+        out
+    }
+
+    /// Send every member of a group deployment back to what it ran before it.
+    fn restore(&mut self, now: Ms, gd: GroupDeployment, operator: &str) -> Vec<Publish> {
         let mut out = Vec::new();
         for m in gd.members {
             // Members that never took the new plan need nothing, but their retained message
@@ -258,36 +291,92 @@ impl Deployer {
                         payload: Vec::new(),
                         retain: true,
                     });
-                    self.command_seq += 1;
-                    let mut c = Command {
-                        version: WIRE_VERSION,
-                        region: self.region.clone(),
-                        intersection: m.intersection.clone(),
-                        seq: self.command_seq,
-                        issued_at_ms: now.0,
-                        expires_at_ms: (now + Ms::from_s(600)).0,
-                        operator: "optimizer (rollback)".into(),
-                        action: CommandAction::Rollback,
-                        key_id: String::new(),
-                        signature: String::new(),
-                    };
-                    self.signer.sign(&mut c);
-                    out.push(Publish {
-                        topic: topic(&self.region, &m.intersection, "command"),
-                        payload: serde_json::to_vec(&c).unwrap_or_default(),
-                        retain: false,
-                    });
+                    let (_, p) =
+                        self.command(now, &m.intersection, operator, CommandAction::Rollback);
+                    out.push(p);
                 }
             }
         }
+        out
+    }
+
+    /// The console's rollback: send a coordination group back to the plans it ran before its
+    /// last acknowledged deployment (a deployment still waiting for acks is rolled back as on
+    /// a refusal). Repeated, it steps further back through the group's history. Every member
+    /// gets the previous plan under a new version, or its local plans where there was none.
+    pub fn roll_back_group(
+        &mut self,
+        now: Ms,
+        group: &str,
+        operator: &str,
+    ) -> Result<Vec<Publish>, String> {
+        let gd = match self.groups.remove(group) {
+            Some(gd) => gd,
+            None => self
+                .history
+                .get_mut(group)
+                .and_then(|h| h.pop())
+                .ok_or_else(|| format!("group {group:?} has no centre deployment to roll back"))?,
+        };
+        tracing::warn!(group, operator, "rollback by an operator");
+        let out = self.restore(now, gd, operator);
         self.finished.push((
             group.into(),
             now,
-            Outcome::RolledBack {
-                intersection: who,
-                reasons,
+            Outcome::Reverted {
+                operator: operator.into(),
             },
         ));
-        out
+        Ok(out)
+    }
+
+    /// Sign a command for one intersection with the next sequence number of this centre key
+    /// (controllers refuse a sequence not above the last they accepted).
+    pub fn command(
+        &mut self,
+        now: Ms,
+        intersection: &str,
+        operator: &str,
+        action: CommandAction,
+    ) -> (Command, Publish) {
+        self.command_seq += 1;
+        let mut c = Command {
+            version: WIRE_VERSION,
+            region: self.region.clone(),
+            intersection: intersection.into(),
+            seq: self.command_seq,
+            issued_at_ms: now.0,
+            expires_at_ms: (now + COMMAND_VALIDITY).0,
+            operator: operator.into(),
+            action,
+            key_id: String::new(),
+            signature: String::new(),
+        };
+        self.signer.sign(&mut c);
+        let p = Publish {
+            topic: topic(&self.region, intersection, "command"),
+            payload: serde_json::to_vec(&c).unwrap_or_default(),
+            retain: false,
+        };
+        (c, p)
+    }
+
+    /// The plans each intersection acknowledged from the centre (after a rollback: the plan
+    /// sent back). An intersection missing here runs its local plans.
+    pub fn in_force(&self) -> BTreeMap<String, PlanSpec> {
+        self.in_force
+            .iter()
+            .map(|(ix, d)| (ix.clone(), d.plan.clone()))
+            .collect()
+    }
+
+    /// The groups with a deployment waiting for acks.
+    pub fn deploying(&self) -> impl Iterator<Item = &str> {
+        self.groups.keys().map(String::as_str)
+    }
+
+    /// Whether a group has an acknowledged deployment to roll back to before it.
+    pub fn can_roll_back(&self, group: &str) -> bool {
+        self.busy(group) || self.history.get(group).is_some_and(|h| !h.is_empty())
     }
 }

@@ -7,6 +7,10 @@
 //! and the counts ingested so far, and returns for each coordination group either plans to
 //! deploy or nothing (keep what runs), with the figures that justify the decision.
 //!
+//! With a `[console]` table it also serves the engineer console ([`crate::console`]): the
+//! live network, every decision with its figures, approvals, rollbacks and commands, each
+//! human action in the audit log first.
+//!
 //! Configuration: one TOML file, `deny_unknown_fields`, located errors (`serve.example.toml`
 //! is the commented example).
 
@@ -25,6 +29,8 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde::Deserialize;
 use tokio::sync::{watch, Mutex};
 
+use crate::console::http::App;
+use crate::console::{load_operators, Approval, Centre, ConsoleConfig};
 use crate::deploy::{Deployer, Publish};
 use crate::ingest::CountStore;
 use crate::timeseries::{points_from_report, run_flusher, SeriesTarget, SeriesWriter};
@@ -46,6 +52,9 @@ pub struct ServeConfig {
     pub influx: Option<Influx>,
     /// The regions this instance owns.
     pub regions: Vec<Region>,
+    /// The engineer console (HTTP API and web page); without it, none is served.
+    #[serde(default)]
+    pub console: Option<ConsoleConfig>,
 }
 
 fn default_replan() -> f64 {
@@ -86,6 +95,10 @@ pub struct Region {
     pub id: String,
     /// The region's network file.
     pub network: PathBuf,
+    /// `auto`: a candidate that passed the simulation check is deployed at once; `manual`: it
+    /// waits in the console until an operator approves or rejects it.
+    #[serde(default)]
+    pub approve: Approval,
 }
 
 /// Read and check the configuration; relative paths are relative to the file.
@@ -120,6 +133,28 @@ pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
     cfg.signing.secret_key_file = abs(&cfg.signing.secret_key_file);
     if let Some(i) = cfg.influx.as_mut() {
         i.token_file = abs(&i.token_file);
+    }
+    if let Some(c) = cfg.console.as_mut() {
+        let at = root.key("console");
+        c.operators_file = abs(&c.operators_file);
+        if c.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.push(Problem::new(
+                at.key("listen"),
+                format!(
+                    "{:?} is not an address and port like 127.0.0.1:8080",
+                    c.listen
+                ),
+            ));
+        }
+        if let Err(e) = load_operators(&c.operators_file) {
+            p.push(Problem::new(at.key("operators_file"), e));
+        }
+        if !(c.stale_after_s.is_finite() && (5.0..=3600.0).contains(&c.stale_after_s)) {
+            p.push(Problem::new(
+                at.key("stale_after_s"),
+                format!("{} s is outside 5 to 3600", c.stale_after_s),
+            ));
+        }
     }
     for (i, r) in cfg.regions.iter_mut().enumerate() {
         r.network = abs(&r.network);
@@ -162,8 +197,13 @@ pub struct GroupDecision {
     pub record: serde_json::Value,
 }
 
-/// Decides plans for a region from the counts ingested so far.
-pub type Planner = Arc<dyn Fn(&str, &Network, &CountStore, Ms) -> Vec<GroupDecision> + Send + Sync>;
+/// The plans the region's controllers acknowledged from the centre, by intersection id; an
+/// intersection missing runs its local time-of-day plans.
+pub type InForce = BTreeMap<String, PlanSpec>;
+
+/// Decides plans for a region from the counts ingested so far and the plans in force.
+pub type Planner =
+    Arc<dyn Fn(&str, &Network, &CountStore, &InForce, Ms) -> Vec<GroupDecision> + Send + Sync>;
 
 /// Model time of the service: Unix milliseconds. The service's loop is an edge; it may read
 /// the wall clock.
@@ -187,6 +227,22 @@ pub struct ServeStats {
     pub deployed: u64,
     pub rolled_back: u64,
     pub decisions: Vec<serde_json::Value>,
+    /// Where the console listens, once it does.
+    pub console_addr: Option<std::net::SocketAddr>,
+}
+
+/// Publish messages with QoS 1; a full request queue is logged, never waited on.
+fn publish(client: &AsyncClient, msgs: Vec<Publish>) {
+    for m in msgs {
+        if let Err(e) = client.try_publish(m.topic.clone(), QoS::AtLeastOnce, m.retain, m.payload) {
+            tracing::warn!(topic = %m.topic, error = %e, "publish failed");
+        }
+    }
+}
+
+fn lock(centre: &std::sync::Mutex<Centre>) -> std::sync::MutexGuard<'_, Centre> {
+    // A panic while holding the lock leaves the data as it was between two whole calls.
+    centre.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Run the service until `stop` turns true.
@@ -201,17 +257,31 @@ pub async fn serve(
     })?;
     let mut networks = BTreeMap::new();
     let mut stores = BTreeMap::new();
-    let mut deployers = BTreeMap::new();
+    let mut regions = Vec::new();
     let first_version = unix_now().0.max(0) as u64;
     for r in &cfg.regions {
         let net = load_network(&r.network).map_err(|d| ServeError::Setup(format!("{d}")))?;
-        networks.insert(r.id.clone(), net);
         stores.insert(r.id.clone(), CountStore::new(Ms::from_s(4 * 3600)));
         let signer = Signer25519::from_base64(&cfg.signing.key_id, &seed).map_err(|e| {
             ServeError::Setup(format!("{}: {e}", cfg.signing.secret_key_file.display()))
         })?;
-        deployers.insert(r.id.clone(), Deployer::new(&r.id, signer, first_version));
+        let dep = Deployer::new(&r.id, signer, first_version);
+        regions.push((r.id.clone(), net.clone(), r.approve, dep));
+        networks.insert(r.id.clone(), net);
     }
+    let stale_after = cfg
+        .console
+        .as_ref()
+        .and_then(|c| Ms::from_secs_f64(c.stale_after_s))
+        .unwrap_or(Ms::from_s(90));
+    let centre = Arc::new(std::sync::Mutex::new(
+        Centre::new(regions, Some(&cfg.data_dir), stale_after).map_err(|e| {
+            ServeError::Setup(format!(
+                "{}: {e}",
+                cfg.data_dir.join("decisions.jsonl").display()
+            ))
+        })?,
+    ));
     let target = match &cfg.influx {
         Some(i) => SeriesTarget::Influx {
             url: i.url.clone(),
@@ -243,26 +313,79 @@ pub async fn serve(
     let mut o = MqttOptions::new(id, cfg.broker.host.clone(), cfg.broker.port);
     o.set_keep_alive(Duration::from_secs(15));
     let (client, mut eventloop) = AsyncClient::new(o, 1024);
-    let publish = |client: &AsyncClient, msgs: Vec<Publish>| {
-        for m in msgs {
-            if let Err(e) =
-                client.try_publish(m.topic.clone(), QoS::AtLeastOnce, m.retain, m.payload)
-            {
-                tracing::warn!(topic = %m.topic, error = %e, "publish failed");
-            }
+
+    let console = match &cfg.console {
+        Some(c) => {
+            let operators = load_operators(&c.operators_file).map_err(ServeError::Setup)?;
+            let publisher = {
+                let client = client.clone();
+                Arc::new(move |msgs: Vec<Publish>| publish(&client, msgs))
+            };
+            let app =
+                App::new(centre.clone(), operators, &cfg.data_dir, publisher).map_err(|e| {
+                    ServeError::Setup(format!(
+                        "{}: {e}",
+                        cfg.data_dir.join("audit.jsonl").display()
+                    ))
+                })?;
+            let listener = tokio::net::TcpListener::bind(&c.listen)
+                .await
+                .map_err(|e| ServeError::Setup(format!("console: listen on {}: {e}", c.listen)))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| ServeError::Setup(format!("console: {e}")))?;
+            tracing::info!(%addr, "console listening");
+            stats
+                .lock()
+                .map(|mut s| s.console_addr = Some(addr))
+                .unwrap_or(());
+            let mut stop = stop.clone();
+            Some(tokio::spawn(async move {
+                let shutdown = async move {
+                    while !*stop.borrow() {
+                        if stop.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                if let Err(e) = axum::serve(listener, app.router())
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::error!(error = %e, "console server stopped");
+                }
+            }))
         }
+        None => None,
     };
+
     let mut replan = tokio::time::interval(Duration::from_secs_f64(cfg.replan_interval_s));
     replan.tick().await; // the first round after one interval of counts
     let mut retry = tokio::time::interval(Duration::from_secs(5));
+    let count_finished = |c: &Centre, stats: &std::sync::Mutex<ServeStats>| {
+        let (mut deployed, mut rolled_back) = (0, 0);
+        for d in c.deployers.values() {
+            for (_, _, outcome) in &d.finished {
+                match outcome {
+                    crate::deploy::Outcome::Deployed => deployed += 1,
+                    _ => rolled_back += 1,
+                }
+            }
+        }
+        let _ = stats.lock().map(|mut s| {
+            s.deployed = deployed;
+            s.rolled_back = rolled_back;
+        });
+    };
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             ev = eventloop.poll() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     for r in &cfg.regions {
-                        let _ = client.try_subscribe(format!("greenwave/v1/{}/+/detectors", r.id), QoS::AtLeastOnce);
-                        let _ = client.try_subscribe(format!("greenwave/v1/{}/+/plan/ack", r.id), QoS::AtLeastOnce);
+                        for leaf in ["detectors", "plan/ack", "status"] {
+                            let _ = client.try_subscribe(format!("greenwave/v1/{}/+/{leaf}", r.id), QoS::AtLeastOnce);
+                        }
                     }
                     tracing::info!("connected to the broker");
                 }
@@ -277,6 +400,8 @@ pub async fn serve(
                                 Ok(crate::ingest::Ingested::Duplicate) => stats.lock().map(|mut s| s.duplicates += 1).unwrap_or(()),
                                 Ok(_) => {
                                     if let Ok(r) = serde_json::from_slice(&p.payload) {
+                                        let alarms = store.alarms().into_iter().cloned().collect();
+                                        lock(&centre).on_report(now, &r, alarms);
                                         let pts = points_from_report(&r);
                                         if let Err(e) = series.lock().await.add(&pts) {
                                             tracing::error!(error = %e, "series buffer");
@@ -291,19 +416,13 @@ pub async fn serve(
                             }
                         }
                         "plan/ack" => {
-                            if let Some(d) = deployers.get_mut(*region) {
-                                let before = d.finished.len();
-                                let out = d.on_ack(now, &p.payload);
-                                publish(&client, out);
-                                for (group, _, outcome) in &d.finished[before..] {
-                                    tracing::info!(group = %group, ?outcome, "deployment finished");
-                                    let _ = stats.lock().map(|mut s| match outcome {
-                                        crate::deploy::Outcome::Deployed => s.deployed += 1,
-                                        crate::deploy::Outcome::RolledBack { .. } => s.rolled_back += 1,
-                                    });
-                                }
-                            }
+                            let mut c = lock(&centre);
+                            let out = c.on_ack(now, region, &p.payload);
+                            count_finished(&c, &stats);
+                            drop(c);
+                            publish(&client, out);
                         }
+                        "status" => lock(&centre).on_status(now, region, &p.payload),
                         _ => {}
                     }
                 }
@@ -314,29 +433,25 @@ pub async fn serve(
                 }
             },
             _ = retry.tick() => {
-                let now = unix_now();
-                for d in deployers.values_mut() {
-                    let out = d.tick(now);
-                    publish(&client, out);
-                }
+                let mut c = lock(&centre);
+                let out = c.tick(unix_now());
+                count_finished(&c, &stats);
+                drop(c);
+                publish(&client, out);
             }
             _ = replan.tick() => {
                 let now = unix_now();
                 for r in &cfg.regions {
-                    let (Some(net), Some(store), Some(dep)) = (networks.get(&r.id), stores.get(&r.id), deployers.get_mut(&r.id)) else { continue };
-                    for decision in planner(&r.id, net, store, now) {
-                        stats.lock().map(|mut s| s.decisions.push(decision.record.clone())).unwrap_or(());
-                        if decision.plans.is_empty() {
-                            continue;
-                        }
-                        match dep.deploy(now, &decision.group, decision.plans) {
-                            Ok(out) => {
-                                stats.lock().map(|mut s| s.deployments += 1).unwrap_or(());
-                                publish(&client, out);
-                            }
-                            Err(e) => tracing::info!(group = %decision.group, reason = %e, "not deployed this round"),
-                        }
-                    }
+                    let (Some(net), Some(store)) = (networks.get(&r.id), stores.get(&r.id)) else { continue };
+                    let in_force = lock(&centre).deployers.get(&r.id).map(|d| d.in_force()).unwrap_or_default();
+                    let decisions = planner(&r.id, net, store, &in_force, now);
+                    stats.lock().map(|mut s| s.decisions.extend(decisions.iter().map(|d| d.record.clone()))).unwrap_or(());
+                    let mut c = lock(&centre);
+                    let out = c.on_decisions(unix_now(), &r.id, decisions);
+                    let sent = c.sent;
+                    drop(c);
+                    stats.lock().map(|mut s| s.deployments = sent).unwrap_or(());
+                    publish(&client, out);
                 }
                 stats.lock().map(|mut s| s.rounds += 1).unwrap_or(());
             }
@@ -344,6 +459,9 @@ pub async fn serve(
     }
     let _ = client.try_disconnect();
     let _ = flusher.await;
+    if let Some(c) = console {
+        let _ = c.await;
+    }
     Ok(())
 }
 
@@ -358,11 +476,8 @@ pub fn optimizer_planner(window: Ms, params: crate::decide::ValidateParams) -> P
     use crate::estimate::{demand_from_flows, estimate, EstimateParams};
     use crate::webster::{plan_network, PlanParams};
     use intersections::{IntersectionIdx, Plan};
-    // What the centre last deployed, per region, as the plans in force.
-    type InForce = BTreeMap<String, Vec<(IntersectionIdx, Plan)>>;
-    let deployed: Arc<std::sync::Mutex<InForce>> = Arc::default();
     Arc::new(
-        move |region: &str, net: &Network, store: &CountStore, now: Ms| {
+        move |region: &str, net: &Network, store: &CountStore, in_force: &InForce, now: Ms| {
             let mut records = Vec::new();
             for (i, ix) in net.intersections.iter().enumerate() {
                 for (d, det) in ix.detectors.iter().enumerate() {
@@ -409,20 +524,27 @@ pub fn optimizer_planner(window: Ms, params: crate::decide::ValidateParams) -> P
                     }]
                 }
             };
-            let before: Vec<(IntersectionIdx, Plan)> = deployed
-                .lock()
-                .ok()
-                .and_then(|m| m.get(region).cloned())
-                .unwrap_or_else(|| {
-                    net.intersections
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, ix)| {
-                            ix.scheduled_plan(now)
-                                .map(|p| (IntersectionIdx(i), p.clone()))
-                        })
-                        .collect()
-                });
+            // The plans in force: what the controllers acknowledged from the centre, else
+            // their local time-of-day plans.
+            let before: Vec<(IntersectionIdx, Plan)> = net
+                .intersections
+                .iter()
+                .enumerate()
+                .filter_map(|(i, ix)| {
+                    let centre = in_force.get(&ix.id).and_then(|spec| {
+                        intersections::plan::validate(
+                            ix,
+                            &net.safety,
+                            spec,
+                            &intersections::diag::FieldPath::root(),
+                        )
+                        .ok()
+                    });
+                    centre
+                        .or_else(|| ix.scheduled_plan(now).cloned())
+                        .map(|p| (IntersectionIdx(i), p))
+                })
+                .collect();
             let demand = match demand_from_flows(net, &flows, params.warmup + params.horizon) {
                 Ok(d) => d,
                 Err(p) => {
@@ -456,9 +578,6 @@ pub fn optimizer_planner(window: Ms, params: crate::decide::ValidateParams) -> P
                     plans: Vec::new(),
                     record: record("keep the plans in force", detail),
                 }];
-            }
-            if let Ok(mut m) = deployed.lock() {
-                m.insert(region.to_string(), planned.plans.clone());
             }
             // One deployment per coordination group; the rest each on their own.
             let mut groups: Vec<(String, Vec<IntersectionIdx>)> = net

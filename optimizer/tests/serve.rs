@@ -84,7 +84,7 @@ async fn counts_in_signed_plans_out_series_stored() {
     ));
 
     // The service, with a planner that deploys the peak plan (renamed) once counts arrived.
-    let planner: Planner = Arc::new(|_region, net, store, _now| {
+    let planner: Planner = Arc::new(|_region, net, store, _in_force, _now| {
         let ix = &net.intersections[0];
         let counted = ix
             .detectors
@@ -123,7 +123,9 @@ async fn counts_in_signed_plans_out_series_stored() {
         regions: vec![Region {
             id: "r".into(),
             network: network.clone(),
+            approve: Default::default(),
         }],
+        console: None,
     };
     let (stop, shutdown) = watch::channel(false);
     let stats = Arc::new(Mutex::new(ServeStats::default()));

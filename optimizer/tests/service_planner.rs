@@ -60,7 +60,7 @@ fn the_service_planner_decides_per_group_from_ingested_reports() {
             ..ValidateParams::default()
         },
     );
-    let decisions = planner("r", &net, &store, Ms::from_s(3600));
+    let decisions = planner("r", &net, &store, &Default::default(), Ms::from_s(3600));
     assert!(!decisions.is_empty());
     for d in &decisions {
         assert!(
