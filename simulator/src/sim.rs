@@ -73,6 +73,13 @@ struct Static {
     lane_link: Vec<u32>,
     lane_det_start: Vec<u32>,
     lane_det: Vec<u32>,
+    /// Lanes of the demand's entry links: they always keep a segment in the car arena, with a
+    /// spare place for the vehicle that may enter in a step.
+    lane_entry: Vec<bool>,
+    /// Movements into each link (CSR: `link_mv_in[link_mv_in_off[l]..link_mv_in_off[l + 1]]`),
+    /// to keep the movements' downstream counts current as the link's count changes.
+    link_mv_in_off: Vec<u32>,
+    link_mv_in: Vec<u32>,
     // detectors (flat)
     det_zone: Vec<(f64, f64)>,
     det_ix: Vec<u32>,
@@ -108,6 +115,18 @@ struct Car {
     mv: u32,
     next: u32,
     stopped: bool,
+}
+
+impl Car {
+    /// The content of an unused place in the arena.
+    const SPARE: Car = Car {
+        x: 0.0,
+        v: 0.0,
+        slot: 0,
+        mv: NO_MOVE,
+        next: NO_MOVE,
+        stopped: false,
+    };
 }
 
 #[derive(Clone, Debug)]
@@ -167,7 +186,18 @@ pub struct Simulation {
     control_name: &'static str,
     seed: u64,
     now: Ms,
-    lanes: Vec<VecDeque<Car>>,
+    /// Every car of every lane in one arena: a lane's cars are the contiguous segment
+    /// `cars[lane_off[l]..lane_off[l] + lane_n[l]]`, front first, followed by
+    /// `lane_cap[l] - lane_n[l]` spare places. Rebuilt after each step's car following (the
+    /// segments of the lanes in `listed`, in lane order, with the cars that crossed into them
+    /// appended), so a step reads the cars as one sequential sweep.
+    cars: Vec<Car>,
+    lane_off: Vec<u32>,
+    lane_n: Vec<u32>,
+    lane_cap: Vec<u32>,
+    /// Lanes with a segment in the arena, ascending: every occupied lane and every entry lane.
+    /// Only these are visited each step; an empty lane costs nothing.
+    listed: Vec<u32>,
     veh: Vehicles,
     free: Vec<u32>,
     in_network: u64,
@@ -186,6 +216,10 @@ pub struct Simulation {
     det_occ_s: Vec<f64>,
     det_occ_now: Vec<bool>,
     det_passed: Vec<bool>,
+    /// Detectors to settle at the end of this step (a vehicle over or past them, or occupied
+    /// at the end of the last step); `det_listed[d]` says whether `d` is in it.
+    det_touched: Vec<u32>,
+    det_listed: Vec<bool>,
     det_events: Vec<DetectorEvent>,
     mv_queue: Vec<u32>,
     mv_down: Vec<u32>,
@@ -199,7 +233,18 @@ pub struct Simulation {
     eta_stamp: u64,
     link_last_cross: Vec<f64>,
     link_halted: Vec<u32>,
-    moves: Vec<(u32, Car)>,
+    /// Approach links with halted vehicles this step, and their intersections' totals.
+    halted_links: Vec<u32>,
+    ix_halted: Vec<u32>,
+    halted_ixs: Vec<u32>,
+    /// Cars crossing into another lane this step: (target lane << 32 | order, car).
+    moves: Vec<(u64, Car)>,
+    /// The arena being rebuilt (kept between steps so a step allocates nothing).
+    cars_next: Vec<Car>,
+    listed_next: Vec<u32>,
+    /// Whether an intersection's logic runs every step (actuated, max-pressure) rather than
+    /// at its wake-up times.
+    logic_always: Vec<bool>,
     // progress
     last_progress: Ms,
     gridlock: Option<Gridlock>,
@@ -374,6 +419,21 @@ impl Scenario {
             }
         }
         lane_det_start[n_lanes] = lane_det.len() as u32;
+        let mut lane_entry = vec![false; n_lanes];
+        for e in &demand.entries {
+            let f = link_first_lane[e.link.0] as usize;
+            for flag in &mut lane_entry[f..f + link_nlanes[e.link.0] as usize] {
+                *flag = true;
+            }
+        }
+        let mut link_mv_in_off = vec![0u32; nl + 1];
+        let mut link_mv_in = Vec::with_capacity(mv_to.len());
+        for li in 0..nl {
+            link_mv_in_off[li] = link_mv_in.len() as u32;
+            link_mv_in
+                .extend((0..mv_to.len() as u32).filter(|&m| mv_to[m as usize] as usize == li));
+        }
+        link_mv_in_off[nl] = link_mv_in.len() as u32;
 
         Ok(Scenario {
             st: Arc::new(Static {
@@ -390,6 +450,9 @@ impl Scenario {
                 lane_link,
                 lane_det_start,
                 lane_det,
+                lane_entry,
+                link_mv_in_off,
+                link_mv_in,
                 det_zone,
                 det_ix,
                 ix_det_off,
@@ -443,11 +506,25 @@ impl Scenario {
             ix_queue_max: vec![0; n_ix],
             ..Acc::default()
         };
+        // The arena starts with the entry lanes' spare places.
+        let listed: Vec<u32> = (0..n_lanes as u32)
+            .filter(|&l| st.lane_entry[l as usize])
+            .collect();
+        let mut lane_off = vec![0u32; n_lanes];
+        let mut lane_cap = vec![0u32; n_lanes];
+        for (k, &l) in listed.iter().enumerate() {
+            lane_off[l as usize] = k as u32;
+            lane_cap[l as usize] = 1;
+        }
         let mut sim = Simulation {
             control_name: control.kind.name(),
             seed,
             now: Ms::ZERO,
-            lanes: vec![VecDeque::new(); n_lanes],
+            cars: vec![Car::SPARE; listed.len()],
+            lane_off,
+            lane_n: vec![0; n_lanes],
+            lane_cap,
+            listed,
             veh: Vehicles::default(),
             free: Vec::new(),
             in_network: 0,
@@ -463,6 +540,8 @@ impl Scenario {
             det_occ_s: vec![0.0; n_det],
             det_occ_now: vec![false; n_det],
             det_passed: vec![false; n_det],
+            det_touched: Vec::new(),
+            det_listed: vec![false; n_det],
             det_events: Vec::new(),
             mv_queue: vec![0; n_mv],
             mv_down: vec![0; n_mv],
@@ -474,7 +553,13 @@ impl Scenario {
             eta_stamp: 0,
             link_last_cross: vec![f64::NEG_INFINITY; nl],
             link_halted: vec![0; nl],
+            halted_links: Vec::new(),
+            ix_halted: vec![0; n_ix],
+            halted_ixs: Vec::new(),
             moves: Vec::new(),
+            cars_next: Vec::new(),
+            listed_next: Vec::new(),
+            logic_always: vec![false; n_ix],
             last_progress: Ms::ZERO,
             gridlock: None,
             acc,
@@ -586,6 +671,7 @@ impl Simulation {
         for (xi, ix) in st.net.intersections.iter().enumerate() {
             if st.ix_priority[xi] {
                 self.logic[xi] = Logic::None;
+                self.logic_always[xi] = false;
                 continue;
             }
             let plan: Option<&Plan> = control
@@ -619,6 +705,8 @@ impl Simulation {
                     )))
                 }
             };
+            self.logic_always[xi] =
+                matches!(self.logic[xi], Logic::Actuated(_) | Logic::MaxPressure(_));
             self.wake[xi] = self.now;
         }
         self.run_logic();
@@ -727,6 +815,41 @@ impl Simulation {
         slot
     }
 
+    /// The front car of a lane.
+    #[inline]
+    fn front(&self, lane: usize) -> Option<&Car> {
+        (self.lane_n[lane] > 0).then(|| &self.cars[self.lane_off[lane] as usize])
+    }
+
+    /// Change a link's vehicle count, and the downstream count of every movement into it.
+    #[inline]
+    fn link_count_add(&mut self, li: usize, delta: i32) {
+        let c = self.link_count[li].wrapping_add_signed(delta);
+        self.link_count[li] = c;
+        let st = &self.st;
+        for &m in &st.link_mv_in[st.link_mv_in_off[li] as usize..st.link_mv_in_off[li + 1] as usize]
+        {
+            self.mv_down[m as usize] = c;
+        }
+    }
+
+    /// Put a car at the back of an entry lane (into its spare place; should there be none,
+    /// the lane's segment moves to the end of the arena).
+    fn push_entry(&mut self, lane: usize, car: Car) {
+        let (off, n) = (self.lane_off[lane] as usize, self.lane_n[lane] as usize);
+        if n < self.lane_cap[lane] as usize {
+            self.cars[off + n] = car;
+        } else {
+            let new_off = self.cars.len();
+            self.cars.extend_from_within(off..off + n);
+            self.cars.push(car);
+            self.cars.push(Car::SPARE);
+            self.lane_off[lane] = new_off as u32;
+            self.lane_cap[lane] = n as u32 + 2;
+        }
+        self.lane_n[lane] += 1;
+    }
+
     /// Lane of `link` with most room for a vehicle whose next movement is `next`.
     fn best_lane(&self, link: usize, next: Option<u32>) -> u32 {
         let st = &self.st;
@@ -755,8 +878,11 @@ impl Simulation {
         let st = &self.st;
         let now = self.now;
         for xi in 0..self.logic.len() {
-            let always = matches!(self.logic[xi], Logic::Actuated(_) | Logic::MaxPressure(_));
-            if !always && (now < self.wake[xi] || matches!(self.logic[xi], Logic::None)) {
+            // The wake-up times first: a fixed-time intersection between switches costs a
+            // look at one array.
+            if !self.logic_always[xi] && now < self.wake[xi]
+                || matches!(self.logic[xi], Logic::None)
+            {
                 continue;
             }
             let (d0, d1) = (st.ix_det_off[xi], st.ix_det_off[xi + 1]);
@@ -811,7 +937,7 @@ impl Simulation {
             lead_gap: f64::INFINITY,
             lead_v: st.link_speed[li],
         };
-        let Some(front) = self.lanes[lane].front() else {
+        let Some(front) = self.front(lane) else {
             return free;
         };
         let Some(m) = opt(front.mv).map(|m| m as usize) else {
@@ -864,7 +990,7 @@ impl Simulation {
         let mut eta = f64::INFINITY;
         let f = st.link_first_lane[li] as usize;
         for lane in f..f + st.link_nlanes[li] as usize {
-            let Some(c) = self.lanes[lane].front() else {
+            let Some(c) = self.front(lane) else {
                 continue;
             };
             let d = self.front_decision(lane, t0, false);
@@ -911,17 +1037,18 @@ impl Simulation {
         // 1. Signals.
         self.run_logic();
 
-        // 2. Snapshot of every lane's tail.
-        for (l, lane) in self.lanes.iter().enumerate() {
-            match lane.back() {
-                Some(c) => {
-                    self.tail_back[l] = c.x - len;
-                    self.tail_v[l] = c.v;
-                }
-                None => {
-                    self.tail_back[l] = f64::INFINITY;
-                    self.tail_v[l] = st.link_speed[st.lane_link[l] as usize];
-                }
+        // 2. Snapshot of every lane's tail (an unlisted lane is empty, and its tail already
+        // says so: see the rebuild below).
+        for &l in &self.listed {
+            let l = l as usize;
+            let n = self.lane_n[l];
+            if n > 0 {
+                let c = &self.cars[(self.lane_off[l] + n - 1) as usize];
+                self.tail_back[l] = c.x - len;
+                self.tail_v[l] = c.v;
+            } else {
+                self.tail_back[l] = f64::INFINITY;
+                self.tail_v[l] = st.link_speed[st.lane_link[l] as usize];
             }
         }
 
@@ -948,14 +1075,15 @@ impl Simulation {
                 self.waiting[e].pop_front();
                 let v0 = st.link_speed[link].min(safe(gap, self.tail_v[lane]));
                 let route = &self.veh.route[s];
-                self.lanes[lane].push_back(Car {
+                let car = Car {
                     x: 0.0,
                     v: v0,
                     slot,
                     mv: route.first().copied().unwrap_or(NO_MOVE),
                     next: route.get(1).copied().unwrap_or(NO_MOVE),
                     stopped: false,
-                });
+                };
+                self.push_entry(lane, car);
                 self.tail_back[lane] = -len;
                 self.tail_v[lane] = v0;
                 let v = &mut self.veh;
@@ -966,7 +1094,7 @@ impl Simulation {
                 if let Some(m) = first {
                     self.mv_queue[m as usize] += 1;
                 }
-                self.link_count[link] += 1;
+                self.link_count_add(link, 1);
                 self.in_network += 1;
                 self.acc.entered += 1;
                 self.acc.sum_entry_wait += t0 - self.veh.arrival_s[s];
@@ -978,8 +1106,9 @@ impl Simulation {
         // this snapshot, for the streams a yielding front vehicle watches now.
         self.eta_stamp += 1;
         let stamp = self.eta_stamp;
-        for lane in 0..self.lanes.len() {
-            let Some(c) = self.lanes[lane].front() else {
+        for k in 0..self.listed.len() {
+            let lane = self.listed[k] as usize;
+            let Some(c) = self.front(lane) else {
                 continue;
             };
             let Some(m) = opt(c.mv) else {
@@ -994,17 +1123,20 @@ impl Simulation {
             }
         }
 
-        // 5. Car following, lane by lane, front to back; transfers are buffered.
+        // 5. Car following, lane by lane (ascending, so that dawdling draws come in the same
+        // order whatever the layout), front to back; transfers are buffered.
         let mut moves = std::mem::take(&mut self.moves);
         moves.clear();
         let sigma = dp.sigma;
         let mut in_steps: u64 = 0;
-        for lane in 0..self.lanes.len() {
-            let n = self.lanes[lane].len();
+        for k in 0..self.listed.len() {
+            let lane = self.listed[k] as usize;
+            let n = self.lane_n[lane] as usize;
             if n == 0 {
                 continue;
             }
             in_steps += n as u64;
+            let off = self.lane_off[lane] as usize;
             let li = st.lane_link[lane] as usize;
             let l_len = st.link_len[li];
             let vmax = st.link_speed[li];
@@ -1025,7 +1157,7 @@ impl Simulation {
             let mut prev_x = 0.0;
             let mut prev_v = 0.0;
             for i in 0..n {
-                let c = self.lanes[lane][i];
+                let c = self.cars[off + i];
                 let (gap, vl) = if i == 0 {
                     (lead_gap, lead_v)
                 } else {
@@ -1045,7 +1177,11 @@ impl Simulation {
                     let d = st.lane_det[k] as usize;
                     let (z0, z1) = st.det_zone[d];
                     let hi = z1 + len;
-                    if c.x < z0 && x >= z0 {
+                    if x < z0 || c.x >= hi && x >= hi {
+                        // Short of the loop, or past it all step: nothing to see.
+                        continue;
+                    }
+                    if c.x < z0 {
                         self.det_passed[d] = true;
                         self.det[d].count += 1;
                     }
@@ -1057,8 +1193,12 @@ impl Simulation {
                         0.0
                     };
                     self.det_occ_s[d] += occ;
-                    if x >= z0 && x < hi {
+                    if x < hi {
                         self.det_occ_now[d] = true;
+                    }
+                    if !self.det_listed[d] {
+                        self.det_listed[d] = true;
+                        self.det_touched.push(d as u32);
                     }
                 }
                 let mut stopped = c.stopped;
@@ -1077,7 +1217,7 @@ impl Simulation {
                 }
                 prev_x = c.x;
                 prev_v = c.v;
-                let car = &mut self.lanes[lane][i];
+                let car = &mut self.cars[off + i];
                 car.x = x;
                 car.v = v;
                 car.stopped = stopped;
@@ -1085,14 +1225,19 @@ impl Simulation {
                     leaves = true;
                 }
             }
-            if is_approach {
+            if is_approach && halted > 0 {
+                if self.link_halted[li] == 0 {
+                    self.halted_links.push(li as u32);
+                }
                 self.link_halted[li] += halted;
             }
 
             if leaves {
-                let Some(c) = self.lanes[lane].pop_front() else {
-                    continue;
-                };
+                // Pop the front: the lane's segment starts one place later.
+                let c = self.cars[off];
+                self.lane_off[lane] += 1;
+                self.lane_n[lane] -= 1;
+                self.lane_cap[lane] -= 1;
                 let s = c.slot as usize;
                 let over = c.x - l_len;
                 let t_cross = if c.v > 0.0 { t1 - over / c.v } else { t1 };
@@ -1124,11 +1269,11 @@ impl Simulation {
                         if let Some(nm) = opt(nm) {
                             self.mv_queue[nm as usize] += 1;
                         }
-                        self.link_count[li] -= 1;
-                        self.link_count[to] += 1;
+                        self.link_count_add(li, -1);
+                        self.link_count_add(to, 1);
                         let nx = over - cfg.junction_length_m;
                         moves.push((
-                            t,
+                            (t as u64) << 32 | moves.len() as u64,
                             Car {
                                 x: nx,
                                 mv: nm,
@@ -1141,7 +1286,7 @@ impl Simulation {
                     }
                     _ => {
                         // Leaves the network (or its route was cut here).
-                        self.link_count[li] -= 1;
+                        self.link_count_add(li, -1);
                         if let Some(m) = mv {
                             self.mv_queue[m as usize] -= 1;
                         }
@@ -1150,23 +1295,17 @@ impl Simulation {
                 }
             }
         }
-        for (t, car) in moves.drain(..) {
-            let lane = &mut self.lanes[t as usize];
-            let car = match lane.back() {
-                Some(b) if car.x > b.x - len => Car {
-                    x: b.x - len - 0.01,
-                    v: car.v.min(b.v),
-                    ..car
-                },
-                _ => car,
-            };
-            lane.push_back(car);
-        }
+        self.rebuild_arena(&mut moves);
         self.moves = moves;
 
-        // 6. Detector states, queues, bookkeeping.
+        // 6. Detector states, queues, bookkeeping: only the detectors and approaches that
+        // vehicles touched (the others cannot change).
         let now_end = self.now + cfg.step;
-        for d in 0..self.det.len() {
+        let mut touched = std::mem::take(&mut self.det_touched);
+        touched.sort_unstable();
+        let mut kept = 0;
+        for k in 0..touched.len() {
+            let d = touched[k] as usize;
             let occ = self.det_occ_now[d];
             let passed = self.det_passed[d];
             let ds = &mut self.det[d];
@@ -1199,22 +1338,37 @@ impl Simulation {
             self.det[d].occupied = occ;
             self.det_occ_now[d] = false;
             self.det_passed[d] = false;
-        }
-        for (xi, ix) in st.net.intersections.iter().enumerate() {
-            let mut total = 0u32;
-            for a in &ix.approaches {
-                let h = self.link_halted[a.0];
-                self.link_halted[a.0] = 0;
-                self.acc.ap_queue_sum[a.0] += h as u64;
-                self.acc.ap_queue_max[a.0] = self.acc.ap_queue_max[a.0].max(h);
-                total += h;
+            // An occupied detector is settled again next step (it may switch off).
+            if occ {
+                touched[kept] = d as u32;
+                kept += 1;
+            } else {
+                self.det_listed[d] = false;
             }
+        }
+        touched.truncate(kept);
+        self.det_touched = touched;
+        for k in 0..self.halted_links.len() {
+            let li = self.halted_links[k] as usize;
+            let h = self.link_halted[li];
+            self.link_halted[li] = 0;
+            self.acc.ap_queue_sum[li] += h as u64;
+            self.acc.ap_queue_max[li] = self.acc.ap_queue_max[li].max(h);
+            let xi = st.link_ix[li].unwrap_or(0) as usize;
+            if self.ix_halted[xi] == 0 {
+                self.halted_ixs.push(xi as u32);
+            }
+            self.ix_halted[xi] += h;
+        }
+        self.halted_links.clear();
+        for k in 0..self.halted_ixs.len() {
+            let xi = self.halted_ixs[k] as usize;
+            let total = self.ix_halted[xi];
+            self.ix_halted[xi] = 0;
             self.acc.ix_queue_sum[xi] += total as u64;
             self.acc.ix_queue_max[xi] = self.acc.ix_queue_max[xi].max(total);
         }
-        for (m, &to) in st.mv_to.iter().enumerate() {
-            self.mv_down[m] = self.link_count[to as usize];
-        }
+        self.halted_ixs.clear();
         self.acc.vehicle_steps += in_steps;
         self.acc.steps += 1;
         self.acc.peak = self.acc.peak.max(self.in_network);
@@ -1227,6 +1381,64 @@ impl Simulation {
                 vehicles: self.in_network,
             });
         }
+    }
+
+    /// Lay the arena out again after car following: the listed lanes' segments in lane
+    /// order, each followed by the cars that crossed into it this step (in the order they
+    /// crossed, each kept behind the one before: as a push to the back of the lane), then a
+    /// spare place on entry lanes. A lane left empty drops out of the list.
+    fn rebuild_arena(&mut self, moves: &mut [(u64, Car)]) {
+        let st = self.st.clone();
+        let len = st.cfg.driver.length_m;
+        moves.sort_unstable_by_key(|(key, _)| *key);
+        let mut next = std::mem::take(&mut self.cars_next);
+        let mut listed = std::mem::take(&mut self.listed_next);
+        next.clear();
+        listed.clear();
+        let (mut i, mut j) = (0, 0);
+        while i < self.listed.len() || j < moves.len() {
+            let from_list = self.listed.get(i).map_or(u32::MAX, |&l| l);
+            let from_moves = moves.get(j).map_or(u32::MAX, |m| (m.0 >> 32) as u32);
+            let lane = from_list.min(from_moves) as usize;
+            let start = next.len();
+            if from_list as usize == lane {
+                let off = self.lane_off[lane] as usize;
+                next.extend_from_slice(&self.cars[off..off + self.lane_n[lane] as usize]);
+                i += 1;
+            }
+            while j < moves.len() && (moves[j].0 >> 32) as usize == lane {
+                let car = moves[j].1;
+                let car = match next[start..].last() {
+                    Some(b) if car.x > b.x - len => Car {
+                        x: b.x - len - 0.01,
+                        v: car.v.min(b.v),
+                        ..car
+                    },
+                    _ => car,
+                };
+                next.push(car);
+                j += 1;
+            }
+            let n = next.len() - start;
+            let entry = st.lane_entry[lane];
+            if n == 0 && !entry {
+                self.lane_off[lane] = 0;
+                self.lane_n[lane] = 0;
+                self.lane_cap[lane] = 0;
+                self.tail_back[lane] = f64::INFINITY;
+                self.tail_v[lane] = st.link_speed[st.lane_link[lane] as usize];
+                continue;
+            }
+            if entry {
+                next.push(Car::SPARE);
+            }
+            self.lane_off[lane] = start as u32;
+            self.lane_n[lane] = n as u32;
+            self.lane_cap[lane] = (next.len() - start) as u32;
+            listed.push(lane as u32);
+        }
+        self.cars_next = std::mem::replace(&mut self.cars, next);
+        self.listed_next = std::mem::replace(&mut self.listed, listed);
     }
 
     fn complete(&mut self, s: usize, t: f64, last_len: f64) {
