@@ -64,3 +64,108 @@ fn export_of_a_broken_network_gives_located_errors() {
         "nothing written for a broken input"
     );
 }
+
+fn greenwave(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_greenwave"))
+        .args(args)
+        .output()
+        .expect("greenwave runs");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// SUMO files in, a checked network out, SUMO's detector output through `plan --counts`: the
+/// whole loop on the committed netgenerate grid (no SUMO needed).
+#[test]
+fn import_then_counts_then_plan() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("sumo/tests/data");
+    let out = out_dir("sumo_import_grid3");
+    let os = |p: &Path| p.as_os_str().to_owned();
+    let (code, stdout, stderr) = greenwave(&[
+        "sumo".as_ref(),
+        "import".as_ref(),
+        &os(&data.join("grid3.net.xml")),
+        "--routes".as_ref(),
+        &os(&data.join("grid3.rou.xml")),
+        "--detectors".as_ref(),
+        &os(&data.join("grid3.det.add.xml")),
+        "--out".as_ref(),
+        &os(&out),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("45 intersections (9 signalised, of 9 traffic-light junctions)"),
+        "{stdout}"
+    );
+    let report = std::fs::read_to_string(out.join("import-report.txt")).expect("report");
+    assert!(
+        report.contains("program made valid for Greenwave"),
+        "{report}"
+    );
+    let net = out.join("grid3.toml");
+    let (code, stdout, stderr) = greenwave(&[
+        "check".as_ref(),
+        &os(&net),
+        &os(&out.join("grid3.demand.toml")),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let counts = out.join("counts.json");
+    let (code, stdout, stderr) = greenwave(&[
+        "sumo".as_ref(),
+        "counts".as_ref(),
+        &os(&data.join("grid3.e1.out.xml")),
+        "--network".as_ref(),
+        &os(&net),
+        "--out".as_ref(),
+        &os(&counts),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("6 detector reports (110 vehicles counted)"),
+        "{stdout}"
+    );
+    let plans = out.join("plans.toml");
+    let (code, stdout, stderr) = greenwave(&[
+        "plan".as_ref(),
+        "--network".as_ref(),
+        &os(&net),
+        "--counts".as_ref(),
+        &os(&counts),
+        "--out".as_ref(),
+        &os(&plans),
+        "--seeds".as_ref(),
+        "1".as_ref(),
+        "--horizon".as_ref(),
+        "600".as_ref(),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(plans.is_file());
+}
+
+#[test]
+fn import_of_a_broken_net_gives_a_located_error_and_writes_nothing() {
+    let out = out_dir("sumo_import_broken");
+    std::fs::create_dir_all(&out).unwrap();
+    let bad = out.join("bad.net.xml");
+    std::fs::write(
+        &bad,
+        "<net>\n  <edge id=\"a\" from=\"x\" to=\"y\">\n  </edge>\n</net>\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = greenwave(&[
+        "sumo".as_ref(),
+        "import".as_ref(),
+        bad.as_os_str(),
+        "--out".as_ref(),
+        out.join("x").as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!("error: {}:2: edge: edge \"a\" has no <lane>", bad.display())
+    );
+    assert!(!out.join("x").exists());
+}

@@ -83,6 +83,9 @@ pub struct SignalImport {
     pub sumo_cycle: Ms,
     /// The imported plan's cycle; `None` when the junction was imported without signals.
     pub cycle: Option<Ms>,
+    /// SUMO's timing as read, in the plan's stage order: (green, interstage after it). Empty
+    /// when the program could not be mapped to stages.
+    pub sumo_plan: Vec<(Ms, Ms)>,
     /// Every change made to SUMO's timing to meet Greenwave's safety rules.
     pub lengthened: Vec<String>,
 }
@@ -1218,6 +1221,7 @@ pub fn import(
             links,
             sumo_cycle: tl.phases.iter().fold(Ms::ZERO, |a, p| a + p.duration),
             cycle: None,
+            sumo_plan: Vec::new(),
             lengthened: Vec::new(),
         };
         let why = if tset.len() > 1 {
@@ -1234,7 +1238,10 @@ pub fn import(
             draft_program(tl, &mvs[xi])
         };
         match why {
-            Ok(d) => drafts[xi] = Some(d),
+            Ok(d) => {
+                sig.sumo_plan = d.seq.iter().map(|(_, g, i)| (*g, *i)).collect();
+                drafts[xi] = Some(d)
+            }
             Err(w) => report.push(format!(
                 "{}: junction {id:?} (tlLogic {:?}) imported without signals, as a priority junction: {w}",
                 at(s.junctions[ix_junction(&ix_of_junction, xi)].line),
