@@ -881,7 +881,13 @@ impl Centre {
                     (Some(_), Some(a)) if a > stale => "stale",
                     _ => "online",
                 };
-                let report_age = live.report.as_ref().map(|h| now.0 - h.value.interval_end_ms);
+                // Age of the counts since their interval ended (controller clock), and since
+                // they arrived (centre clock): a buffered report arrives late but old.
+                let report_age = live
+                    .report
+                    .as_ref()
+                    .map(|h| now.0 - h.value.interval_end_ms);
+                let report_received_age = live.report.as_ref().map(|h| now.0 - h.received_ms);
                 let report_len = live
                     .report
                     .as_ref()
@@ -897,7 +903,10 @@ impl Centre {
                     "status_age_ms": status_age,
                     "report": live.report,
                     "report_age_ms": report_age,
-                    "report_stale": report_age.map(|a| a > stale.max(3 * report_len)),
+                    "report_received_age_ms": report_received_age,
+                    "report_stale": report_age
+                        .zip(report_received_age)
+                        .map(|(a, r)| a.max(r) > stale.max(3 * report_len)),
                     "alarms": r.alarms.iter().filter(|a| a.intersection == ix.id).collect::<Vec<_>>(),
                     "centre_plan": in_force.get(&ix.id).map(|p| &p.id),
                     "group": group,

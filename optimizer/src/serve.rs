@@ -635,6 +635,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("serve.toml:9: replan: unknown field"), "{e}");
+
+        // The console table, uncommented, with an operators file; its errors are located too.
+        let example = std::fs::read_to_string(p).unwrap();
+        let console = |extra: &str| {
+            let text = example
+                .replace("# [console]", "[console]")
+                .replace("# listen = ", "listen = ")
+                .replace(
+                    "# operators_file = \"/etc/greenwave/operators\"",
+                    &format!("operators_file = \"operators\"{extra}"),
+                )
+                .replace(
+                    "network = \"../",
+                    concat!("network = \"", env!("CARGO_MANIFEST_DIR"), "/../"),
+                );
+            std::fs::write(dir.join("serve.toml"), text).unwrap();
+            super::load_config(&dir.join("serve.toml"))
+        };
+        std::fs::write(dir.join("operators"), "li 0123456789abcdef0123\n").unwrap();
+        let cfg = console("").unwrap();
+        let c = cfg.console.unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.stale_after_s, 90.0);
+        assert_eq!(cfg.regions[0].approve, crate::console::Approval::Manual);
+        let e = console("\ntheme = \"dark\"").unwrap_err().to_string();
+        assert!(e.contains("theme: unknown field"), "{e}");
+        std::fs::write(dir.join("operators"), "li short\n").unwrap();
+        let e = console("").unwrap_err().to_string();
+        assert!(
+            e.contains("console.operators_file") && e.contains("operators:1: the token of li"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

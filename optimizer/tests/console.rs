@@ -213,6 +213,64 @@ fn watch_commands(port: u16) -> Arc<Mutex<Vec<Vec<u8>>>> {
     out
 }
 
+/// If Chromium is installed, load the page headless and check what its script drew: the
+/// region, the intersection's row with its live state, and the pending decision's buttons.
+/// CI does not install Chromium; there this check is skipped (and says so).
+/// `GREENWAVE_CONSOLE_SCREENSHOT=file.png` also saves a screenshot.
+async fn page_smoke_test(base: &str) {
+    let bin = Path::new("/usr/bin/chromium");
+    if !bin.exists() {
+        eprintln!("chromium is not installed: the page smoke test is skipped");
+        return;
+    }
+    let profile = std::env::temp_dir().join(format!("gw-console-chromium-{}", std::process::id()));
+    let user_data = format!("--user-data-dir={}", profile.display());
+    let base = base.to_string();
+    let headless = move |extra: Vec<String>| {
+        let mut c = std::process::Command::new(bin);
+        c.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-proxy-server",
+            "--virtual-time-budget=6000",
+        ])
+        .arg(&user_data)
+        .args(extra)
+        .arg(format!("{base}/"));
+        c
+    };
+    let mut dump = headless(vec!["--dump-dom".into()]);
+    let dom = tokio::task::spawn_blocking(move || dump.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout).to_string();
+    assert!(dom.contains("approval manual"), "{dom}");
+    assert!(
+        dom.contains("Arterial Rd / Collector St") || dom.contains(">C<"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("local-schedule") || dom.contains("coordinated"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(">Approve<"),
+        "the pending decision's buttons: {dom}"
+    );
+    assert!(dom.contains("candidate 1 is better"), "{dom}");
+    assert!(!dom.contains("CONSOLE UNREACHABLE"), "{dom}");
+    if let Ok(png) = std::env::var("GREENWAVE_CONSOLE_SCREENSHOT") {
+        let mut shot = headless(vec![
+            format!("--screenshot={png}"),
+            "--window-size=1280,2200".into(),
+        ]);
+        let _ = tokio::task::spawn_blocking(move || shot.output()).await;
+    }
+    let _ = std::fs::remove_dir_all(&profile);
+}
+
 fn count(audit: &[Value], action: &str, result: &str) -> usize {
     audit
         .iter()
@@ -373,6 +431,7 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
     assert_eq!(d["summary"]["before"]["mean_delay_s"], 31.0);
     assert_eq!(d["summary"]["after"]["mean_delay_s"], 27.0);
     assert_eq!(d["summary"]["reason"], "candidate 1 is better");
+    page_smoke_test(&http.base).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(http.decision(first).await["state"], "pending");
     assert!(
