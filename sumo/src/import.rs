@@ -208,6 +208,7 @@ fn read_net(x: &Xml) -> Result<SumoNet, SumoError> {
     let mut conns = Vec::new();
     let mut tls: Vec<STl> = Vec::new();
     let mut skipped_special_edges = BTreeMap::new();
+    let mut special_ids: BTreeSet<String> = BTreeSet::new();
     let mut extra_programs = Vec::new();
     for n in root.children().filter(|n| n.is_element()) {
         match n.tag_name().name() {
@@ -221,6 +222,7 @@ fn read_net(x: &Xml) -> Result<SumoNet, SumoError> {
                     *skipped_special_edges
                         .entry(function.to_string())
                         .or_insert(0) += 1;
+                    special_ids.insert(id.to_string());
                     continue;
                 }
                 let from = x.req(n, "from")?;
@@ -424,13 +426,13 @@ fn read_net(x: &Xml) -> Result<SumoNet, SumoError> {
         .collect();
     for (c, n) in conns.iter().zip(&conn_nodes) {
         let Some(&fe) = eidx.get(c.from.as_str()) else {
-            if skipped_special_edges.is_empty() {
+            if !special_ids.contains(&c.from) {
                 return Err(x.err_attr(*n, "from", format!("unknown edge {:?}", c.from)));
             }
             continue;
         };
         let Some(&te) = eidx.get(c.to.as_str()) else {
-            if skipped_special_edges.is_empty() {
+            if !special_ids.contains(&c.to) {
                 return Err(x.err_attr(*n, "to", format!("unknown edge {:?}", c.to)));
             }
             continue;
@@ -765,6 +767,8 @@ pub(crate) struct Mapping {
     pub movements: BTreeSet<(usize, usize)>,
     /// Every pair of SUMO edges a connection joins (for checking and routing SUMO's routes).
     pub sumo_pairs: BTreeSet<(usize, usize)>,
+    /// The same pairs as successor lists per edge.
+    pub successors: Vec<Vec<usize>>,
     pub edge_index: BTreeMap<String, usize>,
 }
 
@@ -1042,6 +1046,10 @@ pub fn import(
             }
         }
     }
+    let mut junction_of = vec![0; ix_specs.len()];
+    for (j, xi) in &ix_of_junction {
+        junction_of[*xi] = *j;
+    }
     for (t, n) in &other_types {
         report.push(format!(
             "{n} junctions of type {t} imported as priority junctions (the road with most lanes has priority)"
@@ -1093,12 +1101,16 @@ pub fn import(
         ));
     }
     // Every lane of every approach serves a movement.
+    let mut entering: Vec<Vec<usize>> = vec![Vec::new(); ix_specs.len()];
+    for (ei, e) in s.edges.iter().enumerate() {
+        if let (true, Some(&xi)) = (edge_kept[ei], ix_of_junction.get(&jidx[e.to.as_str()])) {
+            entering[xi].push(ei);
+        }
+    }
     for (xi, list) in mvs.iter_mut().enumerate() {
         let approaches: BTreeSet<usize> = list.iter().map(|m| m.from).collect();
-        for (ei, e) in s.edges.iter().enumerate() {
-            if !edge_kept[ei] || jidx[e.to.as_str()] != ix_junction(&ix_of_junction, xi) {
-                continue;
-            }
+        for &ei in &entering[xi] {
+            let e = &s.edges[ei];
             if !approaches.contains(&ei) {
                 return Err(SumoError {
                     file: file.into(),
@@ -1244,7 +1256,7 @@ pub fn import(
             }
             Err(w) => report.push(format!(
                 "{}: junction {id:?} (tlLogic {:?}) imported without signals, as a priority junction: {w}",
-                at(s.junctions[ix_junction(&ix_of_junction, xi)].line),
+                at(s.junctions[junction_of[xi]].line),
                 tl.id
             )),
         }
@@ -1320,7 +1332,7 @@ pub fn import(
                 }
                 for (xi, ps) in bad {
                     drafts[xi] = None;
-                    let j = &s.junctions[ix_junction(&ix_of_junction, xi)];
+                    let j = &s.junctions[junction_of[xi]];
                     report.push(format!(
                         "{}: junction {:?} imported without signals, as a priority junction: Greenwave's validator rejects its program: {}",
                         at(j.line),
@@ -1436,7 +1448,7 @@ pub fn import(
         if let Some(w) = reject {
             report.push(format!(
                 "{}: junction {id:?} imported without signals, as a priority junction: {w}",
-                at(s.junctions[ix_junction(&ix_of_junction, xi)].line)
+                at(s.junctions[junction_of[xi]].line)
             ));
             continue;
         }
@@ -1466,6 +1478,11 @@ pub fn import(
         }
     }
 
+    let sumo_pairs: BTreeSet<(usize, usize)> = s
+        .conns
+        .iter()
+        .filter_map(|c| Some((*edge_index.get(&c.from)?, *edge_index.get(&c.to)?)))
+        .collect();
     let mapping = Mapping {
         link_of,
         starts_at_boundary: s
@@ -1494,11 +1511,14 @@ pub fn import(
             .iter()
             .flat_map(|l| l.iter().map(|m| (m.from, m.to)))
             .collect(),
-        sumo_pairs: s
-            .conns
-            .iter()
-            .filter_map(|c| Some((*edge_index.get(&c.from)?, *edge_index.get(&c.to)?)))
-            .collect(),
+        successors: {
+            let mut succ = vec![Vec::new(); s.edges.len()];
+            for &(f, t) in &sumo_pairs {
+                succ[f].push(t);
+            }
+            succ
+        },
+        sumo_pairs,
         edges: s.edges.clone(),
         edge_index,
     };
@@ -1552,13 +1572,6 @@ fn check_len(id: &str, file: &str, line: usize, place: &str) -> Result<(), SumoE
         });
     }
     Ok(())
-}
-
-fn ix_junction(map: &BTreeMap<usize, usize>, xi: usize) -> usize {
-    map.iter()
-        .find(|(_, v)| **v == xi)
-        .map(|(k, _)| *k)
-        .unwrap_or(0)
 }
 
 fn seq_stage(d: &Draft, k: usize) -> usize {
@@ -1636,13 +1649,14 @@ fn place_detectors(spec: &mut NetworkSpec, m: &Mapping, report: &mut Vec<String>
     let mut no_advance = 0;
     let mut too_long = 0;
     let mut placed = 0;
+    let by_id: BTreeMap<&str, &LinkSpec> = spec.links.iter().map(|l| (l.id.as_str(), l)).collect();
     for ix in spec.intersections.iter_mut() {
         if ix.control != ControlKind::Signal {
             continue;
         }
         let mut approaches: Vec<&LinkSpec> = Vec::new();
         for mv in &ix.movements {
-            if let Some(l) = spec_link(&spec.links, &mv.from) {
+            if let Some(l) = by_id.get(mv.from.as_str()) {
                 if !approaches.iter().any(|a| a.id == l.id) {
                     approaches.push(l);
                 }
@@ -1697,10 +1711,6 @@ fn place_detectors(spec: &mut NetworkSpec, m: &Mapping, report: &mut Vec<String>
             "{too_long} detectors not placed: their id would be longer than 64 characters"
         ));
     }
-}
-
-fn spec_link<'a>(links: &'a [LinkSpec], id: &str) -> Option<&'a LinkSpec> {
-    links.iter().find(|l| l.id == id)
 }
 
 /// The TOML text of a network spec, with a header.

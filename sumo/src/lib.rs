@@ -1,11 +1,17 @@
 //! # sumo — Greenwave and Eclipse SUMO
 //!
-//! Writes a checked Greenwave network, its timing plans and its demand as the files Eclipse SUMO
-//! (1.28) reads, so that a Greenwave network can be built with SUMO's `netconvert` and run in
-//! `sumo` on the same plans and the same demand as Greenwave's own simulator (issue 5). The
-//! writing is pure ([`export`]: checked types in, XML text out); running SUMO's programs lives
-//! apart in [`tools`]. Depends on `intersections` only, so neither the controller nor the
-//! simulator links it.
+//! Both directions between Greenwave and Eclipse SUMO (1.28), issue 5:
+//! - [`export`]: a checked Greenwave network, its timing plans and its demand as the files SUMO
+//!   reads, so that it can be built with `netconvert` and run in `sumo` on the same plans and
+//!   demand as Greenwave's own simulator;
+//! - [`import`]: a SUMO `.net.xml` (with routes and E1 loops) as a Greenwave network with
+//!   default plans and a demand, everything that cannot be mapped reported;
+//! - [`counts`]: SUMO's E1 detector output as Greenwave detector reports for the planner.
+//!
+//! The mapping is pure (texts and checked types in, texts and specs out; [`xml`] locates every
+//! problem as `file:line: element/attribute: what`); running SUMO's programs lives apart in
+//! [`tools`]. Depends on `intersections` only, so neither the controller nor the simulator
+//! links it. `docs/sumo.md` documents the import and the counts.
 //!
 //! ## Glossary (SUMO's words)
 //! - **node / edge / lane**: SUMO's junction, directed road, and lane (`<edge>_<index>`,
@@ -21,6 +27,8 @@
 //!   draws one.
 //! - **plain XML**: the `.nod.xml`, `.edg.xml`, `.con.xml` and `.tll.xml` inputs from which
 //!   `netconvert` builds a `.net.xml`.
+//! - **E1 / induction loop**: a point detector on a lane (`<inductionLoop>`); its output has one
+//!   `<interval>` per period with `nVehContrib` (the count) and `occupancy` (percent).
 //!
 //! Reference: `/work/shared/reference/sumo-formats.md` and SUMO's documentation
 //! (<https://sumo.dlr.de/docs/Networks/PlainXML.html>,

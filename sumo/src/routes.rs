@@ -87,10 +87,7 @@ fn fastest(m: &Mapping, a: usize, b: usize) -> Option<Vec<usize>> {
         let v = l.lanes.iter().map(|x| x.speed).fold(0.1, f64::max);
         (len / v * 1000.0).round() as u64 + 1
     };
-    let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for &(f, t) in &m.sumo_pairs {
-        succ[f].push(t);
-    }
+    let succ = &m.successors;
     let mut dist = vec![u64::MAX; n];
     let mut prev = vec![usize::MAX; n];
     let mut heap = BinaryHeap::new();
