@@ -512,7 +512,15 @@ async fn command(
             let de = &mut serde_json::Deserializer::from_slice(&body);
             serde_path_to_error::deserialize::<_, CommandAction>(de).map_err(|e| {
                 let path = e.path().to_string();
-                let field = if path == "." { "action".to_string() } else { path };
+                let inner = e.inner().to_string();
+                let missing = inner
+                    .strip_prefix("missing field `")
+                    .and_then(|m| m.split('`').next());
+                let field = match (path.as_str(), missing) {
+                    (".", Some(m)) => m.to_string(),
+                    (".", None) => "action".to_string(),
+                    _ => path,
+                };
                 ApiError::bad(
                     &field,
                     format!(
