@@ -1003,3 +1003,244 @@ fn region_view(id: &str, r: &RegionState) -> serde_json::Value {
         "deployment_groups": group_members(net).into_iter().map(|(g, m)| serde_json::json!({"id": g, "intersections": m})).collect::<Vec<_>>(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use intersections::messages::{PlanAck, PlanDeployment, WIRE_VERSION};
+    use intersections::signing::Signer25519;
+
+    const T0: Ms = Ms(1_790_000_000_000);
+
+    fn net() -> Network {
+        intersections::load::load_network(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks/single.toml"),
+        )
+        .unwrap()
+    }
+
+    fn centre(approve: Approval, dir: Option<&Path>) -> Centre {
+        let dep = Deployer::new("r", Signer25519::from_seed("k", [3; 32]), 1000);
+        Centre::new(vec![("r".into(), net(), approve, dep)], dir, Ms::from_s(90)).unwrap()
+    }
+
+    fn candidate(name: &str) -> GroupDecision {
+        let n = net();
+        let ix = &n.intersections[0];
+        let mut p = ix.plan("peak").unwrap().to_spec(ix);
+        p.id = name.into();
+        GroupDecision {
+            group: "C".into(),
+            plans: vec![("C".into(), p)],
+            record: serde_json::json!({"what": "deploy", "detail": {"reason": name}}),
+        }
+    }
+
+    fn ack(p: &Publish, accepted: bool) -> Vec<u8> {
+        let d: PlanDeployment = serde_json::from_slice(&p.payload).unwrap();
+        serde_json::to_vec(&PlanAck {
+            version: WIRE_VERSION,
+            region: "r".into(),
+            intersection: d.intersection,
+            plan_version: d.plan_version,
+            time_ms: T0.0,
+            accepted,
+            reasons: if accepted { vec![] } else { vec!["no".into()] },
+        })
+        .unwrap()
+    }
+
+    fn status(mode: Mode, stage: Option<&str>, online: bool) -> Vec<u8> {
+        serde_json::to_vec(&ControllerStatus {
+            version: WIRE_VERSION,
+            region: "r".into(),
+            intersection: "C".into(),
+            time_ms: T0.0,
+            online,
+            mode,
+            plan_id: None,
+            plan_version: None,
+            cycle_time_ms: None,
+            stage: stage.map(String::from),
+            signal_groups: Default::default(),
+            failed_detectors: vec![],
+            fault: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn manual_approval_waits_supersedes_deploys_and_rolls_back() {
+        let mut c = centre(Approval::Manual, None);
+        assert!(c.on_decisions(T0, "r", vec![candidate("a")]).is_empty());
+        assert!(c.on_decisions(T0, "r", vec![candidate("b")]).is_empty());
+        let states: Vec<_> = c.decisions(None, 10).iter().map(|d| d.state).collect();
+        assert_eq!(states, [DecisionState::Pending, DecisionState::Superseded]);
+        assert!(matches!(
+            c.approve(T0, 1, "li"),
+            Err(ActionError::Conflict(_))
+        ));
+        assert!(matches!(
+            c.approve(T0, 9, "li"),
+            Err(ActionError::NotFound { .. })
+        ));
+        let out = c.approve(T0, 2, "li").unwrap();
+        assert_eq!(out.len(), 1);
+        assert!(out[0].retain && out[0].topic.ends_with("/C/plan"));
+        assert_eq!(c.decision(2).unwrap().state, DecisionState::Deploying);
+        assert!(c.on_ack(T0, "r", &ack(&out[0], true)).is_empty());
+        let d = c.decision(2).unwrap();
+        assert_eq!(
+            (d.state, d.by.as_deref()),
+            (DecisionState::Deployed, Some("li"))
+        );
+        assert_eq!(d.summary.as_ref().unwrap().reason.as_deref(), Some("b"));
+        // Rolled back to local plans (there was no centre plan before).
+        let back = c.roll_back(T0, "r", "C", "zhang").unwrap();
+        assert!(back.iter().any(|p| p.topic.ends_with("/C/command")));
+        assert_eq!(c.decision(2).unwrap().state, DecisionState::RolledBack);
+        assert_eq!(
+            c.deployments(1)[0].outcome,
+            Outcome::Reverted {
+                operator: "zhang".into()
+            }
+        );
+        assert!(matches!(
+            c.roll_back(T0, "r", "C", "zhang"),
+            Err(ActionError::Conflict(_))
+        ));
+        assert!(matches!(
+            c.roll_back(T0, "r", "X", "zhang"),
+            Err(ActionError::NotFound { .. })
+        ));
+        // A rejected candidate sends nothing.
+        c.on_decisions(T0, "r", vec![candidate("c")]);
+        c.reject(T0, 3, "li").unwrap();
+        assert_eq!(c.decision(3).unwrap().state, DecisionState::Rejected);
+        assert!(c.deployers["r"].in_force().is_empty());
+    }
+
+    #[test]
+    fn auto_deploys_at_once_and_a_refusal_is_recorded() {
+        let mut c = centre(Approval::Auto, None);
+        let out = c.on_decisions(T0, "r", vec![candidate("a")]);
+        assert_eq!(out.len(), 1);
+        // A second candidate while the first still waits for acks is not sent.
+        assert!(c.on_decisions(T0, "r", vec![candidate("b")]).is_empty());
+        assert_eq!(c.decision(2).unwrap().state, DecisionState::NotSent);
+        c.on_ack(T0, "r", &ack(&out[0], false));
+        let d = c.decision(1).unwrap();
+        assert_eq!(d.state, DecisionState::RolledBack);
+        assert_eq!(d.outcome.as_ref().unwrap()["reasons"][0], "no");
+    }
+
+    #[test]
+    fn decisions_come_back_after_a_restart_and_open_ones_as_interrupted() {
+        let dir = std::env::temp_dir().join(format!("gw-console-centre-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut c = centre(Approval::Manual, Some(&dir));
+        c.on_decisions(T0, "r", vec![candidate("a")]);
+        c.on_decisions(
+            T0,
+            "r",
+            vec![GroupDecision {
+                plans: vec![],
+                ..candidate("keep")
+            }],
+        );
+        drop(c);
+        let mut c = centre(Approval::Manual, Some(&dir));
+        let states: Vec<_> = c.decisions(None, 10).iter().map(|d| d.state).collect();
+        assert_eq!(states, [DecisionState::Kept, DecisionState::Superseded]);
+        c.on_decisions(T0, "r", vec![candidate("b")]);
+        drop(c);
+        let c = centre(Approval::Manual, Some(&dir));
+        let d = c.decision(3).unwrap();
+        assert_eq!(d.state, DecisionState::Interrupted);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn live_state_and_commands_are_only_what_the_status_shows() {
+        let mut c = centre(Approval::Auto, None);
+        let state =
+            |c: &Centre, now: Ms| c.live(now, "r").unwrap()["intersections"][0]["state"].clone();
+        assert_eq!(state(&c, T0), "unknown");
+        // A status from before the command does not confirm it.
+        c.on_status(T0, "r", &status(Mode::ManualHold, Some("collector"), true));
+        let (e, p) = c
+            .command(
+                T0 + Ms(1),
+                "r",
+                "C",
+                "li",
+                CommandAction::HoldStage {
+                    stage: "collector".into(),
+                },
+            )
+            .unwrap();
+        assert!(p.topic.ends_with("/C/command") && !p.retain);
+        assert_eq!(e.state, CommandState::Sent);
+        assert_eq!(state(&c, T0 + Ms(1)), "online");
+        // A hold of another stage is not this one.
+        c.on_status(
+            T0 + Ms(2),
+            "r",
+            &status(Mode::ManualHold, Some("arterial"), true),
+        );
+        assert_eq!(c.commands(1)[0].state, CommandState::Sent);
+        c.on_status(
+            T0 + Ms(3),
+            "r",
+            &status(Mode::ManualHold, Some("collector"), true),
+        );
+        assert_eq!(c.commands(1)[0].state, CommandState::Confirmed);
+        // A release that never shows is unconfirmed after the wait.
+        c.command(T0 + Ms(4), "r", "C", "li", CommandAction::Release)
+            .unwrap();
+        c.tick(T0 + Ms(4) + CONFIRM_WITHIN + Ms(1));
+        assert_eq!(c.commands(1)[0].state, CommandState::Unconfirmed);
+        assert!(matches!(
+            c.command(
+                T0,
+                "r",
+                "C",
+                "li",
+                CommandAction::HoldStage {
+                    stage: "nope".into()
+                }
+            ),
+            Err(ActionError::Invalid { .. })
+        ));
+        // Stale after 90 s without a status; offline when the last will says so.
+        assert_eq!(state(&c, T0 + Ms::from_s(120)), "stale");
+        c.on_status(
+            T0 + Ms::from_s(120),
+            "r",
+            &status(Mode::Coordinated, None, false),
+        );
+        assert_eq!(state(&c, T0 + Ms::from_s(121)), "offline");
+    }
+
+    #[test]
+    fn operators_file_errors_are_located_and_tokens_compared_in_full() {
+        let dir = std::env::temp_dir().join(format!("gw-console-ops-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("operators");
+        std::fs::write(
+            &p,
+            "# ops\nli 0123456789abcdef\nzh 0123456789abcdeX extra\nwu short\n",
+        )
+        .unwrap();
+        let e = load_operators(&p).unwrap_err();
+        assert!(e.contains("operators:3: expected `name token`"), "{e}");
+        assert!(e.contains("operators:4: the token of wu is shorter"), "{e}");
+        std::fs::write(&p, "li 0123456789abcdef\nzh fedcba9876543210\n").unwrap();
+        let ops = load_operators(&p).unwrap();
+        assert_eq!(operator_for(&ops, "fedcba9876543210").unwrap().name, "zh");
+        assert!(operator_for(&ops, "fedcba987654321").is_none());
+        assert!(operator_for(&ops, "fedcba98765432100").is_none());
+        assert!(operator_for(&ops, "").is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
