@@ -34,6 +34,12 @@ strip_header "$OUT/grid3.net.xml"
 $BIN/netgenerate --grid --grid.number 2 --grid.length 150 --grid.attach-length 100 \
     --default.junctions.type traffic_light --seed 1 --no-warnings -o "$OUT/grid2tl.net.xml"
 strip_header "$OUT/grid2tl.net.xml"
+# A 2x2 grid with sidewalks, pedestrian crossings and actuated programs (crossings, their
+# signals and the actuation are reported).
+$BIN/netgenerate --grid --grid.number 2 --grid.length 200 --grid.attach-length 100 \
+    --default.lanenumber 2 --sidewalks.guess --crossings.guess --tls.guess \
+    --tls.default-type actuated --seed 1 --no-warnings -o "$OUT/grid2ped.net.xml"
+strip_header "$OUT/grid2ped.net.xml"
 # A spider web: 8 arms, 2 circles (some junctions' programs cannot be mapped: reported).
 $BIN/netgenerate --spider --spider.arm-number 8 --spider.circle-number 2 \
     --spider.space-radius 150 --spider.attach-length 100 --default.lanenumber 2 --tls.guess \

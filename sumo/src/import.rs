@@ -215,10 +215,10 @@ fn read_net(x: &Xml) -> Result<SumoNet, SumoError> {
             "edge" => {
                 let id = x.req(n, "id")?;
                 let function = n.attribute("function").unwrap_or("normal");
-                if id.starts_with(':') || function == "internal" {
+                if function == "internal" {
                     continue;
                 }
-                if function != "normal" {
+                if function != "normal" || id.starts_with(':') {
                     *skipped_special_edges
                         .entry(function.to_string())
                         .or_insert(0) += 1;
@@ -792,7 +792,7 @@ pub fn import(
 
     for (f, n) in &s.skipped_special_edges {
         report.push(format!(
-            "{n} {f} edges skipped (Greenwave models vehicle lanes; pedestrian crossings are not imported)"
+            "{n} {f} edges skipped (Greenwave models vehicle lanes: pedestrian crossings and their signals are not imported)"
         ));
     }
     for (id, prog, line) in &s.extra_programs {

@@ -78,6 +78,15 @@ fn load(imp: &Imported) -> (Network, Option<Demand>) {
 struct Lane {
     speed: f64,
     length: f64,
+    /// Admits passenger cars.
+    vehicle: bool,
+}
+
+/// Greenwave's index of a SUMO lane: its rank among the edge's vehicle lanes.
+fn gw_lane(lanes: &[Lane], sumo_index: usize) -> Option<usize> {
+    lanes[sumo_index]
+        .vehicle
+        .then(|| lanes[..sumo_index].iter().filter(|l| l.vehicle).count())
 }
 struct Conn {
     from: String,
@@ -108,13 +117,20 @@ fn facts(net_file: &str) -> SumoFacts {
     for n in doc.root_element().children().filter(|n| n.is_element()) {
         let a = |k: &str| n.attribute(k).unwrap_or("").to_string();
         match n.tag_name().name() {
-            "edge" if n.attribute("function").is_none() => {
+            "edge" if n.attribute("function").is_none() && !a("id").starts_with(':') => {
                 let lanes = n
                     .children()
                     .filter(|c| c.has_tag_name("lane"))
                     .map(|l| Lane {
                         speed: l.attribute("speed").unwrap().parse().unwrap(),
                         length: l.attribute("length").unwrap().parse().unwrap(),
+                        vehicle: match (l.attribute("allow"), l.attribute("disallow")) {
+                            (Some(a), _) => a.split(' ').any(|c| c == "passenger" || c == "all"),
+                            (None, Some(d)) => {
+                                !d.split(' ').any(|c| c == "passenger" || c == "all")
+                            }
+                            (None, None) => true,
+                        },
                     })
                     .collect();
                 f.edges.insert(a("id"), (a("from"), a("to"), lanes));
@@ -167,6 +183,7 @@ fn matches_sumo(net_file: &str, imp: &Imported, net: &Network) {
             continue;
         };
         links += 1;
+        let lanes: Vec<&Lane> = lanes.iter().filter(|l| l.vehicle).collect();
         assert_eq!(l.lanes as usize, lanes.len(), "{net_file}: lanes of {id}");
         let len = lanes.iter().map(|x| x.length).sum::<f64>() / lanes.len() as f64;
         assert!(
@@ -228,7 +245,14 @@ fn matches_sumo(net_file: &str, imp: &Imported, net: &Network) {
             .conns
             .iter()
             .filter(|c| c.tl.is_some() && c.dir != "t" && f.edges[&c.from].1 == ix.id)
-            .map(|c| (c.from.clone(), c.from_lane, c.to.clone()))
+            .filter_map(|c| {
+                let lane = gw_lane(&f.edges[&c.from].2, c.from_lane)?;
+                f.edges[&c.to]
+                    .2
+                    .iter()
+                    .any(|l| l.vehicle)
+                    .then(|| (c.from.clone(), lane, c.to.clone()))
+            })
             .collect();
         let got: BTreeSet<(String, usize, String)> = ix
             .movements
@@ -361,6 +385,29 @@ fn netgenerate_spider_and_random_import_with_what_cannot_map_reported() {
             .any(|r| r.contains("turnaround connections (U-turns) at intersections not imported")));
         assert!(simulates(&net, &d.expect("demand")) > 100, "{name}");
     }
+}
+
+#[test]
+fn sidewalks_crossings_and_actuation_are_left_out_and_reported() {
+    let imp = import("grid2ped.net.xml", &[], &[]);
+    let (net, _) = load(&imp);
+    matches_sumo("grid2ped.net.xml", &imp, &net);
+    // Sidewalks are not vehicle lanes: every link keeps its two vehicle lanes.
+    assert!(net.links.iter().all(|l| l.lanes == 2));
+    assert_eq!(imp.signals.iter().filter(|s| s.cycle.is_some()).count(), 4);
+    let said = |start: &str| imp.report.iter().any(|r| r.contains(start));
+    assert!(
+        said("crossing edges skipped (Greenwave models vehicle lanes: pedestrian crossings and their signals are not imported)"),
+        "{:#?}",
+        imp.report
+    );
+    assert!(said("walkingarea edges skipped"));
+    assert!(said(
+        "grid2ped.net.xml:640: tlLogic \"A0\" is actuated: imported as a fixed-time plan with the phases' durations (minDur/maxDur and actuation are not mapped)"
+    ));
+    // SUMO's 37 s green and 5 s green that differ only in pedestrian signals are one stage.
+    let a0 = imp.signals.iter().find(|s| s.intersection == "A0").unwrap();
+    assert_eq!(a0.sumo_plan[0], (Ms::from_s(42), Ms::from_s(3)));
 }
 
 #[test]
@@ -925,4 +972,61 @@ fn network_spec_round_trips_through_toml() {
     let t = sumo::import::network_toml(&imp.network).unwrap();
     let back: NetworkSpec = toml::from_str(&t).unwrap();
     assert_eq!(back, imp.network);
+}
+
+#[test]
+fn a_traffic_light_over_two_junctions_becomes_two_intersections_and_is_reported() {
+    let lane = |id: &str, from: &str, to: &str| {
+        format!(
+            "    <edge id=\"{id}\" from=\"{from}\" to=\"{to}\">\n        <lane id=\"{id}_0\" index=\"0\" speed=\"13.89\" length=\"150.00\"/>\n    </edge>\n"
+        )
+    };
+    let mut net = String::from("<net version=\"1.20\">\n");
+    for (id, f, t) in [
+        ("W", "w", "C"),
+        ("CD", "C", "D"),
+        ("E", "D", "e"),
+        ("S1", "s1", "C"),
+        ("N1", "C", "n1"),
+        ("S2", "s2", "D"),
+        ("N2", "D", "n2"),
+    ] {
+        net.push_str(&lane(id, f, t));
+    }
+    net.push_str(
+        r#"    <tlLogic id="J" type="static" programID="0" offset="0">
+        <phase duration="30" state="GrGr"/>
+        <phase duration="6"  state="yryr"/>
+        <phase duration="30" state="rGrG"/>
+        <phase duration="6"  state="ryry"/>
+    </tlLogic>
+    <junction id="w" type="dead_end" x="-150.00" y="0.00"/>
+    <junction id="C" type="traffic_light" x="0.00" y="0.00"/>
+    <junction id="D" type="traffic_light" x="150.00" y="0.00"/>
+    <junction id="e" type="dead_end" x="300.00" y="0.00"/>
+    <junction id="s1" type="dead_end" x="0.00" y="-150.00"/>
+    <junction id="n1" type="dead_end" x="0.00" y="150.00"/>
+    <junction id="s2" type="dead_end" x="150.00" y="-150.00"/>
+    <junction id="n2" type="dead_end" x="150.00" y="150.00"/>
+    <connection from="W" to="CD" fromLane="0" toLane="0" tl="J" linkIndex="0" dir="s"/>
+    <connection from="S1" to="N1" fromLane="0" toLane="0" tl="J" linkIndex="1" dir="s"/>
+    <connection from="CD" to="E" fromLane="0" toLane="0" tl="J" linkIndex="2" dir="s"/>
+    <connection from="S2" to="N2" fromLane="0" toLane="0" tl="J" linkIndex="3" dir="s"/>
+</net>
+"#,
+    );
+    let imp = import_text(&net, &[], &[]).expect("imports");
+    let (n, _) = load(&imp);
+    assert_eq!(n.intersections.len(), 2);
+    for ix in &n.intersections {
+        assert_eq!(ix.control, ControlKind::Signal, "{}", ix.id);
+        assert_eq!((ix.groups.len(), ix.stages.len()), (2, 2), "{}", ix.id);
+        assert_eq!(ix.plans[0].cycle, Ms::from_s(72));
+    }
+    assert!(
+        imp.report.iter().any(|r| r
+            == "n.net.xml:23: tlLogic \"J\" controls 2 junctions (C, D): each is imported as its own intersection running the program's signals for its links"),
+        "{:#?}",
+        imp.report
+    );
 }
