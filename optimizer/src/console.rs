@@ -360,11 +360,16 @@ pub struct Centre {
     stale_after: Ms,
     /// Group deployments sent.
     pub sent: u64,
+    /// Where each region's plans in force and deployment history are kept
+    /// (`data_dir/plans/{region}.json`), and what was written last.
+    plans_dir: Option<PathBuf>,
+    saved: BTreeMap<String, Vec<u8>>,
 }
 
 impl Centre {
     /// `regions`: id, network, approval mode and deployer of each region owned. With a data
-    /// directory, the decisions history is kept in `decisions.jsonl` there and read back.
+    /// directory, the decisions history is kept in `decisions.jsonl` there, and each region's
+    /// plans in force and deployment history in `plans/{region}.json`; both are read back.
     pub fn new(
         regions: Vec<(String, Network, Approval, Deployer)>,
         data_dir: Option<&Path>,
@@ -372,7 +377,25 @@ impl Centre {
     ) -> std::io::Result<Centre> {
         let mut deployers = BTreeMap::new();
         let mut states = BTreeMap::new();
-        for (id, network, approve, dep) in regions {
+        let plans_dir = data_dir.map(|d| d.join("plans"));
+        let mut saved = BTreeMap::new();
+        for (id, network, approve, mut dep) in regions {
+            if let Some(dir) = &plans_dir {
+                let file = dir.join(format!("{id}.json"));
+                match std::fs::read(&file) {
+                    Ok(bytes) => {
+                        let durable = serde_json::from_slice(&bytes).map_err(|e| {
+                            std::io::Error::other(format!("{}: {e}", file.display()))
+                        })?;
+                        dep.resume(durable);
+                        saved.insert(id.clone(), bytes);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(std::io::Error::other(format!("{}: {e}", file.display())))
+                    }
+                }
+            }
             deployers.insert(id.clone(), dep);
             let live = network
                 .intersections
@@ -413,6 +436,8 @@ impl Centre {
             journal,
             stale_after,
             sent: 0,
+            plans_dir,
+            saved,
         };
         if decisions.len() > KEEP {
             decisions.drain(..decisions.len() - KEEP);
@@ -426,6 +451,40 @@ impl Centre {
             centre.decisions.push(d);
         }
         Ok(centre)
+    }
+
+    /// Write each region's plans in force and deployment history if they changed (to a new
+    /// file, flushed, then renamed over the old one: a crash leaves the old or the new).
+    fn save_plans(&mut self) {
+        let Some(dir) = &self.plans_dir else {
+            return;
+        };
+        for (region, dep) in &self.deployers {
+            let Ok(bytes) = serde_json::to_vec_pretty(&dep.durable()) else {
+                continue;
+            };
+            if self.saved.get(region) == Some(&bytes) {
+                continue;
+            }
+            let file = dir.join(format!("{region}.json"));
+            let tmp = dir.join(format!("{region}.json.new"));
+            let written = std::fs::create_dir_all(dir)
+                .and_then(|_| {
+                    use std::io::Write;
+                    let mut f = std::fs::File::create(&tmp)?;
+                    f.write_all(&bytes)?;
+                    f.sync_all()
+                })
+                .and_then(|_| std::fs::rename(&tmp, &file));
+            match written {
+                Ok(()) => {
+                    self.saved.insert(region.clone(), bytes);
+                }
+                Err(e) => {
+                    tracing::error!(file = %file.display(), error = %e, "plans in force not written")
+                }
+            }
+        }
     }
 
     fn record(&mut self, d: &DecisionEntry) {
@@ -660,6 +719,7 @@ impl Centre {
                 self.deployments.remove(0);
             }
         }
+        self.save_plans();
     }
 
     fn pending(&mut self, id: u64) -> Result<usize, ActionError> {
@@ -1154,9 +1214,21 @@ mod tests {
         assert_eq!(states, [DecisionState::Kept, DecisionState::Superseded]);
         c.on_decisions(T0, "r", vec![candidate("b")]);
         drop(c);
-        let c = centre(Approval::Manual, Some(&dir));
+        let mut c = centre(Approval::Manual, Some(&dir));
         let d = c.decision(3).unwrap();
         assert_eq!(d.state, DecisionState::Interrupted);
+        // The plans in force and the group's history survive a restart: a rollback still knows
+        // what ran before.
+        c.on_decisions(T0, "r", vec![candidate("d")]);
+        let out = c.approve(T0, 4, "li").unwrap();
+        c.on_ack(T0, "r", &ack(&out[0], true));
+        drop(c);
+        let mut c = centre(Approval::Manual, Some(&dir));
+        assert_eq!(c.deployers["r"].in_force()["C"].id, "d");
+        assert!(c.roll_back(T0, "r", "C", "li").is_ok());
+        drop(c);
+        let c = centre(Approval::Manual, Some(&dir));
+        assert!(c.deployers["r"].in_force().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -56,7 +56,7 @@ pub enum Outcome {
     Reverted { operator: String },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Member {
     intersection: String,
     deployment: PlanDeployment,
@@ -66,9 +66,18 @@ struct Member {
     last_sent: Ms,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct GroupDeployment {
     members: Vec<Member>,
+}
+
+/// What a deployer keeps across restarts: the plan each intersection acknowledged, and each
+/// group's acknowledged deployments (what a rollback returns to). Deployments still waiting
+/// for acks are not kept: after a restart their outcome is unknown.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Durable {
+    in_force: BTreeMap<String, PlanDeployment>,
+    history: BTreeMap<String, Vec<GroupDeployment>>,
 }
 
 /// The centre's side of plan deployment for one region.
@@ -368,6 +377,21 @@ impl Deployer {
             .iter()
             .map(|(ix, d)| (ix.clone(), d.plan.clone()))
             .collect()
+    }
+
+    /// What to keep across restarts.
+    pub fn durable(&self) -> Durable {
+        Durable {
+            in_force: self.in_force.clone(),
+            history: self.history.clone(),
+        }
+    }
+
+    /// Take back what was kept (on start, before anything is deployed). Versions are not
+    /// restored: the first version of a new deployer is above any sent before.
+    pub fn resume(&mut self, d: Durable) {
+        self.in_force = d.in_force;
+        self.history = d.history;
     }
 
     /// The groups with a deployment waiting for acks.

@@ -705,6 +705,9 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
     assert_eq!(http.decision(first).await["state"], "deployed");
     assert_eq!(http.decision(second).await["state"], "rejected");
     assert_eq!(http.decision(third).await["state"], "rolled-back");
+    let live = http.get("/api/regions/m/live").await;
+    assert_eq!(live["intersections"][0]["centre_plan"], "cand-1");
+    assert_eq!(live["can_roll_back"], json!(["C"]));
     let (s, _) = http.post("/api/decisions/1/reject", None, None).await;
     assert_eq!(s, 401);
     let after = http.audit().await;
