@@ -69,32 +69,95 @@ struct Static {
     link_ff: Vec<f64>,
     /// Per link: (cumulative share, movement) to draw the next movement.
     link_turns: Vec<Vec<(f64, u32)>>,
-    // lanes
-    lane_link: Vec<u32>,
-    lane_det_start: Vec<u32>,
-    lane_det: Vec<u32>,
-    /// Lanes of the demand's entry links: they always keep a segment in the car arena, with a
-    /// spare place for the vehicle that may enter in a step.
-    lane_entry: Vec<bool>,
+    /// Per lane, what a step reads about it, in one place.
+    lane_info: Vec<LaneInfo>,
+    /// The detectors of each lane (`lane_dets[info.det0..info.det1]`) with their zones.
+    lane_dets: Vec<LaneDet>,
     /// Movements into each link (CSR: `link_mv_in[link_mv_in_off[l]..link_mv_in_off[l + 1]]`),
     /// to keep the movements' downstream counts current as the link's count changes.
     link_mv_in_off: Vec<u32>,
     link_mv_in: Vec<u32>,
     // detectors (flat)
-    det_zone: Vec<(f64, f64)>,
     det_ix: Vec<u32>,
     ix_det_off: Vec<usize>,
     // movements (flat)
     ix_mv_off: Vec<usize>,
     mv_to: Vec<u32>,
-    mv_lanes: Vec<Vec<u32>>,
-    mv_group: Vec<Option<u32>>,
-    mv_yields: Vec<bool>,
-    mv_conflicts: Vec<Vec<u32>>,
+    /// Per movement, what the junction logic reads about it, in one place.
+    mv: Vec<MvInfo>,
+    /// Lane and conflict lists of the movements ([`MvInfo`] ranges).
+    mv_pool: Vec<u32>,
     mv_ff: Vec<f64>,
     /// First flat signal-group index of each intersection.
     ix_group_off: Vec<usize>,
     ix_priority: Vec<bool>,
+}
+
+/// What a step reads about a lane (static).
+#[derive(Clone, Copy, Debug)]
+struct LaneInfo {
+    link: u32,
+    /// Its detectors: `lane_dets[det0..det1]`.
+    det0: u32,
+    det1: u32,
+    /// A lane of a demand entry link: it always keeps a segment in the car arena, with a
+    /// spare place for the vehicle that may enter in a step.
+    entry: bool,
+    /// Its link ends at an intersection (its halted vehicles are an approach's queue).
+    approach: bool,
+    /// Its link's length and speed limit.
+    len: f64,
+    speed: f64,
+}
+
+/// A detector on a lane: its index and its zone for a front bumper, `[z0, hi)` (the loop,
+/// extended by the vehicle length).
+#[derive(Clone, Copy, Debug)]
+struct LaneDet {
+    d: u32,
+    z0: f64,
+    hi: f64,
+}
+
+/// What the junction logic reads about a movement (static).
+#[derive(Clone, Copy, Debug)]
+struct MvInfo {
+    to: u32,
+    /// Flat signal-group index, [`NO_MOVE`] if none (the movement is uncontrolled).
+    group: u32,
+    /// It yields to the conflicting links `mv_pool[conf0..conf1]`.
+    yields: bool,
+    /// Its lanes on the incoming link: `mv_pool[lanes0..lanes1]`.
+    lanes0: u32,
+    lanes1: u32,
+    conf0: u32,
+    conf1: u32,
+}
+
+/// A lane's place in the car arena and its tail (dynamic).
+#[derive(Clone, Copy, Debug)]
+struct LaneState {
+    /// Its cars are `cars[off..off + n]`, front first, followed by `cap - n` spare places.
+    off: u32,
+    n: u32,
+    cap: u32,
+    /// Where the last car's back is (infinity if empty) and its speed (the speed limit if
+    /// empty): the room an entering car has, from a snapshot at the start of the step.
+    tail_back: f64,
+    tail_v: f64,
+}
+
+/// A detector's accumulators within a step.
+#[derive(Clone, Copy, Debug, Default)]
+struct DetAcc {
+    /// Occupied time since the start, seconds.
+    occ_s: f64,
+    /// A vehicle is over it at the end of the step.
+    now: bool,
+    /// A front bumper reached its start during the step.
+    passed: bool,
+    /// In the list of detectors to settle at the end of the step.
+    listed: bool,
 }
 
 /// See [`Simulation::front_decision`].
@@ -186,15 +249,12 @@ pub struct Simulation {
     control_name: &'static str,
     seed: u64,
     now: Ms,
-    /// Every car of every lane in one arena: a lane's cars are the contiguous segment
-    /// `cars[lane_off[l]..lane_off[l] + lane_n[l]]`, front first, followed by
-    /// `lane_cap[l] - lane_n[l]` spare places. Rebuilt after each step's car following (the
-    /// segments of the lanes in `listed`, in lane order, with the cars that crossed into them
-    /// appended), so a step reads the cars as one sequential sweep.
+    /// Every car of every lane in one arena: a lane's cars are one contiguous segment
+    /// ([`LaneState`]). Rebuilt after each step's car following (the segments of the lanes
+    /// in `listed`, in lane order, with the cars that crossed into them appended), so a step
+    /// reads the cars as one sequential sweep.
     cars: Vec<Car>,
-    lane_off: Vec<u32>,
-    lane_n: Vec<u32>,
-    lane_cap: Vec<u32>,
+    lanes: Vec<LaneState>,
     /// Lanes with a segment in the arena, ascending: every occupied lane and every entry lane.
     /// Only these are visited each step; an empty lane costs nothing.
     listed: Vec<u32>,
@@ -213,20 +273,15 @@ pub struct Simulation {
     wake: Vec<Ms>,
     // detectors and queues
     det: Vec<DetectorState>,
-    det_occ_s: Vec<f64>,
-    det_occ_now: Vec<bool>,
-    det_passed: Vec<bool>,
+    det_acc: Vec<DetAcc>,
     /// Detectors to settle at the end of this step (a vehicle over or past them, or occupied
-    /// at the end of the last step); `det_listed[d]` says whether `d` is in it.
+    /// at the end of the last step).
     det_touched: Vec<u32>,
-    det_listed: Vec<bool>,
     det_events: Vec<DetectorEvent>,
     mv_queue: Vec<u32>,
     mv_down: Vec<u32>,
     link_count: Vec<u32>,
     // per-step scratch
-    tail_back: Vec<f64>,
-    tail_v: Vec<f64>,
     link_eta: Vec<f64>,
     /// Step stamp of each `link_eta` value.
     link_eta_at: Vec<u64>,
@@ -305,10 +360,8 @@ impl Scenario {
         let mut ix_mv_off = vec![0];
         let mut ix_group_off = vec![0];
         let mut mv_to = Vec::new();
-        let mut mv_lanes = Vec::new();
-        let mut mv_group = Vec::new();
-        let mut mv_yields = Vec::new();
-        let mut mv_conflicts = Vec::new();
+        let mut mv = Vec::new();
+        let mut mv_pool = Vec::new();
         let mut mv_ff = Vec::new();
         let mut ix_priority = Vec::new();
         for (xi, ix) in net.intersections.iter().enumerate() {
@@ -345,8 +398,9 @@ impl Scenario {
             for m in &ix.movements {
                 let first = link_first_lane[m.from.0];
                 mv_to.push(m.to.0 as u32);
-                mv_lanes.push(m.lanes.iter().map(|l| first + l).collect::<Vec<u32>>());
-                mv_group.push(m.group.map(|g| (ix_group_off[xi] + g.0) as u32));
+                let lanes0 = mv_pool.len() as u32;
+                mv_pool.extend(m.lanes.iter().map(|l| first + l));
+                let lanes1 = mv_pool.len() as u32;
                 mv_ff.push(cfg.junction_length_m / link_speed[m.to.0]);
                 let turning_left = matches!(m.turn, Turn::Left | Turn::Uturn);
                 let conflicts: Vec<LinkIdx> = if priority {
@@ -367,8 +421,17 @@ impl Scenario {
                         Vec::new()
                     }
                 };
-                mv_yields.push(!conflicts.is_empty());
-                mv_conflicts.push(conflicts.iter().map(|l| l.0 as u32).collect::<Vec<u32>>());
+                let conf0 = mv_pool.len() as u32;
+                mv_pool.extend(conflicts.iter().map(|l| l.0 as u32));
+                mv.push(MvInfo {
+                    to: m.to.0 as u32,
+                    group: m.group.map_or(NO_MOVE, |g| (ix_group_off[xi] + g.0) as u32),
+                    yields: !conflicts.is_empty(),
+                    lanes0,
+                    lanes1,
+                    conf0,
+                    conf1: mv_pool.len() as u32,
+                });
             }
             ix_mv_off.push(mv_to.len());
             ix_group_off.push(ix_group_off[xi] + ix.groups.len());
@@ -387,53 +450,64 @@ impl Scenario {
             })
             .collect();
 
-        // Detectors: zones in lane coordinates (front-bumper position from the link start).
-        let mut det_zone = Vec::new();
+        // Detectors: zones in lane coordinates (front-bumper position from the link start),
+        // listed per lane.
+        let veh_len = cfg.driver.length_m;
         let mut det_ix = Vec::new();
-        let mut det_lane = Vec::new();
         let mut ix_det_off = vec![0];
+        let n_lanes = lane_link.len();
+        let mut by_lane: Vec<Vec<LaneDet>> = vec![Vec::new(); n_lanes];
         for (xi, ix) in net.intersections.iter().enumerate() {
             for d in &ix.detectors {
                 let len = link_len[d.link.0];
-                let zone = match d.kind {
+                let (z0, z1) = match d.kind {
                     DetectorKind::StopLine | DetectorKind::Advance => {
                         (len - d.distance_m - d.length_m, len - d.distance_m)
                     }
                     DetectorKind::Exit => (d.distance_m, d.distance_m + d.length_m),
                 };
-                det_zone.push(zone);
+                by_lane[(link_first_lane[d.link.0] + d.lane) as usize].push(LaneDet {
+                    d: det_ix.len() as u32,
+                    z0,
+                    hi: z1 + veh_len,
+                });
                 det_ix.push(xi as u32);
-                det_lane.push(link_first_lane[d.link.0] + d.lane);
             }
-            ix_det_off.push(det_zone.len());
+            ix_det_off.push(det_ix.len());
         }
-        let n_lanes = lane_link.len();
-        let mut lane_det_start = vec![0u32; n_lanes + 1];
-        let mut lane_det = Vec::new();
-        for (lane, start) in lane_det_start.iter_mut().enumerate().take(n_lanes) {
-            *start = lane_det.len() as u32;
-            for (d, &dl) in det_lane.iter().enumerate() {
-                if dl as usize == lane {
-                    lane_det.push(d as u32);
-                }
-            }
+        let mut lane_dets = Vec::new();
+        let mut lane_info = Vec::with_capacity(n_lanes);
+        for (lane, dets) in by_lane.into_iter().enumerate() {
+            let li = lane_link[lane] as usize;
+            let det0 = lane_dets.len() as u32;
+            lane_dets.extend(dets);
+            lane_info.push(LaneInfo {
+                link: li as u32,
+                det0,
+                det1: lane_dets.len() as u32,
+                entry: false,
+                approach: link_ix[li].is_some(),
+                len: link_len[li],
+                speed: link_speed[li],
+            });
         }
-        lane_det_start[n_lanes] = lane_det.len() as u32;
-        let mut lane_entry = vec![false; n_lanes];
         for e in &demand.entries {
             let f = link_first_lane[e.link.0] as usize;
-            for flag in &mut lane_entry[f..f + link_nlanes[e.link.0] as usize] {
-                *flag = true;
+            for info in &mut lane_info[f..f + link_nlanes[e.link.0] as usize] {
+                info.entry = true;
             }
         }
-        let mut link_mv_in_off = vec![0u32; nl + 1];
-        let mut link_mv_in = Vec::with_capacity(mv_to.len());
-        for li in 0..nl {
-            link_mv_in_off[li] = link_mv_in.len() as u32;
-            link_mv_in
-                .extend((0..mv_to.len() as u32).filter(|&m| mv_to[m as usize] as usize == li));
+        let mut into: Vec<Vec<u32>> = vec![Vec::new(); nl];
+        for (m, &to) in mv_to.iter().enumerate() {
+            into[to as usize].push(m as u32);
         }
-        link_mv_in_off[nl] = link_mv_in.len() as u32;
+        let mut link_mv_in_off = Vec::with_capacity(nl + 1);
+        let mut link_mv_in = Vec::with_capacity(mv_to.len());
+        for ms in into {
+            link_mv_in_off.push(link_mv_in.len() as u32);
+            link_mv_in.extend(ms);
+        }
+        link_mv_in_off.push(link_mv_in.len() as u32);
 
         Ok(Scenario {
             st: Arc::new(Static {
@@ -447,21 +521,16 @@ impl Scenario {
                 link_ix,
                 link_ff,
                 link_turns,
-                lane_link,
-                lane_det_start,
-                lane_det,
-                lane_entry,
+                lane_info,
+                lane_dets,
                 link_mv_in_off,
                 link_mv_in,
-                det_zone,
                 det_ix,
                 ix_det_off,
                 ix_mv_off,
                 mv_to,
-                mv_lanes,
-                mv_group,
-                mv_yields,
-                mv_conflicts,
+                mv,
+                mv_pool,
                 mv_ff,
                 ix_group_off,
                 ix_priority,
@@ -482,9 +551,8 @@ impl Scenario {
     /// A fresh run from an empty network at time 0.
     pub fn simulation(&self, control: &Control, seed: u64) -> Result<Simulation, SimError> {
         let st = self.st.clone();
-        let n_lanes = st.lane_link.len();
         let nl = st.net.links.len();
-        let n_det = st.det_zone.len();
+        let n_det = st.det_ix.len();
         let n_mv = st.mv_to.len();
         let n_ix = st.net.intersections.len();
         let entry_rng: Vec<ChaCha8Rng> = (0..st.demand.entries.len())
@@ -507,23 +575,31 @@ impl Scenario {
             ..Acc::default()
         };
         // The arena starts with the entry lanes' spare places.
-        let listed: Vec<u32> = (0..n_lanes as u32)
-            .filter(|&l| st.lane_entry[l as usize])
+        let mut lanes: Vec<LaneState> = st
+            .lane_info
+            .iter()
+            .map(|info| LaneState {
+                off: 0,
+                n: 0,
+                cap: 0,
+                tail_back: f64::INFINITY,
+                tail_v: info.speed,
+            })
             .collect();
-        let mut lane_off = vec![0u32; n_lanes];
-        let mut lane_cap = vec![0u32; n_lanes];
-        for (k, &l) in listed.iter().enumerate() {
-            lane_off[l as usize] = k as u32;
-            lane_cap[l as usize] = 1;
+        let mut listed = Vec::new();
+        for (l, info) in st.lane_info.iter().enumerate() {
+            if info.entry {
+                lanes[l].off = listed.len() as u32;
+                lanes[l].cap = 1;
+                listed.push(l as u32);
+            }
         }
         let mut sim = Simulation {
             control_name: control.kind.name(),
             seed,
             now: Ms::ZERO,
             cars: vec![Car::SPARE; listed.len()],
-            lane_off,
-            lane_n: vec![0; n_lanes],
-            lane_cap,
+            lanes,
             listed,
             veh: Vehicles::default(),
             free: Vec::new(),
@@ -537,17 +613,12 @@ impl Scenario {
             logic: vec![Logic::None; n_ix],
             wake: vec![Ms::ZERO; n_ix],
             det: vec![DetectorState::default(); n_det],
-            det_occ_s: vec![0.0; n_det],
-            det_occ_now: vec![false; n_det],
-            det_passed: vec![false; n_det],
+            det_acc: vec![DetAcc::default(); n_det],
             det_touched: Vec::new(),
-            det_listed: vec![false; n_det],
             det_events: Vec::new(),
             mv_queue: vec![0; n_mv],
             mv_down: vec![0; n_mv],
             link_count: vec![0; nl],
-            tail_back: vec![f64::INFINITY; n_lanes],
-            tail_v: vec![0.0; n_lanes],
             link_eta: vec![f64::INFINITY; nl],
             link_eta_at: vec![0; nl],
             eta_stamp: 0,
@@ -818,7 +889,8 @@ impl Simulation {
     /// The front car of a lane.
     #[inline]
     fn front(&self, lane: usize) -> Option<&Car> {
-        (self.lane_n[lane] > 0).then(|| &self.cars[self.lane_off[lane] as usize])
+        let ls = &self.lanes[lane];
+        (ls.n > 0).then(|| &self.cars[ls.off as usize])
     }
 
     /// Change a link's vehicle count, and the downstream count of every movement into it.
@@ -836,18 +908,19 @@ impl Simulation {
     /// Put a car at the back of an entry lane (into its spare place; should there be none,
     /// the lane's segment moves to the end of the arena).
     fn push_entry(&mut self, lane: usize, car: Car) {
-        let (off, n) = (self.lane_off[lane] as usize, self.lane_n[lane] as usize);
-        if n < self.lane_cap[lane] as usize {
+        let ls = self.lanes[lane];
+        let (off, n) = (ls.off as usize, ls.n as usize);
+        if ls.n < ls.cap {
             self.cars[off + n] = car;
         } else {
             let new_off = self.cars.len();
             self.cars.extend_from_within(off..off + n);
             self.cars.push(car);
             self.cars.push(Car::SPARE);
-            self.lane_off[lane] = new_off as u32;
-            self.lane_cap[lane] = n as u32 + 2;
+            self.lanes[lane].off = new_off as u32;
+            self.lanes[lane].cap = n as u32 + 2;
         }
-        self.lane_n[lane] += 1;
+        self.lanes[lane].n += 1;
     }
 
     /// Lane of `link` with most room for a vehicle whose next movement is `next`.
@@ -857,7 +930,7 @@ impl Simulation {
             let mut best = u32::MAX;
             let mut room = f64::NEG_INFINITY;
             for l in lanes {
-                let r = self.tail_back[l as usize];
+                let r = self.lanes[l as usize].tail_back;
                 if r > room {
                     room = r;
                     best = l;
@@ -866,7 +939,14 @@ impl Simulation {
             best
         };
         match next {
-            Some(m) => pick(&mut st.mv_lanes[m as usize].iter().copied()),
+            Some(m) => {
+                let i = &st.mv[m as usize];
+                pick(
+                    &mut st.mv_pool[i.lanes0 as usize..i.lanes1 as usize]
+                        .iter()
+                        .copied(),
+                )
+            }
             None => {
                 let f = st.link_first_lane[link];
                 pick(&mut (f..f + st.link_nlanes[link]))
@@ -907,9 +987,10 @@ impl Simulation {
     /// Whether the signal lets movement `mv` go for a vehicle `dist` from the stop line at
     /// speed `v`, and whether it must yield to everyone (flashing yellow or dark).
     fn signal_allows(&self, mv: usize, dist: f64, v: f64) -> (bool, bool) {
-        let Some(g) = self.st.mv_group[mv] else {
+        let g = self.st.mv[mv].group;
+        if g == NO_MOVE {
             return (true, false);
-        };
+        }
         match self.colours[g as usize] {
             Colour::Green => (true, false),
             Colour::Yellow => {
@@ -929,13 +1010,13 @@ impl Simulation {
         let st = &self.st;
         let cfg = &st.cfg;
         let (len, min_gap) = (cfg.driver.length_m, cfg.driver.min_gap_m);
-        let li = st.lane_link[lane] as usize;
-        let l_len = st.link_len[li];
+        let info = &st.lane_info[lane];
+        let (li, l_len) = (info.link as usize, info.len);
         let free = FrontDecision {
             mv: None,
             target: None,
             lead_gap: f64::INFINITY,
-            lead_v: st.link_speed[li],
+            lead_v: info.speed,
         };
         let Some(front) = self.front(lane) else {
             return free;
@@ -944,12 +1025,12 @@ impl Simulation {
             return free;
         };
         let next = opt(front.next);
-        let to = st.mv_to[m] as usize;
-        let t = self.best_lane(to, next) as usize;
+        let mi = &st.mv[m];
+        let t = self.best_lane(mi.to as usize, next) as usize;
         let dist = l_len - front.x;
         let (mut go, yield_all) = self.signal_allows(m, dist, front.v);
-        if with_yield && go && st.mv_yields[m] {
-            go = self.gap_ok(&st.mv_conflicts[m], t0);
+        if with_yield && go && mi.yields {
+            go = self.gap_ok(&st.mv_pool[mi.conf0 as usize..mi.conf1 as usize], t0);
         }
         if with_yield && go && yield_all {
             let xi = st.link_ix[li].unwrap_or(0) as usize;
@@ -963,15 +1044,16 @@ impl Simulation {
                 });
         }
         // Keep the junction clear: do not enter unless the exit has room or flows.
-        if go && self.tail_back[t] - min_gap < len && self.tail_v[t] < 2.0 {
+        let exit = &self.lanes[t];
+        if go && exit.tail_back - min_gap < len && exit.tail_v < 2.0 {
             go = false;
         }
         if go {
             FrontDecision {
                 mv: Some(m),
                 target: Some(t as u32),
-                lead_gap: self.tail_back[t] + l_len + cfg.junction_length_m - front.x - min_gap,
-                lead_v: self.tail_v[t],
+                lead_gap: exit.tail_back + l_len + cfg.junction_length_m - front.x - min_gap,
+                lead_v: exit.tail_v,
             }
         } else {
             FrontDecision {
@@ -995,7 +1077,7 @@ impl Simulation {
             };
             let d = self.front_decision(lane, t0, false);
             match d.mv {
-                Some(m) if d.target.is_some() && !st.mv_yields[m] => {
+                Some(m) if d.target.is_some() && !st.mv[m].yields => {
                     eta = eta.min((st.link_len[li] - c.x) / c.v.max(1.0));
                 }
                 _ => {}
@@ -1041,14 +1123,14 @@ impl Simulation {
         // says so: see the rebuild below).
         for &l in &self.listed {
             let l = l as usize;
-            let n = self.lane_n[l];
-            if n > 0 {
-                let c = &self.cars[(self.lane_off[l] + n - 1) as usize];
-                self.tail_back[l] = c.x - len;
-                self.tail_v[l] = c.v;
+            let ls = &mut self.lanes[l];
+            if ls.n > 0 {
+                let c = &self.cars[(ls.off + ls.n - 1) as usize];
+                ls.tail_back = c.x - len;
+                ls.tail_v = c.v;
             } else {
-                self.tail_back[l] = f64::INFINITY;
-                self.tail_v[l] = st.link_speed[st.lane_link[l] as usize];
+                ls.tail_back = f64::INFINITY;
+                ls.tail_v = st.lane_info[l].speed;
             }
         }
 
@@ -1068,12 +1150,12 @@ impl Simulation {
                 let s = slot as usize;
                 let first = self.veh.route[s].first().copied();
                 let lane = self.best_lane(link, first) as usize;
-                let gap = self.tail_back[lane] - min_gap;
+                let gap = self.lanes[lane].tail_back - min_gap;
                 if gap < 0.0 {
                     break;
                 }
                 self.waiting[e].pop_front();
-                let v0 = st.link_speed[link].min(safe(gap, self.tail_v[lane]));
+                let v0 = st.link_speed[link].min(safe(gap, self.lanes[lane].tail_v));
                 let route = &self.veh.route[s];
                 let car = Car {
                     x: 0.0,
@@ -1084,8 +1166,8 @@ impl Simulation {
                     stopped: false,
                 };
                 self.push_entry(lane, car);
-                self.tail_back[lane] = -len;
-                self.tail_v[lane] = v0;
+                self.lanes[lane].tail_back = -len;
+                self.lanes[lane].tail_v = v0;
                 let v = &mut self.veh;
                 v.depart_s[s] = t0;
                 v.link_enter_s[s] = t0;
@@ -1114,7 +1196,8 @@ impl Simulation {
             let Some(m) = opt(c.mv) else {
                 continue;
             };
-            for &li in &st.mv_conflicts[m as usize] {
+            let mi = &st.mv[m as usize];
+            for &li in &st.mv_pool[mi.conf0 as usize..mi.conf1 as usize] {
                 let li = li as usize;
                 if self.link_eta_at[li] != stamp {
                     self.link_eta[li] = self.priority_eta(li, t0);
@@ -1131,17 +1214,17 @@ impl Simulation {
         let mut in_steps: u64 = 0;
         for k in 0..self.listed.len() {
             let lane = self.listed[k] as usize;
-            let n = self.lane_n[lane] as usize;
+            let LaneState { off, n, .. } = self.lanes[lane];
             if n == 0 {
                 continue;
             }
+            let (off, n) = (off as usize, n as usize);
             in_steps += n as u64;
-            let off = self.lane_off[lane] as usize;
-            let li = st.lane_link[lane] as usize;
-            let l_len = st.link_len[li];
-            let vmax = st.link_speed[li];
-            let dets = st.lane_det_start[lane] as usize..st.lane_det_start[lane + 1] as usize;
-            let is_approach = st.link_ix[li].is_some();
+            let info = st.lane_info[lane];
+            let li = info.link as usize;
+            let (l_len, vmax) = (info.len, info.speed);
+            let dets = &st.lane_dets[info.det0 as usize..info.det1 as usize];
+            let is_approach = info.approach;
             let mut halted = 0u32;
             let mut leaves = false;
 
@@ -1173,16 +1256,15 @@ impl Simulation {
                 let v = v.max(0.0);
                 let x = c.x + v * dt;
                 // Detectors (the motion of the front bumper from c.x to x).
-                for k in dets.clone() {
-                    let d = st.lane_det[k] as usize;
-                    let (z0, z1) = st.det_zone[d];
-                    let hi = z1 + len;
+                for &LaneDet { d, z0, hi } in dets {
+                    let d = d as usize;
                     if x < z0 || c.x >= hi && x >= hi {
                         // Short of the loop, or past it all step: nothing to see.
                         continue;
                     }
+                    let da = &mut self.det_acc[d];
                     if c.x < z0 {
-                        self.det_passed[d] = true;
+                        da.passed = true;
                         self.det[d].count += 1;
                     }
                     let occ = if x > c.x {
@@ -1192,12 +1274,12 @@ impl Simulation {
                     } else {
                         0.0
                     };
-                    self.det_occ_s[d] += occ;
+                    da.occ_s += occ;
                     if x < hi {
-                        self.det_occ_now[d] = true;
+                        da.now = true;
                     }
-                    if !self.det_listed[d] {
-                        self.det_listed[d] = true;
+                    if !da.listed {
+                        da.listed = true;
                         self.det_touched.push(d as u32);
                     }
                 }
@@ -1235,9 +1317,10 @@ impl Simulation {
             if leaves {
                 // Pop the front: the lane's segment starts one place later.
                 let c = self.cars[off];
-                self.lane_off[lane] += 1;
-                self.lane_n[lane] -= 1;
-                self.lane_cap[lane] -= 1;
+                let ls = &mut self.lanes[lane];
+                ls.off += 1;
+                ls.n -= 1;
+                ls.cap -= 1;
                 let s = c.slot as usize;
                 let over = c.x - l_len;
                 let t_cross = if c.v > 0.0 { t1 - over / c.v } else { t1 };
@@ -1245,13 +1328,13 @@ impl Simulation {
                 match (mv, target) {
                     (Some(m), Some(t)) => {
                         let m = m as usize;
-                        let to = st.mv_to[m] as usize;
+                        let to = st.mv[m].to as usize;
                         // Approach metrics for the link it leaves.
                         let v = &mut self.veh;
                         self.acc.ap_veh[li] += 1;
                         self.acc.ap_delay[li] += (t_cross - v.link_enter_s[s]) - v.link_ff_s[s];
                         self.acc.ap_stops[li] += v.link_stops[s] as u64;
-                        if !st.mv_yields[m] {
+                        if !st.mv[m].yields {
                             self.link_last_cross[li] = t_cross;
                         }
                         v.route_pos[s] += 1;
@@ -1281,8 +1364,9 @@ impl Simulation {
                                 ..c
                             },
                         ));
-                        self.tail_back[t as usize] = nx - len;
-                        self.tail_v[t as usize] = c.v;
+                        let exit = &mut self.lanes[t as usize];
+                        exit.tail_back = nx - len;
+                        exit.tail_v = c.v;
                     }
                     _ => {
                         // Leaves the network (or its route was cut here).
@@ -1306,10 +1390,14 @@ impl Simulation {
         let mut kept = 0;
         for k in 0..touched.len() {
             let d = touched[k] as usize;
-            let occ = self.det_occ_now[d];
-            let passed = self.det_passed[d];
+            let DetAcc {
+                occ_s,
+                now: occ,
+                passed,
+                ..
+            } = self.det_acc[d];
             let ds = &mut self.det[d];
-            ds.occupied_time = Ms::from_secs_f64(self.det_occ_s[d]).unwrap_or(ds.occupied_time);
+            ds.occupied_time = Ms::from_secs_f64(occ_s).unwrap_or(ds.occupied_time);
             let was = ds.occupied;
             if occ && !was || (passed && !occ) {
                 ds.last_on = Some(now_end);
@@ -1336,14 +1424,15 @@ impl Simulation {
                 }
             }
             self.det[d].occupied = occ;
-            self.det_occ_now[d] = false;
-            self.det_passed[d] = false;
+            let da = &mut self.det_acc[d];
+            da.now = false;
+            da.passed = false;
             // An occupied detector is settled again next step (it may switch off).
             if occ {
                 touched[kept] = d as u32;
                 kept += 1;
             } else {
-                self.det_listed[d] = false;
+                da.listed = false;
             }
         }
         touched.truncate(kept);
@@ -1402,8 +1491,8 @@ impl Simulation {
             let lane = from_list.min(from_moves) as usize;
             let start = next.len();
             if from_list as usize == lane {
-                let off = self.lane_off[lane] as usize;
-                next.extend_from_slice(&self.cars[off..off + self.lane_n[lane] as usize]);
+                let ls = &self.lanes[lane];
+                next.extend_from_slice(&self.cars[ls.off as usize..(ls.off + ls.n) as usize]);
                 i += 1;
             }
             while j < moves.len() && (moves[j].0 >> 32) as usize == lane {
@@ -1420,21 +1509,24 @@ impl Simulation {
                 j += 1;
             }
             let n = next.len() - start;
-            let entry = st.lane_entry[lane];
-            if n == 0 && !entry {
-                self.lane_off[lane] = 0;
-                self.lane_n[lane] = 0;
-                self.lane_cap[lane] = 0;
-                self.tail_back[lane] = f64::INFINITY;
-                self.tail_v[lane] = st.link_speed[st.lane_link[lane] as usize];
+            let info = &st.lane_info[lane];
+            let ls = &mut self.lanes[lane];
+            if n == 0 && !info.entry {
+                *ls = LaneState {
+                    off: 0,
+                    n: 0,
+                    cap: 0,
+                    tail_back: f64::INFINITY,
+                    tail_v: info.speed,
+                };
                 continue;
             }
-            if entry {
+            if info.entry {
                 next.push(Car::SPARE);
             }
-            self.lane_off[lane] = start as u32;
-            self.lane_n[lane] = n as u32;
-            self.lane_cap[lane] = (next.len() - start) as u32;
+            ls.off = start as u32;
+            ls.n = n as u32;
+            ls.cap = (next.len() - start) as u32;
             listed.push(lane as u32);
         }
         self.cars_next = std::mem::replace(&mut self.cars, next);
