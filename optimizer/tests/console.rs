@@ -271,6 +271,32 @@ async fn page_smoke_test(base: &str) {
     let _ = std::fs::remove_dir_all(&profile);
 }
 
+/// With `GREENWAVE_CONSOLE_SCREENSHOT=file.png` and Chromium, a screenshot of the page now, to
+/// `file.png.{name}.png` (for looking at, not checked).
+async fn screenshot(base: &str, name: &str) {
+    let (Ok(png), true) = (
+        std::env::var("GREENWAVE_CONSOLE_SCREENSHOT"),
+        Path::new("/usr/bin/chromium").exists(),
+    ) else {
+        return;
+    };
+    let profile = std::env::temp_dir().join(format!("gw-console-shot-{}", std::process::id()));
+    let mut c = std::process::Command::new("/usr/bin/chromium");
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-proxy-server",
+        "--virtual-time-budget=6000",
+        "--window-size=1280,2600",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .arg(format!("--screenshot={png}.{name}.png"))
+    .arg(format!("{base}/"));
+    let _ = tokio::task::spawn_blocking(move || c.output()).await;
+    let _ = std::fs::remove_dir_all(&profile);
+}
+
 fn count(audit: &[Value], action: &str, result: &str) -> usize {
     audit
         .iter()
@@ -692,6 +718,8 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
     }
     let file = std::fs::read_to_string(dir.join("centre/audit.jsonl")).unwrap();
     assert_eq!(file.lines().count(), audit.len());
+
+    screenshot(&http.base, "end").await;
 
     // A restart: the audit log and the decisions' history are still there.
     service.stop().await;

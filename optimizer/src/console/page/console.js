@@ -223,10 +223,11 @@ function figures(d) {
 function outcomeText(d) {
   const o = d.outcome;
   let t = d.state;
-  if (d.by) t += ' by ' + d.by + ' ' + clock(d.by_ms);
+  if (d.by) t += ' — ' + (d.state === 'rejected' ? 'rejected' : 'approved') + ' by ' + d.by + ' ' + clock(d.by_ms);
   if (o) {
-    if (o.outcome === 'rolled-back') t += ': ' + o.intersection + ' — ' + (o.reasons || []).join('; ');
-    else if (o.outcome === 'reverted') t += ': rolled back by ' + o.operator;
+    if (o.outcome === 'rolled-back') t += '; refused by ' + o.intersection + ': ' + (o.reasons || []).join('; ');
+    else if (o.outcome === 'reverted') t += '; rolled back by ' + o.operator;
+    else if (o.outcome === 'deployed') t += '; every member acknowledged';
     if (d.outcome_ms) t += ' (' + clock(d.outcome_ms) + ')';
   }
   if (d.note) t += ' — ' + d.note;
