@@ -934,7 +934,13 @@ impl Centre {
             .iter()
             .map(|ix| {
                 let live = r.live.get(&ix.id).cloned().unwrap_or_default();
-                let status_age = live.status.as_ref().map(|h| now.0 - h.received_ms);
+                // Age since the status was taken: the controller's time, unless it arrived
+                // earlier than that says (a clock ahead). A retained status delivered now but
+                // taken long ago is old, not fresh.
+                let status_age = live
+                    .status
+                    .as_ref()
+                    .map(|h| now.0 - h.received_ms.min(h.value.time_ms));
                 let state = match (&live.status, status_age) {
                     (None, _) => "unknown",
                     (Some(h), _) if !h.value.online => "offline",
@@ -1284,6 +1290,14 @@ mod tests {
             ),
             Err(ActionError::Invalid { .. })
         ));
+        // A status taken long before it arrived (a retained one) is stale at once.
+        let mut c2 = centre(Approval::Auto, None);
+        c2.on_status(
+            T0 + Ms::from_s(600),
+            "r",
+            &status(Mode::Coordinated, None, true),
+        );
+        assert_eq!(state(&c2, T0 + Ms::from_s(600)), "stale");
         // Stale after 90 s without a status; offline when the last will says so.
         assert_eq!(state(&c, T0 + Ms::from_s(120)), "stale");
         c.on_status(

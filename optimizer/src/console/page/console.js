@@ -172,7 +172,8 @@ function regionTable(region, live) {
       el('td', {}, el('span', { class: 'dot ' + stateClass(ix) }), ix.id),
       el('td', { text: stateText(ix) }),
       el('td', { text: s && ix.state !== 'offline' ? (s.stage || 'interstage') : '—' }),
-      el('td', { text: s && s.plan_id ? s.plan_id + (s.plan_version ? ' v' + s.plan_version : ' (local)') : '—' }),
+      el('td', { text: !s || !s.plan_id ? '—'
+        : (ix.state === 'offline' ? 'unknown (last known ' : '') + s.plan_id + (s.plan_version ? ' v' + s.plan_version : ' (local)') + (ix.state === 'offline' ? ')' : '') }),
       el('td', { text: ix.centre_plan ? ix.centre_plan + (ix.deploying ? ' (deploying)' : '') : (ix.deploying ? 'deploying' : 'local plans') }),
       el('td', { title: s ? 'controller clock ' + clock(s.time_ms) + ', received ' + clock(s.received_ms) : '' , text: s ? ago(ix.status_age_ms) : 'never' }),
       el('td', { class: ix.report_stale ? 'warn' : '', title: r ? 'interval ' + clock(r.interval_start_ms) + ' – ' + clock(r.interval_end_ms) + ', seq ' + r.seq : '',
