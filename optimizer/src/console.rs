@@ -59,10 +59,18 @@ pub struct ConsoleConfig {
     /// at least every 60 s).
     #[serde(default = "default_stale")]
     pub stale_after_s: f64,
+    /// Seconds an operator's command stays valid: a controller that gets it later (it was
+    /// away) refuses it rather than carry it out late (default 60).
+    #[serde(default = "default_command_validity")]
+    pub command_validity_s: f64,
 }
 
 fn default_stale() -> f64 {
     90.0
+}
+
+fn default_command_validity() -> f64 {
+    60.0
 }
 
 /// Whether a region's candidates are deployed at once or wait for an operator.
@@ -358,6 +366,7 @@ pub struct Centre {
     commands: Vec<CommandEntry>,
     journal: Option<Journal>,
     stale_after: Ms,
+    command_validity: Ms,
     /// Group deployments sent.
     pub sent: u64,
     /// Where each region's plans in force and deployment history are kept
@@ -374,6 +383,7 @@ impl Centre {
         regions: Vec<(String, Network, Approval, Deployer)>,
         data_dir: Option<&Path>,
         stale_after: Ms,
+        command_validity: Ms,
     ) -> std::io::Result<Centre> {
         let mut deployers = BTreeMap::new();
         let mut states = BTreeMap::new();
@@ -435,6 +445,7 @@ impl Centre {
             commands: Vec::new(),
             journal,
             stale_after,
+            command_validity,
             sent: 0,
             plans_dir,
             saved,
@@ -858,7 +869,8 @@ impl Centre {
                 field: "region".into(),
                 what: format!("region {region:?}"),
             })?;
-        let (cmd, publish) = dep.command(now, intersection, operator, action);
+        let (cmd, publish) =
+            dep.command(now, intersection, operator, action, self.command_validity);
         let entry = CommandEntry {
             region: region.into(),
             intersection: intersection.into(),
@@ -1087,7 +1099,13 @@ mod tests {
 
     fn centre(approve: Approval, dir: Option<&Path>) -> Centre {
         let dep = Deployer::new("r", Signer25519::from_seed("k", [3; 32]), 1000);
-        Centre::new(vec![("r".into(), net(), approve, dep)], dir, Ms::from_s(90)).unwrap()
+        Centre::new(
+            vec![("r".into(), net(), approve, dep)],
+            dir,
+            Ms::from_s(90),
+            Ms::from_s(60),
+        )
+        .unwrap()
     }
 
     fn candidate(name: &str) -> GroupDecision {

@@ -28,7 +28,8 @@ pub const ACK_TIMEOUT: Ms = Ms(30_000);
 pub const MAX_SENDS: u32 = 3;
 /// How long a deployment stays valid at a controller.
 pub const VALIDITY: Ms = Ms(24 * 3_600_000);
-/// How long a command stays valid (a command held up in the network longer is refused).
+/// How long the rollback command of a group rollback stays valid (held up in the network
+/// longer, the controller refuses it).
 pub const COMMAND_VALIDITY: Ms = Ms(600_000);
 /// Acknowledged deployments remembered per group, for rollbacks one step at a time.
 pub const HISTORY: usize = 20;
@@ -300,8 +301,13 @@ impl Deployer {
                         payload: Vec::new(),
                         retain: true,
                     });
-                    let (_, p) =
-                        self.command(now, &m.intersection, operator, CommandAction::Rollback);
+                    let (_, p) = self.command(
+                        now,
+                        &m.intersection,
+                        operator,
+                        CommandAction::Rollback,
+                        COMMAND_VALIDITY,
+                    );
                     out.push(p);
                 }
             }
@@ -339,14 +345,16 @@ impl Deployer {
         Ok(out)
     }
 
-    /// Sign a command for one intersection with the next sequence number of this centre key
-    /// (controllers refuse a sequence not above the last they accepted).
+    /// Sign a command for one intersection, valid for `validity`, with the next sequence
+    /// number of this centre key (controllers refuse a sequence not above the last they
+    /// accepted).
     pub fn command(
         &mut self,
         now: Ms,
         intersection: &str,
         operator: &str,
         action: CommandAction,
+        validity: Ms,
     ) -> (Command, Publish) {
         self.command_seq += 1;
         let mut c = Command {
@@ -355,7 +363,7 @@ impl Deployer {
             intersection: intersection.into(),
             seq: self.command_seq,
             issued_at_ms: now.0,
-            expires_at_ms: (now + COMMAND_VALIDITY).0,
+            expires_at_ms: (now + validity).0,
             operator: operator.into(),
             action,
             key_id: String::new(),

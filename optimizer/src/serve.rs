@@ -155,6 +155,12 @@ pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
                 format!("{} s is outside 5 to 3600", c.stale_after_s),
             ));
         }
+        if !(c.command_validity_s.is_finite() && (10.0..=3600.0).contains(&c.command_validity_s)) {
+            p.push(Problem::new(
+                at.key("command_validity_s"),
+                format!("{} s is outside 10 to 3600", c.command_validity_s),
+            ));
+        }
     }
     for (i, r) in cfg.regions.iter_mut().enumerate() {
         r.network = abs(&r.network);
@@ -269,13 +275,15 @@ pub async fn serve(
         regions.push((r.id.clone(), net.clone(), r.approve, dep));
         networks.insert(r.id.clone(), net);
     }
-    let stale_after = cfg
+    let (stale_after, command_validity) = cfg
         .console
         .as_ref()
-        .and_then(|c| Ms::from_secs_f64(c.stale_after_s))
-        .unwrap_or(Ms::from_s(90));
+        .and_then(|c| {
+            Ms::from_secs_f64(c.stale_after_s).zip(Ms::from_secs_f64(c.command_validity_s))
+        })
+        .unwrap_or((Ms::from_s(90), Ms::from_s(60)));
     let centre = Arc::new(std::sync::Mutex::new(
-        Centre::new(regions, Some(&cfg.data_dir), stale_after).map_err(|e| {
+        Centre::new(regions, Some(&cfg.data_dir), stale_after, command_validity).map_err(|e| {
             ServeError::Setup(format!(
                 "{}: {e}",
                 cfg.data_dir.join("decisions.jsonl").display()
@@ -658,6 +666,7 @@ mod tests {
         let c = cfg.console.unwrap();
         assert_eq!(c.listen, "127.0.0.1:8080");
         assert_eq!(c.stale_after_s, 90.0);
+        assert_eq!(c.command_validity_s, 60.0);
         assert_eq!(cfg.regions[0].approve, crate::console::Approval::Manual);
         let e = console("\ntheme = \"dark\"").unwrap_err().to_string();
         assert!(e.contains("theme: unknown field"), "{e}");

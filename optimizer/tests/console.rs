@@ -383,6 +383,8 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
             listen: "127.0.0.1:0".into(),
             operators_file: dir.join("operators"),
             stale_after_s: 90.0,
+            // The cabinet's clock runs 10x: a minute of validity would expire there in 6 s.
+            command_validity_s: 3600.0,
         }),
     };
     let (want, made) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
@@ -644,6 +646,7 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
     let payload = commands_seen.lock().unwrap().last().unwrap().clone();
     let sent: Command = serde_json::from_slice(&payload).unwrap();
     assert_eq!(sent.operator, "alice");
+    assert_eq!(sent.expires_at_ms - sent.issued_at_ms, 3_600_000);
     verifier.verify(&sent).unwrap();
     let mut fresh = Cabinet::new(
         Settings {
