@@ -178,6 +178,9 @@ struct Car {
     mv: u32,
     next: u32,
     stopped: bool,
+    /// `mv` yields (to a conflicting stream): kept here so that the gap-acceptance pass
+    /// looks at no movement record for the others.
+    yields: bool,
 }
 
 impl Car {
@@ -189,6 +192,7 @@ impl Car {
         mv: NO_MOVE,
         next: NO_MOVE,
         stopped: false,
+        yields: false,
     };
 }
 
@@ -1164,6 +1168,7 @@ impl Simulation {
                     mv: route.first().copied().unwrap_or(NO_MOVE),
                     next: route.get(1).copied().unwrap_or(NO_MOVE),
                     stopped: false,
+                    yields: first.is_some_and(|m| st.mv[m as usize].yields),
                 };
                 self.push_entry(lane, car);
                 self.lanes[lane].tail_back = -len;
@@ -1193,10 +1198,10 @@ impl Simulation {
             let Some(c) = self.front(lane) else {
                 continue;
             };
-            let Some(m) = opt(c.mv) else {
+            if !c.yields {
                 continue;
-            };
-            let mi = &st.mv[m as usize];
+            }
+            let mi = &st.mv[c.mv as usize];
             for &li in &st.mv_pool[mi.conf0 as usize..mi.conf1 as usize] {
                 let li = li as usize;
                 if self.link_eta_at[li] != stamp {
@@ -1360,6 +1365,7 @@ impl Simulation {
                             Car {
                                 x: nx,
                                 mv: nm,
+                                yields: opt(nm).is_some_and(|m| st.mv[m as usize].yields),
                                 next: nn,
                                 ..c
                             },
