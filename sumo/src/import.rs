@@ -578,7 +578,6 @@ fn draft_program(tl: &STl, mvs: &[Mv]) -> Result<Draft, String> {
     }
     // Groups: one per colour sequence; a movement's links must share one.
     let mut groups: Vec<(Vec<Col>, Vec<usize>)> = Vec::new();
-    let mut mv_group = Vec::new();
     for (mi, m) in mvs.iter().enumerate() {
         let keys: BTreeSet<&Vec<Col>> = m.links.iter().map(|k| &key_of[k]).collect();
         if keys.len() > 1 {
@@ -599,7 +598,6 @@ fn draft_program(tl: &STl, mvs: &[Mv]) -> Result<Draft, String> {
             }
         };
         groups[g].1.push(mi);
-        mv_group.push(g);
     }
     // Order groups by their first link.
     let first_link = |g: &(Vec<Col>, Vec<usize>)| {
@@ -1525,7 +1523,7 @@ pub fn import(
 
     // Detectors.
     if detectors.is_empty() {
-        place_detectors(&mut spec, &mapping, &mut report);
+        place_detectors(&mut spec, &mut report);
     } else {
         for src in detectors {
             crate::detectors::read_loops(*src, &mut spec, &mapping, &mut report)?;
@@ -1645,7 +1643,7 @@ fn set_signals(ix: &mut IntersectionSpec, d: &Draft, plan: Option<PlanSpec>) {
 
 /// Without loops from SUMO: a stop-line and an advance detector on every lane of every
 /// signalised approach (the advance one where the link is long enough).
-fn place_detectors(spec: &mut NetworkSpec, m: &Mapping, report: &mut Vec<String>) {
+fn place_detectors(spec: &mut NetworkSpec, report: &mut Vec<String>) {
     let mut no_advance = 0;
     let mut too_long = 0;
     let mut placed = 0;
@@ -1696,7 +1694,6 @@ fn place_detectors(spec: &mut NetworkSpec, m: &Mapping, report: &mut Vec<String>
             }
         }
     }
-    let _ = m;
     report.push(format!(
         "no E1 detectors given: {placed} detectors placed, a stop-line one {STOP_LINE_DISTANCE_M} m and an advance one {ADVANCE_DISTANCE_M} m (or 3 m short of the link's start) before the stop line on every lane of every signalised approach"
     ));

@@ -221,4 +221,26 @@ mod tests {
             .to_string()
             .starts_with("x.xml:3: xml: not well-formed XML"));
     }
+
+    #[test]
+    fn lines_of_elements_and_attributes() {
+        let src = Source {
+            file: "x.xml",
+            text: "<a>\n<b/>\n\n  <c\n  d=\"1\"/></a>",
+        };
+        let x = Xml::parse(src).unwrap();
+        let lines: Vec<(String, usize)> = x
+            .doc
+            .descendants()
+            .filter(|n| n.is_element())
+            .map(|n| (n.tag_name().name().to_string(), x.line(n)))
+            .collect();
+        assert_eq!(lines, [("a".into(), 1), ("b".into(), 2), ("c".into(), 4)]);
+        let c = x.doc.descendants().find(|n| n.has_tag_name("c")).unwrap();
+        assert_eq!(x.err_attr(c, "d", "bad").to_string(), "x.xml:5: c/d: bad");
+        assert_eq!(
+            x.req(c, "e").unwrap_err().to_string(),
+            "x.xml:4: c/e: missing attribute"
+        );
+    }
 }
