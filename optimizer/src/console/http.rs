@@ -144,12 +144,18 @@ impl App {
             a.next_request += 1;
             a.next_request - 1
         });
+        // A target comes from the URL: bounded, so a refused request cannot write a huge line.
+        let target: String = if target.chars().count() > 200 {
+            target.chars().take(200).chain("…".chars()).collect()
+        } else {
+            target.into()
+        };
         let e = AuditEntry {
             time_ms: unix_now().0,
             request,
             operator: operator.map(String::from),
             action: action.into(),
-            target: target.into(),
+            target,
             result: result.into(),
             detail,
         };
@@ -362,8 +368,10 @@ fn limit(q: &BTreeMap<String, String>) -> Result<usize, ApiError> {
 }
 
 fn decision_id(id: &str) -> Result<u64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad("id", format!("id: {id:?} is not a decision number")))
+    id.parse().map_err(|_| {
+        let shown: String = id.chars().take(40).collect();
+        ApiError::bad("id", format!("id: {shown:?} is not a decision number"))
+    })
 }
 
 async fn regions(State(app): State<App>) -> Response {
