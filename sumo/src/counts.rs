@@ -3,8 +3,9 @@
 //! --counts` optimizes from counts measured in SUMO (issue 5, item 3).
 //!
 //! - `id` maps to a detector of the network by the import's rule
-//!   ([`crate::xml::greenwave_id`]: the SUMO id, characters Greenwave does not allow as `_`);
-//!   an id no intersection has is a located error;
+//!   ([`crate::xml::greenwave_id`]: the SUMO id, characters Greenwave does not allow as `_`),
+//!   or, when no single detector has that id, as `<intersection>.<detector>` (the export's
+//!   loop ids); an id no intersection has is a located error;
 //! - `nVehContrib` (vehicles whose back passed the loop) is the count, `occupancy` (percent)
 //!   becomes a share (0 to 1), `begin`/`end` (seconds) the interval in model milliseconds;
 //! - one report per intersection and interval, detectors in the network's order, `seq`
@@ -36,9 +37,10 @@ pub fn counts(net: &Network, src: Source, region: &str) -> Result<Vec<DetectorRe
     for n in root.children().filter(|n| n.has_tag_name("interval")) {
         let sid = x.req(n, "id")?;
         let id = greenwave_id(sid);
-        let (ix, di) = match index.get(id.as_str()).map(Vec::as_slice) {
-            Some([one]) => *one,
-            Some(several) => {
+        let (ix, di) = match (index.get(id.as_str()).map(Vec::as_slice), qualified(net, &id)) {
+            (Some([one]), _) => *one,
+            (_, Some(q)) => q,
+            (Some(several), None) => {
                 let names: Vec<&str> = several
                     .iter()
                     .map(|(i, _)| net.intersections[*i].id.as_str())
@@ -46,10 +48,10 @@ pub fn counts(net: &Network, src: Source, region: &str) -> Result<Vec<DetectorRe
                 return Err(x.err_attr(
                     n,
                     "id",
-                    format!("detector {id:?} is used by several intersections ({}); the SUMO output cannot say which", names.join(", ")),
+                    format!("detector {id:?} is used by several intersections ({}); the SUMO output cannot say which (name the loop <intersection>.<detector>)", names.join(", ")),
                 ));
             }
-            None => {
+            (None, None) => {
                 return Err(x.err_attr(
                     n,
                     "id",
@@ -118,6 +120,20 @@ pub fn counts(net: &Network, src: Source, region: &str) -> Result<Vec<DetectorRe
         });
     }
     Ok(out)
+}
+
+/// A detector named `<intersection>.<detector>` (the ids `greenwave sumo export` gives its E1
+/// loops, since detector ids are unique per intersection only): (intersection, index).
+fn qualified(net: &Network, id: &str) -> Option<(usize, usize)> {
+    id.match_indices('.').find_map(|(k, _)| {
+        let (ix, det) = (&id[..k], &id[k + 1..]);
+        let i = net.intersections.iter().position(|x| x.id == ix)?;
+        let d = net.intersections[i]
+            .detectors
+            .iter()
+            .position(|d| d.id == det)?;
+        Some((i, d))
+    })
 }
 
 /// Reports as a JSON array, one report per line (what `greenwave plan --counts` reads).

@@ -94,6 +94,9 @@ pub struct ExportOptions {
     /// Write explicit vehicles instead of flows: the very vehicles (arrival times, entries and
     /// routes) that Greenwave's simulator generates with this seed (see [`sample_vehicles`]).
     pub vehicles_of_seed: Option<u64>,
+    /// Aggregation period of the E1 loops' output, seconds (`greenwave plan` takes intervals
+    /// up to 1 h).
+    pub detector_period_s: u32,
 }
 
 impl Default for ExportOptions {
@@ -105,6 +108,7 @@ impl Default for ExportOptions {
             max_routes_per_entry: 256,
             max_route_links: 513,
             vehicles_of_seed: None,
+            detector_period_s: 300,
         }
     }
 }
@@ -163,6 +167,10 @@ pub struct SumoFiles {
     pub tll: String,
     /// `sumo -a`: the same programs under [`ExportOptions::program_id`].
     pub tls_additional: String,
+    /// `sumo -a`: one E1 loop per detector of the network, id `<intersection>.<detector>`
+    /// (detector ids are unique per intersection only; `greenwave sumo counts` maps these ids
+    /// back), its output written to `<name>.e1.out.xml`.
+    pub detectors: String,
     /// The demand, when one was given.
     pub routes: Option<String>,
     pub connection_list: Vec<Connection>,
@@ -182,6 +190,7 @@ impl SumoFiles {
             (format!("{n}.con.xml"), self.connections.as_str()),
             (format!("{n}.tll.xml"), self.tll.as_str()),
             (format!("{n}.tls.add.xml"), self.tls_additional.as_str()),
+            (format!("{n}.det.add.xml"), self.detectors.as_str()),
         ];
         if let Some(r) = &self.routes {
             v.push((format!("{n}.rou.xml"), r.as_str()));
@@ -314,6 +323,7 @@ pub fn export(
         connections: connections_xml(net, &connection_list),
         tll: tll_xml(net, &programs, &connection_list),
         tls_additional: additional_xml(net, &programs, &opts.program_id),
+        detectors: detectors_xml(net, opts.detector_period_s),
         routes: demand.map(|d| match opts.vehicles_of_seed {
             Some(seed) => vehicles_xml(net, &sample_vehicles(net, d, seed), &opts.vehicle),
             None => routes_xml(net, d, &route_sets, &opts.vehicle),
@@ -717,6 +727,43 @@ fn additional_xml(net: &Network, programs: &[Program], program_id: &str) -> Stri
     s.push_str("<additional>\n");
     for p in programs {
         tl_logic(&mut s, net, p, program_id);
+    }
+    s.push_str("</additional>\n");
+    s
+}
+
+/// Where a detector's loop sits on its SUMO lane: approach detectors (`stop-line`, `advance`)
+/// `distance_m` before the stop line, exit detectors `distance_m` after the junction, as the
+/// import reads them back (`pos` = lane length - `distance_m`, or `distance_m` for exits). The
+/// lane is `<link>_<lane>`: SUMO numbers lanes from the right, as Greenwave does.
+pub fn detector_pos(net: &Network, d: &intersections::model::Detector) -> f64 {
+    match d.kind {
+        intersections::spec::DetectorKind::Exit => d.distance_m,
+        _ => (net.links[d.link.0].length_m - d.distance_m).max(0.0),
+    }
+}
+
+fn detectors_xml(net: &Network, period_s: u32) -> String {
+    let mut s = banner(
+        net,
+        "E1 loops at the network's detectors (load with sumo -a; read the output with greenwave sumo counts)",
+    );
+    s.push_str("<additional>\n");
+    let out = format!("{}.e1.out.xml", net.name);
+    for ix in &net.intersections {
+        for d in &ix.detectors {
+            let _ = writeln!(
+                s,
+                "    <inductionLoop id=\"{}.{}\" lane=\"{}_{}\" pos=\"{}\" period=\"{}\" file=\"{}\" friendlyPos=\"true\"/>",
+                esc(&ix.id),
+                esc(&d.id),
+                esc(&net.links[d.link.0].id),
+                d.lane,
+                num(detector_pos(net, d), 2),
+                period_s.max(1),
+                esc(&out)
+            );
+        }
     }
     s.push_str("</additional>\n");
     s

@@ -182,10 +182,11 @@ fn every_file_is_well_formed_xml() {
             "connections",
             "tlLogics",
             "additional",
+            "additional",
             "routes",
         ];
         let files = f.files();
-        assert_eq!(files.len(), 6, "{name}");
+        assert_eq!(files.len(), 7, "{name}");
         for ((file, text), root) in files.iter().zip(roots) {
             assert_eq!(
                 well_formed(text).unwrap_or_else(|e| panic!("{name}: {file}: {e}")),
@@ -582,5 +583,108 @@ fn explicit_vehicles_are_the_simulators_own() {
         let routes = f.routes.expect("routes");
         assert_eq!(well_formed(&routes).unwrap(), "routes");
         assert_eq!(attrs(&routes, "vehicle").len(), sampled.len());
+    }
+}
+
+/// The E1 loops come back through `sumo import` (on the nets netconvert built from the shipped
+/// exports) as the network's own detectors: same id, link, lane, kind and distance, so SUMO's
+/// output of these loops maps to the network's detectors in `greenwave sumo counts`.
+#[test]
+fn detector_loops_are_the_networks_detectors() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/shipped");
+    for name in SHIPPED {
+        let (net, d) = shipped(name);
+        let f = export(&net, &d);
+        let loops = attrs(&f.detectors, "inductionLoop");
+        let all: Vec<_> = net
+            .intersections
+            .iter()
+            .flat_map(|i| {
+                i.detectors
+                    .iter()
+                    .map(move |d| (format!("{}.{}", i.id, d.id), d))
+            })
+            .collect();
+        assert_eq!(loops.len(), all.len(), "{name}");
+        for (l, (id, det)) in loops.iter().zip(&all) {
+            assert_eq!(get(l, "id"), Some(id.as_str()), "{name}");
+            let lane = format!("{}_{}", net.links[det.link.0].id, det.lane);
+            assert_eq!(get(l, "lane"), Some(lane.as_str()), "{name}: {}", det.id);
+            assert_eq!(get(l, "period"), Some("300"), "{name}");
+            assert_eq!(get(l, "file"), Some(format!("{name}.e1.out.xml").as_str()));
+        }
+        let net_xml = std::fs::read_to_string(data.join(format!("{name}.net.xml"))).expect("net");
+        let imp = sumo::import(
+            sumo::Source {
+                file: "n.net.xml",
+                text: &net_xml,
+            },
+            &[],
+            &[sumo::Source {
+                file: "d.add.xml",
+                text: &f.detectors,
+            }],
+            &sumo::ImportOptions {
+                name: name.to_string(),
+                slice_s: 900.0,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let back: Vec<_> = imp
+            .network
+            .intersections
+            .iter()
+            .flat_map(|i| &i.detectors)
+            .collect();
+        assert_eq!(back.len(), all.len(), "{name}: {:#?}", imp.report);
+        for (id, det) in &all {
+            let b = back
+                .iter()
+                .find(|b| b.id == *id)
+                .unwrap_or_else(|| panic!("{name}: detector {id} not imported"));
+            assert_eq!(b.link, net.links[det.link.0].id, "{name}: {id}");
+            assert_eq!(b.lane, det.lane, "{name}: {id}");
+            assert_eq!(b.kind, det.kind, "{name}: {id}");
+            assert!(
+                (b.distance_m - det.distance_m).abs() < 0.6,
+                "{name}: {id} at {} m, was {} m",
+                b.distance_m,
+                det.distance_m
+            );
+        }
+        // SUMO's output of these loops maps to each intersection's own detectors.
+        let mut e1 = String::from("<detector>\n");
+        for (k, (id, _)) in all.iter().enumerate() {
+            e1.push_str(&format!(
+                "<interval begin=\"0\" end=\"300\" id=\"{id}\" nVehContrib=\"{k}\" occupancy=\"1\"/>\n"
+            ));
+        }
+        e1.push_str("</detector>\n");
+        let reports = sumo::counts(
+            &net,
+            sumo::Source {
+                file: "e1.xml",
+                text: &e1,
+            },
+            "sumo",
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (k, (_, det)) in all.iter().enumerate() {
+            let ix = net
+                .intersections
+                .iter()
+                .find(|i| i.detectors.iter().any(|d| std::ptr::eq(d, *det)))
+                .expect("owner");
+            let r = reports
+                .iter()
+                .find(|r| r.intersection == ix.id)
+                .expect("report");
+            let c = r
+                .detectors
+                .iter()
+                .find(|c| c.detector == det.id)
+                .expect("count");
+            assert_eq!(c.count, k as u32, "{name}: {}.{}", ix.id, det.id);
+        }
     }
 }
