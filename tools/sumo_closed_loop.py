@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""The closed loop against SUMO, measured by SUMO (issue 5, item 4, second half).
+
+Per shipped network and seed, on the same vehicles (the ones Greenwave's simulator generates for
+the seed, `greenwave sumo export --seed S`), SUMO runs five signal programs and reports each
+vehicle's time loss (`--tripinfo-output`, `timeLoss`):
+
+  default     SUMO's own program: the net built by netconvert from the export's plain files
+              without our programs (`--tllogic-files` left out), so netconvert generates it;
+              this run also carries the E1 loops at the network's detectors (`<name>.det.add.xml`)
+  webster     SUMO's `tools/tlsCycleAdaptation.py -n default.net.xml -r ROU`, loaded with -a
+  actuated    the same plain files built with `netconvert --tls.default-type actuated`
+  greenwave   the closed loop: the default run's E1 output -> `greenwave sumo counts` ->
+              `greenwave plan --counts` -> `greenwave sumo export --plan` -> its `.tls.add.xml`,
+              loaded with -a on the export's net
+  shipped     the network's own plans in force (the export's `.tls.add.xml`), for reference
+
+Every run: `sumo -n NET -r ROU [-a ADD] --step-length 1 --seed S --time-to-teleport 300
+--end <demand + 3600 s> --tripinfo-output trips.xml`, so that vehicles still queued when the
+demand ends can finish. Figures: mean timeLoss over completed vehicles (tripinfo), completed
+vehicles, teleports; means over seeds. Marks: greenwave at least 25% below default, at least 10%
+below webster, and "close to actuated" = at most 5% above it.
+
+Python 3 standard library only. Needs the release binary (`cargo build --release -p
+greenwave`) and SUMO (`sumo`, `netconvert` and the `tools` folder) from SUMO_HOME, PATH or the
+`.venv-sumo` virtualenv (`python3 -m venv .venv-sumo && .venv-sumo/bin/pip install
+eclipse-sumo`). Not run in CI: SUMO takes minutes.
+
+    python3 tools/sumo_closed_loop.py                          # 4 networks, seeds 1-3
+    python3 tools/sumo_closed_loop.py --networks single --seeds 5 --json
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NETWORKS = ["single", "arterial", "grid4", "district"]
+PROGRAMS = ["default", "webster", "actuated", "greenwave", "shipped"]
+# What Greenwave would deploy: the candidate when its own simulation check accepts it, else the
+# plans in force stay (no extra SUMO run: one of the two runs above).
+ROWS = PROGRAMS + ["deployed"]
+TELEPORT = "300"
+DRAIN_S = 3600
+
+
+def die(msg):
+    print(f"sumo_closed_loop: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def find_sumo():
+    """(bin folder with sumo and netconvert, tools folder, python that can run the tools)."""
+    cands = []
+    home = os.environ.get("SUMO_HOME")
+    if home:
+        cands.append((os.path.join(home, "bin"), os.path.join(home, "tools"), sys.executable))
+    venv = os.path.join(ROOT, ".venv-sumo")
+    vpy = os.path.join(venv, "bin", "python")
+    if os.path.isfile(vpy):
+        try:
+            pkg = subprocess.run(
+                [vpy, "-c", "import sumo, os; print(os.path.dirname(sumo.__file__))"],
+                capture_output=True, text=True, check=True).stdout.strip()
+            cands.append((os.path.join(venv, "bin"), os.path.join(pkg, "tools"), vpy))
+        except (subprocess.CalledProcessError, OSError):
+            pass
+    on_path = shutil.which("sumo")
+    if on_path:
+        b = os.path.dirname(os.path.realpath(on_path))
+        cands.append((b, os.path.join(os.path.dirname(b), "tools"), sys.executable))
+    for b, tools, py in cands:
+        if (os.path.isfile(os.path.join(b, "sumo")) and os.path.isfile(os.path.join(b, "netconvert"))
+                and os.path.isfile(os.path.join(tools, "tlsCycleAdaptation.py"))):
+            return b, tools, py
+    die("SUMO not found: need sumo, netconvert and tools/tlsCycleAdaptation.py from SUMO_HOME, "
+        "PATH or .venv-sumo (install: python3 -m venv .venv-sumo && "
+        ".venv-sumo/bin/pip install eclipse-sumo)")
+
+
+def run(cmd, log, cwd=None, env=None):
+    """Run a command, append it and its output to `log`; stop with its output on failure."""
+    with open(log, "a") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env)
+    with open(log, "a") as f:
+        f.write(p.stdout + p.stderr + "\n")
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{(p.stdout + p.stderr)[-2000:]}")
+    return p.stdout + p.stderr
+
+
+def netconvert_args(d, name, out, extra=()):
+    f = lambda ext: os.path.join(d, f"{name}.{ext}")
+    return ["--node-files", f("nod.xml"), "--edge-files", f("edg.xml"),
+            "--connection-files", f("con.xml"), "--output-file", out,
+            "--no-turnarounds", "true", "--offset.disable-normalization", "true",
+            "--no-warnings", "true", *extra]
+
+
+def demand_end_s(rou):
+    last = 0.0
+    for m in re.finditer(r'depart="([0-9.]+)"', open(rou).read()):
+        last = max(last, float(m.group(1)))
+    return last
+
+
+def tripinfo(path):
+    n, loss = 0, 0.0
+    for _, el in ET.iterparse(path):
+        if el.tag == "tripinfo":
+            n += 1
+            loss += float(el.get("timeLoss"))
+            el.clear()
+    return n, (loss / n if n else float("nan"))
+
+
+def peak_hour(e1, out, demand_end):
+    """Keep the E1 intervals of the busiest hour within the demand (all loops' counts summed),
+    as tlsCycleAdaptation.py plans for the peak hour of the routes; returns its begin, s."""
+    root = ET.parse(e1).getroot()
+    ivs = [iv for iv in root.iter("interval") if float(iv.get("end")) <= demand_end + 1e-6]
+    by_begin = {}
+    for iv in ivs:
+        b = float(iv.get("begin"))
+        by_begin[b] = by_begin.get(b, 0.0) + float(iv.get("nVehContrib"))
+    begins = sorted(by_begin)
+    best, best_n = begins[0], -1.0
+    for b in begins:
+        if b > begins[0] and b + 3600 > demand_end + 1e-6:
+            break
+        n = sum(v for k, v in by_begin.items() if b <= k < b + 3600)
+        if n > best_n:
+            best, best_n = b, n
+    keep = ET.Element("detector")
+    for iv in ivs:
+        b = float(iv.get("begin"))
+        if best <= b < best + 3600:
+            keep.append(iv)
+    ET.ElementTree(keep).write(out, encoding="UTF-8", xml_declaration=True)
+    return best
+
+
+def sumo_run(ctx, net, rou, adds, out_dir, tag, seed, end_s):
+    trips = os.path.join(out_dir, f"{tag}.trips.xml")
+    cmd = [os.path.join(ctx["bin"], "sumo"), "-n", net, "-r", rou]
+    if adds:
+        cmd += ["-a", ",".join(adds)]
+    cmd += ["--step-length", "1", "--seed", str(seed), "--end", str(int(end_s)),
+            "--time-to-teleport", TELEPORT, "--tripinfo-output", trips,
+            "--no-step-log", "true", "--no-warnings", "true",
+            "--duration-log.statistics", "true"]
+    t = time.time()
+    text = run(cmd, os.path.join(out_dir, "log.txt"))
+    m = re.search(r"Teleports:\s*(\d+)", text)
+    ins = re.search(r"Inserted:\s*(\d+)", text)
+    done, mean = tripinfo(trips)
+    return {"completed": done, "mean_time_loss_s": mean,
+            "teleports": int(m.group(1)) if m else 0,
+            "inserted": int(ins.group(1)) if ins else None,
+            "wall_s": round(time.time() - t, 1)}
+
+
+def one(ctx, name, seed):
+    """All five programs on one network and seed."""
+    gw = ctx["greenwave"]
+    netfile = os.path.join(ROOT, "intersections", "networks", f"{name}.toml")
+    d = os.path.join(ctx["work"], name, f"seed{seed}")
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+    log = os.path.join(d, "log.txt")
+    exp = os.path.join(d, "export")
+    run([gw, "sumo", "export", "--network", netfile, "--out", exp, "--seed", str(seed),
+         "--netconvert", os.path.join(ctx["bin"], "netconvert")], log)
+    rou = os.path.join(exp, f"{name}.rou.xml")
+    ours_net = os.path.join(exp, f"{name}.net.xml")
+    det = os.path.join(exp, f"{name}.det.add.xml")
+    e1 = os.path.join(exp, f"{name}.e1.out.xml")
+    nc = os.path.join(ctx["bin"], "netconvert")
+    default_net = os.path.join(d, "default.net.xml")
+    actuated_net = os.path.join(d, "actuated.net.xml")
+    run([nc, *netconvert_args(exp, name, default_net)], log)
+    run([nc, *netconvert_args(exp, name, actuated_net, ["--tls.default-type", "actuated"])], log)
+    end_s = ctx["end"] or demand_end_s(rou) + DRAIN_S
+    res = {}
+    # (a) SUMO's default program, with the loops that measure the counts for the loop.
+    res["default"] = sumo_run(ctx, default_net, rou, [det], d, "default", seed, end_s)
+    # (b) Webster by SUMO's own tool, on SUMO's default program.
+    webster = os.path.join(d, "webster.add.xml")
+    env = dict(os.environ, SUMO_HOME=os.path.dirname(ctx["tools"]))
+    run([ctx["python"], os.path.join(ctx["tools"], "tlsCycleAdaptation.py"),
+         "-n", default_net, "-r", rou, "-o", webster], log, env=env)
+    res["webster"] = sumo_run(ctx, default_net, rou, [webster], d, "webster", seed, end_s)
+    # (c) SUMO's actuated program.
+    res["actuated"] = sumo_run(ctx, actuated_net, rou, [], d, "actuated", seed, end_s)
+    # (d) The closed loop: SUMO's counts -> greenwave plan -> export -> SUMO.
+    counts = os.path.join(d, "counts.json")
+    plans = os.path.join(d, "plans.toml")
+    last_depart = demand_end_s(rou)
+    demand_end = 900.0 * -(-last_depart // 900)
+    peak = os.path.join(d, "peak.e1.out.xml")
+    peak_begin = peak_hour(e1, peak, demand_end)
+    run([gw, "sumo", "counts", peak, "--network", netfile, "--out", counts], log)
+    run([gw, "plan", "--network", netfile, "--counts", counts, "--out", plans], log)
+    accepted = "# Validation: accepted" in open(plans).read()
+    loop = os.path.join(d, "loop")
+    run([gw, "sumo", "export", "--network", netfile, "--plan", plans, "--out", loop,
+         "--seed", str(seed), "--no-netconvert"], log)
+    res["greenwave"] = sumo_run(ctx, ours_net, rou, [os.path.join(loop, f"{name}.tls.add.xml")],
+                                d, "greenwave", seed, end_s)
+    res["greenwave"]["plan_accepted_by_greenwave"] = accepted
+    res["greenwave"]["counts_hour_begin_s"] = peak_begin
+    # (e) The shipped plans in force.
+    res["shipped"] = sumo_run(ctx, ours_net, rou, [os.path.join(exp, f"{name}.tls.add.xml")],
+                              d, "shipped", seed, end_s)
+    return res
+
+
+def summarise(name, seeds, per_seed):
+    out = {"network": name, "seeds": seeds, "per_seed": per_seed, "programs": {}}
+    for s in seeds:
+        r = per_seed[str(s)]
+        r["deployed"] = dict(r["greenwave"] if r["greenwave"]["plan_accepted_by_greenwave"] else r["shipped"])
+    for p in ROWS:
+        rows = [per_seed[str(s)][p] for s in seeds]
+        n = len(rows)
+        out["programs"][p] = {
+            "mean_time_loss_s": sum(r["mean_time_loss_s"] for r in rows) / n,
+            "completed": sum(r["completed"] for r in rows) / n,
+            "teleports": sum(r["teleports"] for r in rows),
+        }
+    g = out["programs"]["greenwave"]["mean_time_loss_s"]
+    red = lambda ref: (out["programs"][ref]["mean_time_loss_s"] - g) / out["programs"][ref]["mean_time_loss_s"] * 100
+    vs_act = (g - out["programs"]["actuated"]["mean_time_loss_s"]) / out["programs"]["actuated"]["mean_time_loss_s"] * 100
+    out["greenwave_vs"] = {"default_reduction_pct": red("default"),
+                           "webster_reduction_pct": red("webster"),
+                           "actuated_diff_pct": vs_act}
+    out["marks"] = {"default_25pct": red("default") >= 25.0,
+                    "webster_10pct": red("webster") >= 10.0,
+                    "actuated_within_5pct": vs_act <= 5.0}
+    return out
+
+
+def table(s):
+    acc = sum(s["per_seed"][str(k)]["greenwave"]["plan_accepted_by_greenwave"] for k in s["seeds"])
+    print(f"\n{s['network']}: seeds {','.join(map(str, s['seeds']))} (means over seeds; teleports summed); "
+          f"Greenwave's check accepted the candidate for {acc} of {len(s['seeds'])} seeds")
+    print(f"  {'program':<10} {'time loss':>10} {'completed':>10} {'teleports':>9}   greenwave against it")
+    g = s["programs"]["greenwave"]["mean_time_loss_s"]
+    for p in ROWS:
+        r = s["programs"][p]
+        diff = "" if p in ("greenwave", "deployed") else f"{(g - r['mean_time_loss_s']) / r['mean_time_loss_s'] * 100:+.1f}%"
+        print(f"  {p:<10} {r['mean_time_loss_s']:>9.1f}s {r['completed']:>10.0f} {r['teleports']:>9}   {diff}")
+    v, m = s["greenwave_vs"], s["marks"]
+    ok = lambda b: "met" if b else "NOT met"
+    print(f"  marks: greenwave {-v['default_reduction_pct']:+.1f}% vs default (needs <= -25%: {ok(m['default_25pct'])}), "
+          f"{-v['webster_reduction_pct']:+.1f}% vs webster (needs <= -10%: {ok(m['webster_10pct'])}), "
+          f"{v['actuated_diff_pct']:+.1f}% vs actuated (needs <= +5%: {ok(m['actuated_within_5pct'])})")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--networks", default=",".join(NETWORKS), help="comma-separated (default: all four)")
+    ap.add_argument("--seeds", default="3", help="N (seeds 1..N) or a comma-separated list (default 3)")
+    ap.add_argument("--work", default="/tmp/greenwave_sumo_closed_loop", help="scratch folder for SUMO's files")
+    ap.add_argument("--greenwave", default=os.path.join(ROOT, "target", "release", "greenwave"))
+    ap.add_argument("--end", type=float, default=None, help="SUMO end time, s (default: last departure + 3600)")
+    ap.add_argument("--jobs", type=int, default=1, help="network-seed pairs run at once (default 1)")
+    ap.add_argument("--json", action="store_true", help="print a JSON array instead of tables")
+    ap.add_argument("--table", metavar="JSON", help="print the tables of an earlier --json output and stop")
+    a = ap.parse_args()
+    if a.table:
+        for s in json.load(open(a.table)):
+            table(s)
+        return
+    seeds = list(range(1, int(a.seeds) + 1)) if a.seeds.isdigit() else [int(x) for x in a.seeds.split(",")]
+    names = [n for n in a.networks.split(",") if n]
+    for n in names:
+        if not os.path.isfile(os.path.join(ROOT, "intersections", "networks", f"{n}.toml")):
+            die(f"no network intersections/networks/{n}.toml")
+    if not os.access(a.greenwave, os.X_OK):
+        die(f"{a.greenwave} not found: build it with `cargo build --release -p greenwave`")
+    b, tools, py = find_sumo()
+    ctx = {"bin": b, "tools": tools, "python": py, "greenwave": os.path.abspath(a.greenwave),
+           "work": os.path.abspath(a.work), "end": a.end}
+    if not a.json:
+        print(f"SUMO: {b}/sumo; tools: {tools}; scratch: {ctx['work']}", flush=True)
+    jobs = [(n, s) for n in names for s in seeds]
+    results = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as ex:
+        futs = {ex.submit(one, ctx, n, s): (n, s) for n, s in jobs}
+        for f in concurrent.futures.as_completed(futs):
+            n, s = futs[f]
+            try:
+                results[(n, s)] = f.result()
+            except RuntimeError as e:
+                die(f"{n} seed {s}: {e}")
+            if not a.json:
+                r = results[(n, s)]
+                print(f"  {n} seed {s}: " + ", ".join(
+                    f"{p} {r[p]['mean_time_loss_s']:.1f}s" for p in PROGRAMS), flush=True)
+    summaries = [summarise(n, seeds, {str(s): results[(n, s)] for s in seeds}) for n in names]
+    if a.json:
+        print(json.dumps(summaries, indent=1))
+    else:
+        for s in summaries:
+            table(s)
+
+
+if __name__ == "__main__":
+    main()
