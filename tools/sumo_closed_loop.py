@@ -14,6 +14,9 @@ vehicle's time loss (`--tripinfo-output`, `timeLoss`):
               `greenwave plan --counts` -> `greenwave sumo export --plan` -> its `.tls.add.xml`,
               loaded with -a on the export's net
   shipped     the network's own plans in force (the export's `.tls.add.xml`), for reference
+  webster_gw  `tlsCycleAdaptation.py` on the export's net, whose program is ours (Greenwave's
+              stages, clearances and plans in force): SUMO's Webster on Greenwave's stages,
+              which separates the stage structure from the timing
 
 Every run: `sumo -n NET -r ROU [-a ADD] --step-length 1 --seed S --time-to-teleport 300
 --end <demand + 3600 s> --tripinfo-output trips.xml`, so that vehicles still queued when the
@@ -43,7 +46,7 @@ import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NETWORKS = ["single", "arterial", "grid4", "district"]
-PROGRAMS = ["default", "webster", "actuated", "greenwave", "shipped"]
+PROGRAMS = ["default", "webster", "actuated", "greenwave", "shipped", "webster_gw"]
 # What Greenwave would deploy: the candidate when its own simulation check accepts it, else the
 # plans in force stay (no extra SUMO run: one of the two runs above).
 ROWS = PROGRAMS + ["deployed"]
@@ -221,6 +224,11 @@ def one(ctx, name, seed):
     # (e) The shipped plans in force.
     res["shipped"] = sumo_run(ctx, ours_net, rou, [os.path.join(exp, f"{name}.tls.add.xml")],
                               d, "shipped", seed, end_s)
+    # (f) SUMO's Webster on our stages.
+    webster_gw = os.path.join(d, "webster_gw.add.xml")
+    run([ctx["python"], os.path.join(ctx["tools"], "tlsCycleAdaptation.py"),
+         "-n", ours_net, "-r", rou, "-o", webster_gw], log, env=env)
+    res["webster_gw"] = sumo_run(ctx, ours_net, rou, [webster_gw], d, "webster_gw", seed, end_s)
     return res
 
 
