@@ -188,6 +188,17 @@ impl StageEngine {
             .unwrap_or(Ms::ZERO)
     }
 
+    /// The longest [`StageEngine::closing_time`] of stage `from` towards any other stage: a
+    /// policy that must end the stage by a time, before it knows which stage follows, asks
+    /// this long before.
+    pub fn closing_time_any(&self, from: usize) -> Ms {
+        (0..self.ix.stages.len())
+            .filter(|&to| to != from)
+            .map(|to| self.closing_time(from, to))
+            .max()
+            .unwrap_or(Ms::ZERO)
+    }
+
     /// The earliest time at which [`StageEngine::request`] to `to` succeeds: every group that
     /// ends has had its minimum (vehicles their minimum green up to the end of the stage,
     /// pedestrians their walk before their own clearance). `None` unless a stage is green.
@@ -642,8 +653,11 @@ impl SignalLogic for Actuated {
         self.detection.update_calls(green, m);
         let mut wake = self.engine.next_change(now);
         if let (Some(stage), Some(since)) = (green, self.engine.green_since()) {
-            let min_end = since + self.engine.stage_min(stage);
-            let max_end = since + self.max_green[self.pos];
+            // The stage's minimum and maximum count its crosswalks' clearance, which runs
+            // after the request: ask that long before.
+            let close = self.engine.closing_time_any(stage);
+            let min_end = (since + self.engine.stage_min(stage) - close).max(since);
+            let max_end = (since + self.max_green[self.pos] - close).max(min_end);
             if now < min_end {
                 return wake.min(min_end);
             }
@@ -913,7 +927,10 @@ impl SignalLogic for MaxPressure {
         else {
             return self.engine.next_change(now);
         };
-        let min_end = since + self.engine.stage_min(stage);
+        // As in actuated control, the minimum and maximum count the crosswalks' clearance
+        // that follows a request.
+        let close = self.engine.closing_time_any(stage);
+        let min_end = (since + self.engine.stage_min(stage) - close).max(since);
         if now < min_end {
             self.next_decision = min_end;
             return self.engine.next_change(now).min(min_end);
@@ -922,7 +939,7 @@ impl SignalLogic for MaxPressure {
             return self.engine.next_change(now).min(self.next_decision);
         }
         let p = self.pressures(m);
-        let maxed = now - since >= self.params.max_green;
+        let maxed = now + close - since >= self.params.max_green;
         let mut best = stage;
         for (k, &pk) in p.iter().enumerate() {
             if k == stage {
@@ -940,7 +957,13 @@ impl SignalLogic for MaxPressure {
         if best != stage && self.engine.request(now, best) {
             return self.engine.next_change(now);
         }
-        self.next_decision = now + self.params.period;
+        // Look again after a period, and exactly when the stage reaches its maximum.
+        let max_at = since + self.params.max_green - close;
+        self.next_decision = if now < max_at {
+            (now + self.params.period).min(max_at)
+        } else {
+            now + self.params.period
+        };
         self.engine.next_change(now).min(self.next_decision)
     }
     fn colours(&self) -> &[Colour] {
