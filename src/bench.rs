@@ -99,7 +99,10 @@ fn print_table(name: &str, duration: Ms, seeds: usize, rows: &[BenchRow]) {
             vs,
             r.replans
                 .as_ref()
-                .map(|l| format!("  ({} of {} re-plans deployed)", l.accepted, l.replans))
+                .map(|l| format!(
+                    "  ({} of {} re-plans deployed, {} actuated)",
+                    l.accepted, l.replans, l.actuated
+                ))
                 .unwrap_or_default()
         );
     }

@@ -566,6 +566,10 @@ pub struct ActuatedParams {
     pub passage: Ms,
     /// Maximum green per stage, by plan position; `None` takes the plan's greens.
     pub max_green: Option<Vec<Ms>>,
+    /// With `max_green` `None`: the maximum is the plan's green times this factor (whole
+    /// milliseconds), so that a stage can take more than its planned share when demand is
+    /// above the plan's estimate (1.0: the plan's greens).
+    pub max_green_factor: f64,
 }
 
 impl Default for ActuatedParams {
@@ -573,6 +577,7 @@ impl Default for ActuatedParams {
         ActuatedParams {
             passage: Ms::from_s(3),
             max_green: None,
+            max_green_factor: 1.0,
         }
     }
 }
@@ -609,7 +614,11 @@ impl Actuated {
         let sequence: Vec<usize> = plan.stages.iter().map(|s| s.stage).collect();
         let max_green = match &params.max_green {
             Some(m) if m.len() == sequence.len() => m.clone(),
-            _ => plan.stages.iter().map(|s| s.green).collect(),
+            _ => plan
+                .stages
+                .iter()
+                .map(|s| Ms((s.green.0 as f64 * params.max_green_factor.max(0.0)).round() as i64))
+                .collect(),
         };
         let max_green = max_green
             .iter()

@@ -228,6 +228,11 @@ impl SignalMachine {
         self.isolated
     }
 
+    /// Isolated actuation runs each stage up to its planned green times `factor` (default 1).
+    pub fn set_max_green_factor(&mut self, factor: f64) {
+        self.actuated.max_green_factor = factor;
+    }
+
     /// The passage time (unit extension) of actuated operation (default 3 s).
     pub fn set_passage(&mut self, passage: Ms) {
         self.actuated.passage = passage;

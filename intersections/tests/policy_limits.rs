@@ -67,7 +67,7 @@ fn greens_of(
             }
             _ => {}
         }
-        now = now + Ms(100);
+        now += Ms(100);
     }
     out
 }
@@ -175,4 +175,25 @@ fn max_pressure_minimum_includes_the_crosswalk_clearance() {
         Some(ix.stage_min_green(art)),
         "{g:?}"
     );
+}
+
+#[test]
+fn actuated_maximum_scales_with_the_factor() {
+    let n = net();
+    let ix = &n.intersections[0];
+    let plan = ix.plan("offpeak").unwrap();
+    let art = ix.stages.iter().position(|s| s.id == "arterial").unwrap();
+    let through = ix.group("EW_through").unwrap().0;
+    let params = ActuatedParams {
+        max_green_factor: 1.5,
+        ..ActuatedParams::default()
+    };
+    let mut a = Actuated::new(ix, plan, &params, Ms::ZERO);
+    let q = vec![5; ix.movements.len()];
+    let g = greens_of(ix, &mut a, Ms::from_s(400), &|_| true, &q, through);
+    assert!(g.len() >= 3, "{g:?}");
+    let planned = plan.stages.iter().find(|s| s.stage == art).unwrap().green;
+    for (s, e) in g {
+        assert_eq!(e - s, Ms(planned.0 * 3 / 2), "arterial green {s}..{e}");
+    }
 }

@@ -16,7 +16,12 @@
 //!   takes its stage sequence and maximum greens from each intersection's scheduled plan);
 //! - `greenwave`: the adaptive control above, starting from the plans for the demand file's
 //!   first slice (the time-of-day history a centre has) and re-planning from counts only.
+//!   Each re-plan is checked two ways, run coordinated in fixed time and run isolated
+//!   actuated with the plan's greens times [`AdaptiveParams::actuated_max_green_factor`] as
+//!   maximums ([`Operation`]); the check deploys whichever is better, if it beats the
+//!   operation in force by the threshold.
 
+use intersections::control::ActuatedParams;
 use intersections::field::{Field, Measurements, SignalLogic};
 use intersections::machine::SignalMachine;
 use intersections::{Colour, IntersectionIdx, Ms, Plan};
@@ -24,7 +29,7 @@ use serde::Serialize;
 use simulator::{Control, ControlKind, RunMetrics, Scenario, SimError, Simulation};
 
 use crate::counts::CountRecord;
-use crate::decide::{validate_candidate, ValidateParams};
+use crate::decide::{validate_operations, Operation, ValidateParams};
 use crate::estimate::{demand_flows, demand_from_flows, EstimateParams, Estimator};
 use crate::webster::{plan_network, PlanError, PlanParams};
 
@@ -34,6 +39,9 @@ use crate::webster::{plan_network, PlanError, PlanParams};
 pub struct CabinetLogic {
     pub machine: SignalMachine,
     colours: Vec<Colour>,
+    /// Pass the detectors: the machine runs its plans actuated.
+    pub actuate: bool,
+    failed: Vec<bool>,
 }
 
 impl CabinetLogic {
@@ -41,13 +49,37 @@ impl CabinetLogic {
         CabinetLogic {
             machine,
             colours: Vec::new(),
+            actuate: false,
+            failed: Vec::new(),
         }
+    }
+
+    /// Put `plan` in force, run coordinated (`actuated` `None`) or isolated actuated.
+    pub fn deploy(&mut self, plan: &Plan, actuated: Option<&ActuatedParams>) {
+        self.machine.set_plan(plan.clone());
+        self.machine.set_isolated(actuated.is_some());
+        if let Some(a) = actuated {
+            self.machine.set_passage(a.passage);
+            self.machine.set_max_green_factor(a.max_green_factor);
+        }
+        self.actuate = actuated.is_some();
     }
 }
 
 impl SignalLogic for CabinetLogic {
-    fn step(&mut self, now: Ms, _m: &Measurements<'_>) -> Ms {
-        let out = self.machine.step(now);
+    fn step(&mut self, now: Ms, m: &Measurements<'_>) -> Ms {
+        let out = if self.actuate {
+            self.failed.resize(m.detectors.len(), false);
+            self.machine.step_with(
+                now,
+                &intersections::machine::Detectors {
+                    states: m.detectors,
+                    failed: &self.failed,
+                },
+            )
+        } else {
+            self.machine.step(now)
+        };
         self.colours = out.colours;
         out.next_wake
     }
@@ -91,8 +123,13 @@ pub struct AdaptiveParams {
     pub plan: PlanParams,
     /// Flows counted under a queue are planned for this much more.
     pub lower_bound_boost: f64,
-    /// Check each candidate in the simulator before it goes out (`None`: deploy every one).
+    /// Check each candidate in the simulator before it goes out (`None`: deploy every one,
+    /// coordinated).
     pub validate: Option<ValidateParams>,
+    /// Also check each candidate run isolated actuated, each stage up to its planned green
+    /// times this factor, and deploy whichever of the two runs the check finds better
+    /// (`None`: coordinated only).
+    pub actuated_max_green_factor: Option<f64>,
 }
 
 impl Default for AdaptiveParams {
@@ -105,9 +142,13 @@ impl Default for AdaptiveParams {
             validate: Some(ValidateParams {
                 threshold: 0.03,
                 seeds: vec![1, 2],
-                horizon: Ms::from_s(900),
-                warmup: Ms::from_s(300),
+                // 20 min after 10 min from empty: 15 min after 5 never reached the queues of
+                // the street and under-rated actuation; 30 after 15 did no better
+                // (docs/benchmarks.md).
+                horizon: Ms::from_s(1200),
+                warmup: Ms::from_s(600),
             }),
+            actuated_max_green_factor: Some(2.0),
         }
     }
 }
@@ -214,6 +255,8 @@ pub fn simulated_counts(
 pub struct AdaptiveLog {
     pub replans: usize,
     pub accepted: usize,
+    /// Of the accepted: how many run isolated actuated.
+    pub actuated: usize,
 }
 
 /// One run of `control` from an empty network for `duration`.
@@ -247,7 +290,7 @@ pub fn run_greenwave(
     let first = demand_flows(net, demand, Some(0));
     let mut pp = params.plan.clone();
     pp.plan_id = "gw-0".into();
-    let mut in_force = plan_network(net, &first, &pp)?.plans;
+    let in_force = plan_network(net, &first, &pp)?.plans;
     let mut sim = scenario.simulation(&Control::of_kind(ControlKind::External), seed)?;
     let n = net.intersections.len();
     let mut logics: Vec<Option<CabinetLogic>> = vec![None; n];
@@ -259,6 +302,7 @@ pub fn run_greenwave(
             Ms::ZERO,
         )));
     }
+    let mut in_force = Operation::coordinated(in_force);
     let mut wake = vec![Ms::ZERO; n];
     let mut estimator = Estimator::new(net, Some(demand), params.estimate.clone());
     let mut taker = CountTaker::new(&sim);
@@ -274,10 +318,14 @@ pub fn run_greenwave(
                 .estimate()
                 .planning_flows(params.lower_bound_boost);
             pp.plan_id = format!("gw-{}", now.0 / 1000);
-            let candidate = plan_network(net, &flows, &pp)?.plans;
+            let plans = plan_network(net, &flows, &pp)?.plans;
             log.replans += 1;
-            let accept = match &params.validate {
-                None => true,
+            let mut candidates = vec![Operation::coordinated(plans.clone())];
+            if let Some(f) = params.actuated_max_green_factor {
+                candidates.push(Operation::actuated(plans, f));
+            }
+            let chosen = match &params.validate {
+                None => Some(candidates.swap_remove(0)),
                 Some(vp) => {
                     let d =
                         demand_from_flows(net, &flows, vp.warmup + vp.horizon).map_err(|p| {
@@ -288,22 +336,26 @@ pub fn run_greenwave(
                                     .join("; "),
                             )
                         })?;
-                    validate_candidate(net, &d, &in_force, &candidate, vp)?.accepted
+                    let (decision, k) = validate_operations(net, &d, &in_force, &candidates, vp)?;
+                    decision.accepted.then(|| candidates.swap_remove(k))
                 }
             };
-            if accept {
+            if let Some(op) = chosen {
                 log.accepted += 1;
-                for (i, p) in &candidate {
+                if op.actuated.is_some() {
+                    log.actuated += 1;
+                }
+                for (i, p) in &op.plans {
                     if let Some(l) = logics[i.0].as_mut() {
-                        l.machine.set_plan(p.clone());
+                        l.deploy(p, op.actuated.as_ref());
                         wake[i.0] = now;
                     }
                 }
-                in_force = candidate;
+                in_force = op;
             }
         }
         for i in 0..n {
-            if now < wake[i] {
+            if now < wake[i] && !logics[i].as_ref().is_some_and(|l| l.actuate) {
                 continue;
             }
             if let Some(l) = logics[i].as_mut() {
@@ -372,6 +424,7 @@ pub fn bench_network(
             let (m, l) = r?;
             log.replans += l.replans;
             log.accepted += l.accepted;
+            log.actuated += l.actuated;
             runs.push(m);
         }
         let f = crate::decide::Figures::of(&runs);

@@ -7,11 +7,70 @@
 //! Both run from an empty network for a warm-up (not measured) and then the horizon. The
 //! candidate runs as its plans, from their first cycle: the controller's transition into it
 //! (a few cycles, see `intersections::transition`) is not part of this check yet.
+//!
+//! [`validate_operations`] checks several candidate [`Operation`]s at once (the same plans run
+//! coordinated and run isolated actuated, say) and decides on the best of them; the simulator
+//! runs each with the signal logic a cabinet runs in that mode.
 
+use intersections::control::ActuatedParams;
 use intersections::demand::Demand;
 use intersections::{IntersectionIdx, Ms, Network, Plan};
 use serde::Serialize;
-use simulator::{Control, RunMetrics, Scenario, SimConfig, SimError};
+use simulator::{Control, ControlKind, RunMetrics, Scenario, SimConfig, SimError};
+
+/// Plans and how the cabinets run them: coordinated (fixed time, the plans' cycles and
+/// offsets) or isolated actuated (each cabinet runs the plan's stage sequence with gap-out
+/// and max-out, [`intersections::control::Actuated`], the plan's greens times a factor as the
+/// maximums). The simulator runs both with the signal logic the cabinet runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Operation {
+    pub plans: Vec<(IntersectionIdx, Plan)>,
+    /// `Some`: isolated actuated with these parameters.
+    pub actuated: Option<ActuatedParams>,
+}
+
+impl Operation {
+    /// The plans run coordinated in fixed time.
+    pub fn coordinated(plans: Vec<(IntersectionIdx, Plan)>) -> Self {
+        Operation {
+            plans,
+            actuated: None,
+        }
+    }
+
+    /// The plans run isolated actuated, each stage up to its green times `max_green_factor`.
+    pub fn actuated(plans: Vec<(IntersectionIdx, Plan)>, max_green_factor: f64) -> Self {
+        Operation {
+            plans,
+            actuated: Some(ActuatedParams {
+                max_green_factor,
+                ..ActuatedParams::default()
+            }),
+        }
+    }
+
+    /// `coordinated` or `actuated`.
+    pub fn mode(&self) -> &'static str {
+        if self.actuated.is_some() {
+            "actuated"
+        } else {
+            "coordinated"
+        }
+    }
+
+    /// The simulator's control that runs this operation.
+    pub fn control(&self) -> Control {
+        match &self.actuated {
+            None => Control::with_plans(self.plans.clone()),
+            Some(a) => Control {
+                kind: ControlKind::Actuated,
+                plans: self.plans.clone(),
+                actuated: a.clone(),
+                ..Control::default()
+            },
+        }
+    }
+}
 
 /// Settings of the check.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,15 +110,17 @@ pub struct Decision {
     pub seeds: Vec<u64>,
     pub horizon_s: f64,
     pub warmup_s: f64,
+    /// How the candidate runs: `coordinated` or `actuated` (see [`Operation`]).
+    pub mode: String,
     pub reason: String,
 }
 
 fn runs(
     scenario: &Scenario,
-    plans: &[(IntersectionIdx, Plan)],
+    op: &Operation,
     p: &ValidateParams,
 ) -> Result<Vec<RunMetrics>, SimError> {
-    let control = Control::with_plans(plans.to_vec());
+    let control = op.control();
     let mut out = Vec::new();
     for &seed in &p.seeds {
         let mut sim = scenario.simulation(&control, seed)?;
@@ -71,7 +132,8 @@ fn runs(
     Ok(out)
 }
 
-/// Simulate the plans in force and the candidate with `demand` and decide.
+/// Simulate the plans in force and the candidate with `demand` and decide (both run
+/// coordinated).
 pub fn validate_candidate(
     net: &Network,
     demand: &Demand,
@@ -79,17 +141,65 @@ pub fn validate_candidate(
     candidate: &[(IntersectionIdx, Plan)],
     p: &ValidateParams,
 ) -> Result<Decision, SimError> {
+    let (d, _) = validate_operations(
+        net,
+        demand,
+        &Operation::coordinated(in_force.to_vec()),
+        &[Operation::coordinated(candidate.to_vec())],
+        p,
+    )?;
+    Ok(d)
+}
+
+/// Simulate the operation in force and each candidate with `demand` (the same seeds, common
+/// random numbers), take the candidate with the lowest mean delay among those that gridlock
+/// no more often than the operation in force, and decide on it. Returns the decision and the
+/// index of the candidate it is about. `candidates` must not be empty.
+pub fn validate_operations(
+    net: &Network,
+    demand: &Demand,
+    in_force: &Operation,
+    candidates: &[Operation],
+    p: &ValidateParams,
+) -> Result<(Decision, usize), SimError> {
+    assert!(
+        !candidates.is_empty(),
+        "validate_operations needs a candidate"
+    );
     let scenario = Scenario::new(net.clone(), demand.clone(), SimConfig::default())?;
-    let (before, after) = std::thread::scope(|s| {
-        let b = s.spawn(|| runs(&scenario, in_force, p));
-        let a = runs(&scenario, candidate, p);
-        (
-            b.join()
-                .unwrap_or_else(|_| Err(SimError::Config("a run panicked".into()))),
-            a,
-        )
+    let all: Vec<&Operation> = std::iter::once(in_force).chain(candidates).collect();
+    let results: Vec<Result<Vec<RunMetrics>, SimError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = all
+            .iter()
+            .map(|op| s.spawn(|| runs(&scenario, op, p)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(SimError::Config("a run panicked".into())))
+            })
+            .collect()
     });
-    let (before, after) = (Figures::of(&before?), Figures::of(&after?));
+    let mut figures = Vec::new();
+    for r in results {
+        figures.push(Figures::of(&r?));
+    }
+    let before = figures[0].clone();
+    let best = (1..figures.len())
+        .min_by(|&a, &b| {
+            let key = |k: usize| {
+                (
+                    figures[k].gridlocks > before.gridlocks,
+                    figures[k].mean_delay_s,
+                )
+            };
+            key(a)
+                .partial_cmp(&key(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .unwrap_or(1);
+    let after = figures[best].clone();
     let improvement = if before.mean_delay_s > 0.0 {
         (before.mean_delay_s - after.mean_delay_s) / before.mean_delay_s
     } else {
@@ -97,6 +207,7 @@ pub fn validate_candidate(
     };
     let gridlock = after.gridlocks > before.gridlocks;
     let accepted = improvement > p.threshold && !gridlock;
+    let mode = candidates[best - 1].mode();
     let reason = if gridlock {
         format!(
             "the candidate gridlocked in {} of {} runs",
@@ -105,7 +216,7 @@ pub fn validate_candidate(
         )
     } else if accepted {
         format!(
-            "mean delay {:.1} s -> {:.1} s ({:+.1}%), better than the {:.1}% threshold",
+            "mean delay {:.1} s -> {:.1} s ({:+.1}%, {mode}), better than the {:.1}% threshold",
             before.mean_delay_s,
             after.mean_delay_s,
             -improvement * 100.0,
@@ -113,22 +224,26 @@ pub fn validate_candidate(
         )
     } else {
         format!(
-            "mean delay {:.1} s -> {:.1} s ({:+.1}%), not better than the {:.1}% threshold: the plans in force stay",
+            "mean delay {:.1} s -> {:.1} s ({:+.1}%, {mode}), not better than the {:.1}% threshold: the plans in force stay",
             before.mean_delay_s,
             after.mean_delay_s,
             -improvement * 100.0,
             p.threshold * 100.0
         )
     };
-    Ok(Decision {
-        accepted,
-        improvement,
-        threshold: p.threshold,
-        before,
-        after,
-        seeds: p.seeds.clone(),
-        horizon_s: p.horizon.as_secs_f64(),
-        warmup_s: p.warmup.as_secs_f64(),
-        reason,
-    })
+    Ok((
+        Decision {
+            accepted,
+            improvement,
+            threshold: p.threshold,
+            before,
+            after,
+            seeds: p.seeds.clone(),
+            horizon_s: p.horizon.as_secs_f64(),
+            warmup_s: p.warmup.as_secs_f64(),
+            mode: mode.into(),
+            reason,
+        },
+        best - 1,
+    ))
 }

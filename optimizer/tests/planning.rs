@@ -7,7 +7,7 @@ use intersections::load;
 use intersections::Ms;
 use optimizer::adaptive::{run_control, simulated_counts, AdaptiveParams, BenchControl};
 use optimizer::counts::{parse_counts, to_csv};
-use optimizer::decide::{validate_candidate, ValidateParams};
+use optimizer::decide::{validate_candidate, validate_operations, Operation, ValidateParams};
 use optimizer::estimate::{demand_flows, demand_from_flows, estimate, EstimateParams};
 use optimizer::webster::{plan_network, PlanParams};
 use simulator::{Control, Scenario, SimConfig};
@@ -200,6 +200,63 @@ fn candidate_is_checked_in_the_simulator() {
     // The same plans against themselves: no improvement, never accepted.
     let same = validate_candidate(net, &d, &in_force, &in_force, &vp).unwrap();
     assert!(!same.accepted && same.improvement.abs() < 1e-9);
+}
+
+/// Several candidate operations: the check picks the one with the lowest simulated delay,
+/// whatever the order they come in, and says how it runs.
+#[test]
+fn the_check_picks_the_best_of_several_operations() {
+    let sc = scenario("single");
+    let net = sc.network();
+    let flows = demand_flows(net, sc.demand(), Some(2));
+    let good = plan_network(net, &flows, &PlanParams::default())
+        .unwrap()
+        .plans;
+    // Plans for three times the flows: the longest cycle, much worse on this demand.
+    let tripled: Vec<Vec<f64>> = flows
+        .iter()
+        .map(|f| f.iter().map(|x| x * 3.0).collect())
+        .collect();
+    let bad = plan_network(net, &tripled, &PlanParams::default())
+        .unwrap()
+        .plans;
+    assert_ne!(bad, good);
+    let vp = ValidateParams {
+        seeds: vec![1, 2],
+        horizon: Ms::from_s(900),
+        warmup: Ms::from_s(300),
+        ..ValidateParams::default()
+    };
+    let d = demand_from_flows(net, &flows, vp.warmup + vp.horizon).unwrap();
+    let in_force = Operation::coordinated(bad.clone());
+    let ops = [
+        Operation::coordinated(bad.clone()),
+        Operation::actuated(good.clone(), 2.0),
+        Operation::coordinated(good.clone()),
+    ];
+    let (dec, k) = validate_operations(net, &d, &in_force, &ops, &vp).unwrap();
+    assert!(k != 0, "the plans in force again is not the best: {dec:?}");
+    assert_eq!(dec.mode, ops[k].mode());
+    // Each candidate alone gives the figures the decision quotes for the one it chose.
+    let (alone, _) = validate_operations(net, &d, &in_force, &ops[k..=k], &vp).unwrap();
+    assert_eq!(alone.after, dec.after);
+    for (j, op) in ops.iter().enumerate() {
+        let (other, _) =
+            validate_operations(net, &d, &in_force, std::slice::from_ref(op), &vp).unwrap();
+        assert!(
+            other.after.mean_delay_s >= dec.after.mean_delay_s,
+            "candidate {j} ({}) beats the chosen one: {} < {}",
+            op.mode(),
+            other.after.mean_delay_s,
+            dec.after.mean_delay_s
+        );
+    }
+    // Reversed, the same operation wins.
+    let rev: Vec<Operation> = ops.iter().rev().cloned().collect();
+    let (dec2, k2) = validate_operations(net, &d, &in_force, &rev, &vp).unwrap();
+    assert_eq!(rev[k2], ops[k]);
+    assert_eq!(dec2.after, dec.after);
+    assert!(dec.accepted, "{}", dec.reason);
 }
 
 /// The adaptive loop runs on the cabinet's machine, re-plans, and moves vehicles.
