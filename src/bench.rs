@@ -74,24 +74,33 @@ fn print_table(name: &str, duration: Ms, seeds: usize, rows: &[BenchRow]) {
         duration.as_secs_f64() / 60.0
     );
     println!(
-        "{:<14} {:>9} {:>7} {:>7} {:>9} {:>10} {:>16}",
-        "control", "delay s", "stops", "TTI", "speed m/s", "completed", "vs fixed-webster"
+        "{:<14} {:>9} {:>11} {:>7} {:>7} {:>9} {:>10} {:>24}",
+        "control",
+        "delay s",
+        "all veh. s",
+        "stops",
+        "TTI",
+        "speed m/s",
+        "completed",
+        "vs fixed-webster (all)"
     );
     let base = rows.iter().find(|r| r.control == "fixed-webster");
     for r in rows {
         let vs = base
-            .filter(|b| b.mean_delay_s > 0.0)
+            .filter(|b| b.mean_delay_s > 0.0 && b.mean_delay_all_s > 0.0)
             .map(|b| {
                 format!(
-                    "{:+.1}% delay",
-                    (r.mean_delay_s / b.mean_delay_s - 1.0) * 100.0
+                    "{:+.1}% delay ({:+.1}%)",
+                    (r.mean_delay_s / b.mean_delay_s - 1.0) * 100.0,
+                    (r.mean_delay_all_s / b.mean_delay_all_s - 1.0) * 100.0
                 )
             })
             .unwrap_or_default();
         println!(
-            "{:<14} {:>9.1} {:>7.2} {:>7.3} {:>9.2} {:>10.0} {:>16}{}",
+            "{:<14} {:>9.1} {:>11.1} {:>7.2} {:>7.3} {:>9.2} {:>10.0} {:>24}{}",
             r.control,
             r.mean_delay_s,
+            r.mean_delay_all_s,
             r.mean_stops,
             r.travel_time_index,
             r.mean_speed_mps,

@@ -154,6 +154,11 @@ fn print_table(m: &RunMetrics, wall_s: f64) {
         m.mean_travel_time_s, m.mean_delay_s, m.mean_stops, m.mean_speed_mps, m.travel_time_index
     );
     println!(
+        "delay of all {} vehicles that arrived, unfinished included (so far) with entry waits: {:.1} s",
+        m.completed + m.unfinished,
+        m.mean_delay_all_s
+    );
+    println!(
         "throughput {:.0} veh/h, entry wait {:.1} s, {} vehicle-steps in {:.2} s ({:.0}/s)",
         m.throughput_veh_h,
         m.mean_entry_wait_s,

@@ -379,6 +379,9 @@ pub struct BenchRow {
     pub control: String,
     pub seeds: usize,
     pub mean_delay_s: f64,
+    /// Delay of every vehicle that arrived, unfinished ones included
+    /// (`RunMetrics::mean_delay_all_s`).
+    pub mean_delay_all_s: f64,
     pub mean_stops: f64,
     pub travel_time_index: f64,
     pub mean_speed_mps: f64,
@@ -433,6 +436,7 @@ pub fn bench_network(
             control: c.name().into(),
             seeds: seeds.len(),
             mean_delay_s: f.mean_delay_s,
+            mean_delay_all_s: f.mean_delay_all_s,
             mean_stops: f.mean_stops,
             travel_time_index: f.travel_time_index,
             mean_speed_mps: f.mean_speed_mps,

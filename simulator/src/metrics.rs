@@ -90,6 +90,11 @@ pub struct RunMetrics {
     pub throughput_veh_h: f64,
     /// Mean wait at the entry before a vehicle fits onto its entry link.
     pub mean_entry_wait_s: f64,
+    /// Mean delay of every vehicle that arrived: completed ones their delay, those still in
+    /// the network their delay so far, those waiting to enter their wait, each plus its wait
+    /// at the entry. Unlike `mean_delay_s` (completed vehicles only) it does not flatter a
+    /// control that leaves vehicles stuck at the end of the run.
+    pub mean_delay_all_s: f64,
     /// Vehicle updates done (vehicles in the network summed over steps).
     pub vehicle_steps: u64,
     pub gridlock: Option<Gridlock>,
@@ -115,6 +120,8 @@ impl RunMetrics {
 pub struct SeedSummary {
     pub seeds: Vec<u64>,
     pub mean_delay_s: f64,
+    /// See [`RunMetrics::mean_delay_all_s`].
+    pub mean_delay_all_s: f64,
     pub mean_stops: f64,
     pub mean_speed_mps: f64,
     pub travel_time_index: f64,
@@ -132,6 +139,7 @@ impl SeedSummary {
         SeedSummary {
             seeds: runs.iter().map(|r| r.seed).collect(),
             mean_delay_s: mean(&|r| r.mean_delay_s),
+            mean_delay_all_s: mean(&|r| r.mean_delay_all_s),
             mean_stops: mean(&|r| r.mean_stops),
             mean_speed_mps: mean(&|r| r.mean_speed_mps),
             travel_time_index: mean(&|r| r.travel_time_index),

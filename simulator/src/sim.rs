@@ -1568,6 +1568,35 @@ impl Simulation {
         self.free.push(s as u32);
     }
 
+    /// The delay so far of the vehicles that have not completed: on the links, time since
+    /// they entered less the free-flow time of the links they left and of the distance
+    /// covered on the one they are on; waiting to enter, the time since they arrived.
+    /// Returns the sum and the number of vehicles.
+    fn unfinished_delay(&self) -> (f64, u64) {
+        let t = self.now.as_secs_f64();
+        let v = &self.veh;
+        let mut sum = 0.0;
+        let mut n = 0u64;
+        for (lane, ls) in self.lanes.iter().enumerate() {
+            let info = &self.st.lane_info[lane];
+            let cars = &self.cars[ls.off as usize..(ls.off + ls.n) as usize];
+            for c in cars {
+                let s = c.slot as usize;
+                let before = v.ff_s[s] - v.link_ff_s[s];
+                let here = (c.x.max(0.0) / info.speed.max(0.1)).min(v.link_ff_s[s]);
+                sum += ((t - v.depart_s[s]) - before - here).max(0.0);
+                n += 1;
+            }
+        }
+        for w in &self.waiting {
+            for &slot in w {
+                sum += (t - v.arrival_s[slot as usize]).max(0.0);
+                n += 1;
+            }
+        }
+        (sum, n)
+    }
+
     /// What was measured so far.
     pub fn metrics(&self) -> RunMetrics {
         let st = &self.st;
@@ -1619,6 +1648,8 @@ impl Simulation {
             })
             .collect();
         let waiting = self.vehicles_waiting();
+        let (unfinished_delay, _) = self.unfinished_delay();
+        let all = a.completed + self.in_network + waiting;
         RunMetrics {
             network: st.net.name.clone(),
             control: self.control_name.to_string(),
@@ -1652,6 +1683,10 @@ impl Simulation {
                 0.0
             },
             mean_entry_wait_s: per(a.sum_entry_wait, a.entered),
+            mean_delay_all_s: per(
+                a.sum_tt - a.sum_ff + a.sum_entry_wait + unfinished_delay,
+                all,
+            ),
             vehicle_steps: a.vehicle_steps,
             gridlock: self.gridlock.clone(),
             intersections,

@@ -169,6 +169,51 @@ fn gridlock_is_reported_not_hung() {
     assert!(m.waiting_to_enter > 0);
 }
 
+/// The delay of every vehicle counts the ones that have not completed: behind a red that
+/// never ends nobody completes, yet everyone has been delayed about as long as it waited.
+#[test]
+fn delay_of_all_vehicles_counts_the_unfinished() {
+    let (net, demand) = synth::crossing(300.0, 30.0, 30.0, 6.0, 600.0, 600.0, 1).unwrap();
+    let sc = Scenario::new(net, demand, SimConfig::default()).unwrap();
+    let mut sim = sc
+        .simulation(&Control::of_kind(ControlKind::External), 1)
+        .unwrap();
+    sim.set_colours(IntersectionIdx(0), &[Colour::Red, Colour::Red]);
+    let t = 240.0;
+    assert!(sim.run_until(Ms::from_s(240)));
+    let m = sim.metrics();
+    assert_eq!(m.completed, 0);
+    assert_eq!(m.mean_delay_s, 0.0);
+    let n = (m.in_network + m.waiting_to_enter) as f64;
+    assert!(n > 40.0, "{n} vehicles");
+    // Arrivals spread over [0, t]: on average t / 2 in the system, less at most the
+    // approach's free-flow time (300 m at 50 km/h, 21.6 s) for the way covered.
+    assert!(
+        m.mean_delay_all_s > t / 2.0 - 22.0 - 20.0 && m.mean_delay_all_s < t / 2.0 + 20.0,
+        "{} s against about {} s",
+        m.mean_delay_all_s,
+        t / 2.0 - 10.0
+    );
+}
+
+/// When every vehicle has completed, the delay of all vehicles is the completed vehicles'
+/// delay plus their wait at the entry.
+#[test]
+fn delay_of_all_vehicles_when_all_completed() {
+    let (net, demand) = synth::crossing(300.0, 30.0, 30.0, 6.0, 500.0, 400.0, 1).unwrap();
+    let sc = Scenario::new(net, demand, SimConfig::default()).unwrap();
+    let m = sc.run(&Control::fixed(), 2, Ms::from_s(2 * 3600)).unwrap();
+    assert_eq!(m.unfinished, 0);
+    assert!(m.completed > 500);
+    assert!(
+        (m.mean_delay_all_s - (m.mean_delay_s + m.mean_entry_wait_s)).abs() < 1e-9,
+        "{} against {} + {}",
+        m.mean_delay_all_s,
+        m.mean_delay_s,
+        m.mean_entry_wait_s
+    );
+}
+
 /// The audit sees a broken intergreen, a short yellow and two conflicting greens.
 #[test]
 fn the_audit_catches_violations() {
