@@ -16,10 +16,15 @@
 //!   takes its stage sequence and maximum greens from each intersection's scheduled plan);
 //! - `greenwave`: the adaptive control above, starting from the plans for the demand file's
 //!   first slice (the time-of-day history a centre has) and re-planning from counts only.
-//!   Each re-plan is checked two ways, run coordinated in fixed time and run isolated
-//!   actuated with the plan's greens times [`AdaptiveParams::actuated_max_green_factor`] as
-//!   maximums ([`Operation`]); the check deploys whichever is better, if it beats the
-//!   operation in force by the threshold.
+//!   Before the first cycle, [`choose_actuated`] decides per coordination group (and per
+//!   signal outside a group) whether it runs coordinated in fixed time or isolated actuated
+//!   with the plan's greens times [`AdaptiveParams::actuated_max_green_factor`] as maximums
+//!   ([`Operation`]): it simulates the centre's history (the demand file, other seeds than
+//!   the benchmark's) both ways and keeps, per group, the way with fewer halted vehicles on
+//!   its approaches. Each re-plan keeps those modes and goes out only if the check finds it
+//!   better than what runs. Checking both modes at every re-plan instead was tried: the
+//!   check, from an empty network on demand estimated from counts, does not see the
+//!   spillback that makes actuation pay, and chose it too rarely (docs/benchmarks.md).
 
 use intersections::control::ActuatedParams;
 use intersections::field::{Field, Measurements, SignalLogic};
@@ -126,10 +131,12 @@ pub struct AdaptiveParams {
     /// Check each candidate in the simulator before it goes out (`None`: deploy every one,
     /// coordinated).
     pub validate: Option<ValidateParams>,
-    /// Also check each candidate run isolated actuated, each stage up to its planned green
-    /// times this factor, and deploy whichever of the two runs the check finds better
-    /// (`None`: coordinated only).
+    /// Let groups run isolated actuated where the history says it pays
+    /// ([`choose_actuated`]), each stage up to its planned green times this factor (`None`:
+    /// coordinated everywhere).
     pub actuated_max_green_factor: Option<f64>,
+    /// Seeds of the simulations of the history that choose where to run actuated.
+    pub commissioning_seeds: Vec<u64>,
 }
 
 impl Default for AdaptiveParams {
@@ -149,6 +156,7 @@ impl Default for AdaptiveParams {
                 warmup: Ms::from_s(600),
             }),
             actuated_max_green_factor: Some(2.0),
+            commissioning_seeds: vec![101, 102],
         }
     }
 }
@@ -278,6 +286,53 @@ pub fn run_control(
     Ok((sim.metrics(), AdaptiveLog::default()))
 }
 
+/// Which intersections should run actuated: per coordination group (and per signal outside
+/// any group), the operation under which its approaches hold fewer halted vehicles on
+/// average (by Little's law, less delay, the vehicles still queued at the end included)
+/// when `plans` run coordinated and when they run actuated, on the scenario's demand (the
+/// centre's time-of-day history) for `duration`, over `seeds`.
+pub fn choose_actuated(
+    scenario: &Scenario,
+    plans: &[(IntersectionIdx, Plan)],
+    max_green_factor: f64,
+    seeds: &[u64],
+    duration: Ms,
+) -> Result<Vec<IntersectionIdx>, SimError> {
+    let net = scenario.network();
+    let queues = |op: &Operation| -> Result<Vec<f64>, SimError> {
+        let runs = scenario.run_seeds(&op.control(), seeds, duration)?;
+        let mut q = vec![0.0; net.intersections.len()];
+        for r in &runs {
+            for (i, m) in r.intersections.iter().enumerate() {
+                q[i] += m.mean_queue_veh / runs.len().max(1) as f64;
+            }
+        }
+        Ok(q)
+    };
+    let coordinated = queues(&Operation::coordinated(plans.to_vec()))?;
+    let actuated = queues(&Operation::actuated(plans.to_vec(), max_green_factor))?;
+    let mut groups: Vec<Vec<IntersectionIdx>> = net
+        .coordination_groups
+        .iter()
+        .map(|g| g.intersections.clone())
+        .collect();
+    for (i, _) in plans {
+        if !groups.iter().any(|g| g.contains(i)) {
+            groups.push(vec![*i]);
+        }
+    }
+    let mut at = Vec::new();
+    for g in groups {
+        let c: f64 = g.iter().map(|i| coordinated[i.0]).sum();
+        let a: f64 = g.iter().map(|i| actuated[i.0]).sum();
+        if a < c {
+            at.extend(g.iter().filter(|i| plans.iter().any(|(p, _)| p == *i)));
+        }
+    }
+    at.sort();
+    Ok(at)
+}
+
 /// The adaptive loop (see the module documentation).
 pub fn run_greenwave(
     scenario: &Scenario,
@@ -302,7 +357,28 @@ pub fn run_greenwave(
             Ms::ZERO,
         )));
     }
-    let mut in_force = Operation::coordinated(in_force);
+    let actuated_at = match params.actuated_max_green_factor {
+        Some(f) => {
+            let history = webster_plans(scenario, &params.plan)?;
+            choose_actuated(
+                scenario,
+                &history,
+                f,
+                &params.commissioning_seeds,
+                demand.duration(),
+            )?
+        }
+        None => Vec::new(),
+    };
+    let mut in_force = match params.actuated_max_green_factor {
+        Some(f) => Operation::mixed(in_force, actuated_at.clone(), f),
+        None => Operation::coordinated(in_force),
+    };
+    for (i, p) in &in_force.plans {
+        if let (Some(l), Some(a)) = (logics[i.0].as_mut(), in_force.actuated_at(*i)) {
+            l.deploy(p, Some(a));
+        }
+    }
     let mut wake = vec![Ms::ZERO; n];
     let mut estimator = Estimator::new(net, Some(demand), params.estimate.clone());
     let mut taker = CountTaker::new(&sim);
@@ -320,10 +396,10 @@ pub fn run_greenwave(
             pp.plan_id = format!("gw-{}", now.0 / 1000);
             let plans = plan_network(net, &flows, &pp)?.plans;
             log.replans += 1;
-            let mut candidates = vec![Operation::coordinated(plans.clone())];
-            if let Some(f) = params.actuated_max_green_factor {
-                candidates.push(Operation::actuated(plans, f));
-            }
+            let mut candidates = vec![match params.actuated_max_green_factor {
+                Some(f) => Operation::mixed(plans, actuated_at.clone(), f),
+                None => Operation::coordinated(plans),
+            }];
             let chosen = match &params.validate {
                 None => Some(candidates.swap_remove(0)),
                 Some(vp) => {
@@ -342,12 +418,12 @@ pub fn run_greenwave(
             };
             if let Some(op) = chosen {
                 log.accepted += 1;
-                if op.actuated.is_some() {
+                if op.mode() != "coordinated" {
                     log.actuated += 1;
                 }
                 for (i, p) in &op.plans {
                     if let Some(l) = logics[i.0].as_mut() {
-                        l.deploy(p, op.actuated.as_ref());
+                        l.deploy(p, op.actuated_at(*i));
                         wake[i.0] = now;
                     }
                 }

@@ -21,12 +21,15 @@ use simulator::{Control, ControlKind, RunMetrics, Scenario, SimConfig, SimError}
 /// Plans and how the cabinets run them: coordinated (fixed time, the plans' cycles and
 /// offsets) or isolated actuated (each cabinet runs the plan's stage sequence with gap-out
 /// and max-out, [`intersections::control::Actuated`], the plan's greens times a factor as the
-/// maximums). The simulator runs both with the signal logic the cabinet runs.
+/// maximums), everywhere or at some intersections. The simulator runs both with the signal
+/// logic the cabinet runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Operation {
     pub plans: Vec<(IntersectionIdx, Plan)>,
-    /// `Some`: isolated actuated with these parameters.
+    /// `Some`: the plans run isolated actuated with these parameters (at the intersections
+    /// of `actuated_only_at` if that is `Some`, else everywhere).
     pub actuated: Option<ActuatedParams>,
+    pub actuated_only_at: Option<Vec<IntersectionIdx>>,
 }
 
 impl Operation {
@@ -35,6 +38,7 @@ impl Operation {
         Operation {
             plans,
             actuated: None,
+            actuated_only_at: None,
         }
     }
 
@@ -46,28 +50,62 @@ impl Operation {
                 max_green_factor,
                 ..ActuatedParams::default()
             }),
+            actuated_only_at: None,
         }
     }
 
-    /// `coordinated` or `actuated`.
+    /// The plans run isolated actuated at `at` and coordinated elsewhere.
+    pub fn mixed(
+        plans: Vec<(IntersectionIdx, Plan)>,
+        at: Vec<IntersectionIdx>,
+        max_green_factor: f64,
+    ) -> Self {
+        if at.is_empty() {
+            return Operation::coordinated(plans);
+        }
+        let mut op = Operation::actuated(plans, max_green_factor);
+        op.actuated_only_at = Some(at);
+        op
+    }
+
+    /// The actuated parameters intersection `i` runs with, `None` if it runs coordinated.
+    pub fn actuated_at(&self, i: IntersectionIdx) -> Option<&ActuatedParams> {
+        let a = self.actuated.as_ref()?;
+        match &self.actuated_only_at {
+            Some(at) if !at.contains(&i) => None,
+            _ => Some(a),
+        }
+    }
+
+    /// `coordinated`, `actuated` or `mixed`.
     pub fn mode(&self) -> &'static str {
-        if self.actuated.is_some() {
+        let n = self
+            .plans
+            .iter()
+            .filter(|(i, _)| self.actuated_at(*i).is_some())
+            .count();
+        if n == 0 {
+            "coordinated"
+        } else if n == self.plans.len() {
             "actuated"
         } else {
-            "coordinated"
+            "mixed"
         }
     }
 
     /// The simulator's control that runs this operation.
     pub fn control(&self) -> Control {
-        match &self.actuated {
-            None => Control::with_plans(self.plans.clone()),
-            Some(a) => Control {
-                kind: ControlKind::Actuated,
-                plans: self.plans.clone(),
-                actuated: a.clone(),
-                ..Control::default()
-            },
+        Control {
+            kind: ControlKind::Fixed,
+            plans: self.plans.clone(),
+            kinds: self
+                .plans
+                .iter()
+                .filter(|(i, _)| self.actuated_at(*i).is_some())
+                .map(|(i, _)| (*i, ControlKind::Actuated))
+                .collect(),
+            actuated: self.actuated.clone().unwrap_or_default(),
+            ..Control::default()
         }
     }
 }

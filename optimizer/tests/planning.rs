@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use intersections::load;
 use intersections::Ms;
-use optimizer::adaptive::{run_control, simulated_counts, AdaptiveParams, BenchControl};
+use optimizer::adaptive::{
+    choose_actuated, run_control, simulated_counts, webster_plans, AdaptiveParams, BenchControl,
+};
 use optimizer::counts::{parse_counts, to_csv};
 use optimizer::decide::{validate_candidate, validate_operations, Operation, ValidateParams};
 use optimizer::estimate::{demand_flows, demand_from_flows, estimate, EstimateParams};
@@ -257,6 +259,64 @@ fn the_check_picks_the_best_of_several_operations() {
     assert_eq!(rev[k2], ops[k]);
     assert_eq!(dec2.after, dec.after);
     assert!(dec.accepted, "{}", dec.reason);
+}
+
+/// A mixed operation runs actuated exactly where it says, coordinated elsewhere.
+#[test]
+fn a_mixed_operation_runs_actuated_where_it_says() {
+    let sc = scenario("arterial");
+    let plans = webster_plans(&sc, &PlanParams::default()).unwrap();
+    let at = vec![plans[1].0, plans[3].0];
+    let op = Operation::mixed(plans.clone(), at.clone(), 2.0);
+    assert_eq!(op.mode(), "mixed");
+    let c = op.control();
+    let kinds: Vec<_> = c.kinds.iter().map(|(i, _)| *i).collect();
+    assert_eq!(kinds, at);
+    assert!(c
+        .kinds
+        .iter()
+        .all(|(_, k)| *k == simulator::ControlKind::Actuated));
+    assert_eq!(c.actuated.max_green_factor, 2.0);
+    for (i, _) in &plans {
+        assert_eq!(op.actuated_at(*i).is_some(), at.contains(i), "{i:?}");
+    }
+    assert_eq!(
+        Operation::mixed(plans.clone(), vec![], 2.0).mode(),
+        "coordinated"
+    );
+    let all: Vec<_> = plans.iter().map(|(i, _)| *i).collect();
+    assert_eq!(Operation::mixed(plans.clone(), all, 2.0).mode(), "actuated");
+    // It runs, and differently from all-coordinated.
+    let a = sc.run(&c, 1, Ms::from_s(1200)).unwrap();
+    let b = sc
+        .run(
+            &Operation::coordinated(plans).control(),
+            1,
+            Ms::from_s(1200),
+        )
+        .unwrap();
+    assert!(a.completed > 100);
+    assert_ne!(a.mean_delay_s, b.mean_delay_s);
+}
+
+/// Where to run actuated is chosen per coordination group from the history: on the
+/// arterial, whose platoons a green wave serves, nowhere; on the congested grid, whole
+/// avenues at a time.
+#[test]
+fn actuation_is_chosen_per_group_where_the_history_says_it_pays() {
+    let art = scenario("arterial");
+    let plans = webster_plans(&art, &PlanParams::default()).unwrap();
+    let at = choose_actuated(&art, &plans, 2.0, &[101], Ms::from_s(3600)).unwrap();
+    assert!(at.is_empty(), "{at:?}");
+    let grid = scenario("grid4");
+    let net = grid.network();
+    let plans = webster_plans(&grid, &PlanParams::default()).unwrap();
+    let at = choose_actuated(&grid, &plans, 2.0, &[101], Ms::from_s(3600)).unwrap();
+    assert!(!at.is_empty());
+    for g in &net.coordination_groups {
+        let n = g.intersections.iter().filter(|i| at.contains(i)).count();
+        assert!(n == 0 || n == g.intersections.len(), "{}: {n}", g.id);
+    }
 }
 
 /// The adaptive loop runs on the cabinet's machine, re-plans, and moves vehicles.

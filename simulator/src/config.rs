@@ -74,6 +74,9 @@ pub struct Control {
     /// or the optimizer's candidate). Fixed control runs them; actuated control takes its
     /// stage sequence and maximum greens from them; max-pressure its first stage.
     pub plans: Vec<(IntersectionIdx, Plan)>,
+    /// Kinds that replace `kind` at their intersections (a network whose coordinated
+    /// arterials run fixed time and whose other signals run actuated, say).
+    pub kinds: Vec<(IntersectionIdx, ControlKind)>,
     pub actuated: ActuatedParams,
     pub max_pressure: MaxPressureParams,
 }

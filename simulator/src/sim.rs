@@ -758,7 +758,12 @@ impl Simulation {
             let need_plan = || SimError::NoPlan {
                 intersection: ix.id.clone(),
             };
-            self.logic[xi] = match control.kind {
+            let kind = control
+                .kinds
+                .iter()
+                .find(|(i, _)| i.0 == xi)
+                .map_or(&control.kind, |(_, k)| k);
+            self.logic[xi] = match kind {
                 ControlKind::External => Logic::None,
                 ControlKind::Fixed => Logic::Fixed(FixedTime::new(ix, plan.ok_or_else(need_plan)?)),
                 ControlKind::Actuated => Logic::Actuated(Box::new(Actuated::new(
