@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use intersections::load;
 use intersections::Ms;
-use simulator::{Control, ControlKind, RunMetrics, Scenario, SimConfig};
+use simulator::{Control, ControlKind, Gridlock, GridlockRule, RunMetrics, Scenario, SimConfig};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ControlArg {
@@ -123,15 +123,40 @@ pub fn run(a: Args) -> Result<()> {
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print_table(&m, wall_s);
+        print_table(&m, wall_s, scenario.config());
     }
-    if let Some(g) = &m.gridlock {
-        eprintln!(
-            "gridlock: nothing moved from {:.0} s on, with {} vehicles in the network; the run stopped",
-            g.at_s, g.vehicles
-        );
+    // The table says it in its second line; under --json, say it on stderr too.
+    if let (Some(g), true) = (&m.gridlock, a.json) {
+        eprintln!("{}; the run stopped", gridlock_line(g, scenario.config()));
     }
     Ok(())
+}
+
+/// What a gridlock record says, in words: the rule that fired and its figures.
+fn gridlock_line(g: &Gridlock, cfg: &SimConfig) -> String {
+    let from = g.at_s - g.window_s;
+    match g.rule {
+        GridlockRule::Standstill => format!(
+            "gridlock ({}) at {:.0} s: no vehicle moved from {:.0} s on, with {} vehicles in the network and {} waiting to enter",
+            g.rule.name(),
+            g.at_s,
+            from,
+            g.vehicles,
+            g.waiting_to_enter
+        ),
+        GridlockRule::LowThroughput => format!(
+            "gridlock ({}) at {:.0} s: from {:.0} s to {:.0} s only {} vehicles left a link ({} left the network), under {:.0}% of the {} in the network; {} waiting to enter",
+            g.rule.name(),
+            g.at_s,
+            from,
+            g.at_s,
+            g.link_exits,
+            g.network_exits,
+            cfg.gridlock_exit_fraction * 100.0,
+            g.vehicles,
+            g.waiting_to_enter
+        ),
+    }
 }
 
 /// The one place the simulate command reads the wall clock: to report the run's speed.
@@ -140,11 +165,14 @@ fn wall_clock() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-fn print_table(m: &RunMetrics, wall_s: f64) {
+fn print_table(m: &RunMetrics, wall_s: f64, cfg: &SimConfig) {
     println!(
         "network {}  control {}  seed {}  {:.0} s simulated at {} s steps",
         m.network, m.control, m.seed, m.duration_s, m.step_s
     );
+    if let Some(g) = &m.gridlock {
+        println!("{}; the run stopped there", gridlock_line(g, cfg));
+    }
     println!(
         "vehicles: {} generated, {} entered, {} completed, {} unfinished ({} in the network, {} waiting to enter)",
         m.generated, m.entered, m.completed, m.unfinished, m.in_network, m.waiting_to_enter

@@ -484,11 +484,20 @@ impl Network {
             // Intersections refer to links; stop before misleading follow-up errors.
             return Err(p);
         }
+        // The links touching each node and each intersection, in link order, from one pass over
+        // the links (looking at every link for each of them was quadratic in network size).
+        let mut node_touched = vec![false; nodes.len()];
+        let mut touching: Vec<Vec<LinkIdx>> = vec![Vec::new(); spec.intersections.len()];
+        for (li, l) in checked_links.iter().enumerate() {
+            for e in [l.from, l.to] {
+                match e {
+                    Endpoint::Boundary(n) => node_touched[n] = true,
+                    Endpoint::Intersection(x) => touching[x.0].push(LinkIdx(li)),
+                }
+            }
+        }
         for (i, n) in nodes.iter().enumerate() {
-            let touches = checked_links
-                .iter()
-                .any(|l| l.from == Endpoint::Boundary(i) || l.to == Endpoint::Boundary(i));
-            if !touches {
+            if !node_touched[i] {
                 p.push(Problem::new(
                     root.key("nodes").index(i),
                     format!("boundary node {:?} has no link", n.id),
@@ -510,7 +519,8 @@ impl Network {
         };
         for (i, ix) in spec.intersections.iter().enumerate() {
             let path = root.key("intersections").index(i);
-            let built = build_intersection(&net, IntersectionIdx(i), ix, &path, &mut p);
+            let built =
+                build_intersection(&net, IntersectionIdx(i), &touching[i], ix, &path, &mut p);
             net.intersections.push(built);
         }
 
@@ -599,21 +609,25 @@ fn parse_time_of_day(s: &str) -> Option<Ms> {
     (h < 24 && m < 60).then(|| Ms::from_s(h * 3600 + m * 60))
 }
 
+/// `touching`: the links that start or end at `me`, in link order.
 fn build_intersection(
     net: &Network,
     me: IntersectionIdx,
+    touching: &[LinkIdx],
     spec: &crate::spec::IntersectionSpec,
     path: &FieldPath,
     p: &mut Vec<Problem>,
 ) -> Intersection {
     let safety = &net.safety;
     let here = Endpoint::Intersection(me);
-    let approaches: Vec<LinkIdx> = (0..net.links.len())
-        .map(LinkIdx)
+    let approaches: Vec<LinkIdx> = touching
+        .iter()
+        .copied()
         .filter(|l| net.links[l.0].to == here)
         .collect();
-    let exits: Vec<LinkIdx> = (0..net.links.len())
-        .map(LinkIdx)
+    let exits: Vec<LinkIdx> = touching
+        .iter()
+        .copied()
         .filter(|l| net.links[l.0].from == here)
         .collect();
     if approaches.is_empty() {
@@ -846,7 +860,7 @@ fn build_intersection(
                         Some(l) if approaches.contains(&l) || exits.contains(&l) => {
                             crossing = Some(l);
                             crossing_length_m =
-                                leg_width(net, me, net.leg_bearing(l, me), &safety.spec);
+                                leg_width(net, me, touching, net.leg_bearing(l, me), &safety.spec);
                         }
                         Some(_) => p.push(Problem::new(
                             gp.key("crossing"),
@@ -903,7 +917,7 @@ fn build_intersection(
     let mut conflicts = vec![vec![false; n]; n];
     for a in 0..n {
         for b in (a + 1)..n {
-            let c = groups_conflict(net, me, &movements, &groups[a], &groups[b]);
+            let c = groups_conflict(net, me, &approaches, &movements, &groups[a], &groups[b]);
             conflicts[a][b] = c;
             conflicts[b][a] = c;
         }
@@ -936,7 +950,7 @@ fn build_intersection(
                 .map(|&k| {
                     let m = &movements[k];
                     let v = geometry::crossing_speed(m.turn, net.links[m.from.0].speed_mps);
-                    let w = crossed_width(net, me, m.from, &safety.spec)
+                    let w = crossed_width(net, me, touching, m.from, &safety.spec)
                         * geometry::path_factor(m.turn);
                     geometry::all_red(&safety.spec, w, v)
                 })
@@ -1208,6 +1222,7 @@ fn build_intersection(
 fn groups_conflict(
     net: &Network,
     me: IntersectionIdx,
+    approaches: &[LinkIdx],
     movements: &[Movement],
     a: &SignalGroup,
     b: &SignalGroup,
@@ -1221,7 +1236,7 @@ fn groups_conflict(
             None => true, // a pedestrian
             Some(e) => {
                 let mine = net.leg_bearing(m.from, me);
-                angle_opposite(net, me, mine) == Some(e)
+                angle_opposite(net, me, approaches, mine) == Some(e)
             }
         }
     };
@@ -1268,54 +1283,56 @@ fn groups_conflict(
 }
 
 /// Width of the road at the leg with bearing `leg`: every lane of both directions.
-fn leg_width(net: &Network, me: IntersectionIdx, leg: f64, safety: &SafetySpec) -> f64 {
-    let here = Endpoint::Intersection(me);
-    let lanes: u32 = net
-        .links
+/// `touching`: the links that start or end at `me`.
+fn leg_width(
+    net: &Network,
+    me: IntersectionIdx,
+    touching: &[LinkIdx],
+    leg: f64,
+    safety: &SafetySpec,
+) -> f64 {
+    let lanes: u32 = touching
         .iter()
-        .enumerate()
-        .filter(|(_, l)| l.to == here || l.from == here)
-        .filter(|(i, _)| geometry::angle_diff(net.leg_bearing(LinkIdx(*i), me), leg).abs() < 1.0)
-        .map(|(_, l)| l.lanes)
+        .filter(|l| geometry::angle_diff(net.leg_bearing(**l, me), leg).abs() < 1.0)
+        .map(|l| net.links[l.0].lanes)
         .sum();
     lanes as f64 * safety.lane_width_m
 }
 
 /// Width of the junction a vehicle entering by `from` has to cross: the widest road whose leg
 /// lies across its path (45 to 135 degrees from its entry leg), else the widest leg.
-fn crossed_width(net: &Network, me: IntersectionIdx, from: LinkIdx, safety: &SafetySpec) -> f64 {
-    let here = Endpoint::Intersection(me);
+fn crossed_width(
+    net: &Network,
+    me: IntersectionIdx,
+    touching: &[LinkIdx],
+    from: LinkIdx,
+    safety: &SafetySpec,
+) -> f64 {
     let entry = net.leg_bearing(from, me);
-    let legs: Vec<f64> = net
-        .links
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.to == here || l.from == here)
-        .map(|(i, _)| net.leg_bearing(LinkIdx(i), me))
-        .collect();
+    let legs: Vec<f64> = touching.iter().map(|l| net.leg_bearing(*l, me)).collect();
     let across = legs
         .iter()
         .filter(|b| (45.0..=135.0).contains(&geometry::angle_diff(**b, entry).abs()))
-        .map(|b| leg_width(net, me, *b, safety))
+        .map(|b| leg_width(net, me, touching, *b, safety))
         .fold(0.0, f64::max);
     if across > 0.0 {
         across
     } else {
         legs.iter()
-            .map(|b| leg_width(net, me, *b, safety))
+            .map(|b| leg_width(net, me, touching, *b, safety))
             .fold(0.0, f64::max)
     }
 }
 
-/// The bearing of the leg opposite `leg` (within 45 degrees of straight across), if any.
-fn angle_opposite(net: &Network, me: IntersectionIdx, leg: f64) -> Option<f64> {
-    let ix_legs: Vec<f64> = net
-        .links
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.to == Endpoint::Intersection(me))
-        .map(|(i, _)| net.leg_bearing(LinkIdx(i), me))
-        .collect();
+/// The bearing of the approach leg opposite `leg` (within 45 degrees of straight across), if
+/// any, among `approaches` (the links into `me`, in link order).
+fn angle_opposite(
+    net: &Network,
+    me: IntersectionIdx,
+    approaches: &[LinkIdx],
+    leg: f64,
+) -> Option<f64> {
+    let ix_legs: Vec<f64> = approaches.iter().map(|l| net.leg_bearing(*l, me)).collect();
     let target = (leg + 180.0).rem_euclid(360.0);
     ix_legs
         .into_iter()

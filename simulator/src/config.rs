@@ -116,9 +116,22 @@ pub struct SimConfig {
     pub critical_gap_s: f64,
     /// Follow-up: a yielding vehicle also waits this long after a priority vehicle crossed.
     pub follow_up_s: f64,
-    /// Gridlock: the run stops and reports it when no vehicle moved for this long while
-    /// vehicles are in the network.
+    /// Gridlock, the standstill rule: the run stops and reports a gridlock when no vehicle
+    /// moved (and none entered) for this long while vehicles are in the network. Also the
+    /// window of the low-throughput rule.
     pub gridlock_after: Ms,
+    /// Gridlock, the low-throughput rule (a jam that keeps creeping): the run also stops and
+    /// reports a gridlock when, over the last `gridlock_after`, fewer vehicles left a link
+    /// (crossed a stop line into the next link, or left the network) than this fraction of
+    /// the vehicles in the network. By Little's law the rule fires when a vehicle needs on
+    /// average more than `gridlock_after / gridlock_exit_fraction` to get off a link: with
+    /// the defaults, 20 min, over six of the longest cycles allowed (180 s). Flowing runs of
+    /// the shipped networks, even oversaturated ones, stay above 2 link exits per vehicle in
+    /// the network per 5 min (docs/benchmarks.md). 0 switches the rule off; lower it for
+    /// networks of links far longer than urban blocks.
+    pub gridlock_exit_fraction: f64,
+    /// The low-throughput rule looks only at a network holding at least this many vehicles.
+    pub gridlock_min_vehicles: u64,
     /// Keep a record per completed vehicle (off by default: aggregates only).
     pub record_vehicles: bool,
     /// Keep every detector on/off event (off by default).
@@ -135,6 +148,8 @@ impl Default for SimConfig {
             critical_gap_s: 4.5,
             follow_up_s: 2.0,
             gridlock_after: Ms::from_s(300),
+            gridlock_exit_fraction: 0.25,
+            gridlock_min_vehicles: 20,
             record_vehicles: false,
             record_detector_events: false,
         }

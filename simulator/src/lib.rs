@@ -59,8 +59,21 @@
 //! veh/h/lane (tested).
 //!
 //! **Storage** is finite: a full exit lane stops the vehicles behind the stop line (spillback),
-//! a full entry link keeps arrivals in the entry queue, and a run in which nothing moves for
-//! `gridlock_after` while vehicles are in the network stops and reports the gridlock.
+//! a full entry link keeps arrivals in the entry queue, and a jammed run stops and reports a
+//! [`Gridlock`] (which rule fired, when, the vehicles in the network and the exits in the
+//! window) by either of two rules:
+//! - **standstill**: nothing moved, and nothing entered, for `gridlock_after` (5 min) while
+//!   vehicles are in the network;
+//! - **low throughput**: over the last `gridlock_after`, fewer vehicles left a link (crossed a
+//!   stop line, or left the network) than `gridlock_exit_fraction` (25%) of the vehicles in
+//!   the network, with at least `gridlock_min_vehicles` (20) in it. This catches a jam that
+//!   keeps creeping, where a few vehicles shuffle up their queues (so something always moves)
+//!   but nothing really gets through. Link exits rather than network exits, so that the rule
+//!   does not depend on the size of the network (in a 32x32 grid few vehicles leave the network
+//!   in 5 min while it fills, but every vehicle crosses several links); by Little's law it
+//!   fires when a vehicle needs on average more than 20 min to get off a link. Flowing runs of
+//!   every shipped network under every control stay above 2 link exits per vehicle per 5 min;
+//!   jammed ones fall below 0.1 (figures in docs/benchmarks.md).
 //!
 //! **Demand**: per entry, Poisson arrivals (exponential headways) at the rate of each time slice
 //! of the demand file; each vehicle's whole route (a movement at each junction, drawn from the
@@ -94,7 +107,10 @@ pub mod synth;
 
 pub use config::{Control, ControlKind, DriverParams, SimConfig};
 pub use intersections::Ms;
-pub use metrics::{ApproachMetrics, IntersectionMetrics, RunMetrics, SeedSummary, VehicleRecord};
+pub use metrics::{
+    ApproachMetrics, Gridlock, GridlockRule, IntersectionMetrics, RunMetrics, SeedSummary,
+    VehicleRecord,
+};
 pub use sim::{DetectorEvent, Scenario, Simulation};
 
 /// What can stop a run from starting.

@@ -51,11 +51,43 @@ pub struct IntersectionMetrics {
     pub approaches: Vec<ApproachMetrics>,
 }
 
-/// A gridlock: nothing moved for the configured time while vehicles were in the network.
+/// Which rule found a gridlock (see [`crate::SimConfig`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GridlockRule {
+    /// No vehicle moved, and none entered, for `gridlock_after`.
+    Standstill,
+    /// Over the last `gridlock_after` fewer vehicles left a link than
+    /// `gridlock_exit_fraction` of the vehicles in the network: a jam that keeps creeping.
+    LowThroughput,
+}
+
+impl GridlockRule {
+    pub fn name(&self) -> &'static str {
+        match self {
+            GridlockRule::Standstill => "standstill",
+            GridlockRule::LowThroughput => "low-throughput",
+        }
+    }
+}
+
+/// A gridlock: the run stopped at `at_s` because a rule found the network jammed. The counts
+/// are over the window `[at_s - window_s, at_s]`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Gridlock {
+    pub rule: GridlockRule,
     pub at_s: f64,
+    /// Vehicles in the network at `at_s`.
     pub vehicles: u64,
+    /// Vehicles that arrived but had not fitted onto their entry link at `at_s`.
+    pub waiting_to_enter: u64,
+    /// The window the counts cover (`gridlock_after`), seconds.
+    pub window_s: f64,
+    /// Vehicles that left a link in the window: crossed a stop line into the next link, or
+    /// left the network.
+    pub link_exits: u64,
+    /// Of those, the vehicles that left the network.
+    pub network_exits: u64,
 }
 
 /// The result of a run. Means are over completed vehicles.

@@ -17,7 +17,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::{Control, ControlKind, SimConfig};
 use crate::metrics::{
-    ApproachMetrics, Gridlock, IntersectionMetrics, RunMetrics, SeedSummary, VehicleRecord,
+    ApproachMetrics, Gridlock, GridlockRule, IntersectionMetrics, RunMetrics, SeedSummary,
+    VehicleRecord,
 };
 use crate::SimError;
 
@@ -306,6 +307,13 @@ pub struct Simulation {
     logic_always: Vec<bool>,
     // progress
     last_progress: Ms,
+    /// Vehicles that left a link (crossed a stop line, or left the network) since the start,
+    /// and of those the ones that left the network: never reset, for the gridlock rules.
+    link_exits: u64,
+    network_exits: u64,
+    /// `(time, link_exits, network_exits)` at step ends, oldest first, reaching back to the
+    /// last sample at or before `now - gridlock_after` (the start of the window).
+    exit_history: VecDeque<(Ms, u64, u64)>,
     gridlock: Option<Gridlock>,
     acc: Acc,
 }
@@ -328,6 +336,12 @@ impl Scenario {
             return Err(SimError::Config(format!(
                 "the reaction time tau {} s must be at least the step {} (Krauss is collision-free only then)",
                 cfg.driver.tau_s, cfg.step
+            )));
+        }
+        if !(cfg.gridlock_exit_fraction.is_finite() && cfg.gridlock_exit_fraction >= 0.0) {
+            return Err(SimError::Config(format!(
+                "gridlock_exit_fraction {} must be a number at least 0",
+                cfg.gridlock_exit_fraction
             )));
         }
         for e in &demand.entries {
@@ -636,6 +650,9 @@ impl Scenario {
             listed_next: Vec::new(),
             logic_always: vec![false; n_ix],
             last_progress: Ms::ZERO,
+            link_exits: 0,
+            network_exits: 0,
+            exit_history: VecDeque::from([(Ms::ZERO, 0, 0)]),
             gridlock: None,
             acc,
             st,
@@ -723,6 +740,11 @@ impl Simulation {
     }
     pub fn gridlock(&self) -> Option<&Gridlock> {
         self.gridlock.as_ref()
+    }
+    /// Vehicles that left a link since the start: crossed a stop line into the next link,
+    /// or left the network (what the low-throughput gridlock rule counts).
+    pub fn link_exits(&self) -> u64 {
+        self.link_exits
     }
     /// Every detector on/off event so far (with `record_detector_events`).
     pub fn detector_events(&self) -> &[DetectorEvent] {
@@ -1335,6 +1357,7 @@ impl Simulation {
                 let over = c.x - l_len;
                 let t_cross = if c.v > 0.0 { t1 - over / c.v } else { t1 };
                 progress = true;
+                self.link_exits += 1;
                 match (mv, target) {
                     (Some(m), Some(t)) => {
                         let m = m as usize;
@@ -1381,6 +1404,7 @@ impl Simulation {
                     }
                     _ => {
                         // Leaves the network (or its route was cut here).
+                        self.network_exits += 1;
                         self.link_count_add(li, -1);
                         if let Some(m) = mv {
                             self.mv_queue[m as usize] -= 1;
@@ -1475,12 +1499,45 @@ impl Simulation {
         self.now = now_end;
         if progress || self.in_network == 0 {
             self.last_progress = self.now;
-        } else if self.now - self.last_progress >= cfg.gridlock_after {
-            self.gridlock = Some(Gridlock {
-                at_s: self.now.as_secs_f64(),
-                vehicles: self.in_network,
-            });
         }
+        self.check_gridlock();
+    }
+
+    /// The two gridlock rules (see [`SimConfig::gridlock_after`] and
+    /// [`SimConfig::gridlock_exit_fraction`]), at the end of a step.
+    fn check_gridlock(&mut self) {
+        let cfg = &self.st.cfg;
+        let start = self.now - cfg.gridlock_after;
+        let h = &mut self.exit_history;
+        h.push_back((self.now, self.link_exits, self.network_exits));
+        while h.len() > 1 && h[1].0 <= start {
+            h.pop_front();
+        }
+        let (t0, link0, net0) = h[0];
+        let link_exits = self.link_exits - link0;
+        // Nothing moved in this step (`last_progress` is set to `now` otherwise) nor since.
+        let standstill =
+            self.last_progress < self.now && self.now - self.last_progress >= cfg.gridlock_after;
+        let low_throughput = t0 <= start
+            && self.in_network > 0
+            && self.in_network >= cfg.gridlock_min_vehicles
+            && (link_exits as f64) < cfg.gridlock_exit_fraction * self.in_network as f64;
+        let rule = if standstill {
+            GridlockRule::Standstill
+        } else if low_throughput {
+            GridlockRule::LowThroughput
+        } else {
+            return;
+        };
+        self.gridlock = Some(Gridlock {
+            rule,
+            at_s: self.now.as_secs_f64(),
+            vehicles: self.in_network,
+            waiting_to_enter: self.vehicles_waiting(),
+            window_s: (self.now - t0).as_secs_f64(),
+            link_exits,
+            network_exits: self.network_exits - net0,
+        });
     }
 
     /// Lay the arena out again after car following: the listed lanes' segments in lane

@@ -5,7 +5,7 @@ mod common;
 use intersections::audit::Audit;
 use intersections::field::Field;
 use intersections::{Colour, IntersectionIdx, Ms};
-use simulator::{synth, Control, ControlKind, Scenario, SimConfig};
+use simulator::{synth, Control, ControlKind, GridlockRule, Scenario, SimConfig, Simulation};
 
 const KINDS: [ControlKind; 3] = [
     ControlKind::Fixed,
@@ -119,13 +119,19 @@ fn controls_keep_minimum_greens_and_intergreens() {
 }
 
 /// A red that never ends downstream fills the link between two junctions and then backs up
-/// through the upstream junction, whose green is of no use; nothing overlaps.
+/// through the upstream junction, whose green is of no use; nothing overlaps. (Red for ever
+/// on all but one movement is a gridlock by the low-throughput rule, which would stop the run
+/// after 5 min: it is off here, to watch the queue back up.)
 #[test]
 fn full_links_block_the_junction_upstream() {
     let (net, demand) = synth::grid(2, 900.0, 1).unwrap();
     let middle = net.link("I0_0-I1_0").unwrap();
     let storage = 2.0 * net.links[middle.0].length_m / 7.5;
-    let sc = Scenario::new(net, demand, SimConfig::default()).unwrap();
+    let cfg = SimConfig {
+        gridlock_exit_fraction: 0.0,
+        ..SimConfig::default()
+    };
+    let sc = Scenario::new(net, demand, cfg).unwrap();
     let mut sim = sc
         .simulation(&Control::of_kind(ControlKind::External), 2)
         .unwrap();
@@ -165,8 +171,124 @@ fn gridlock_is_reported_not_hung() {
     assert!(g.vehicles > 50);
     assert!(sim.now() < Ms::from_s(3600));
     let m = sim.metrics();
-    assert_eq!(m.gridlock, Some(g));
+    assert_eq!(m.gridlock, Some(g.clone()));
     assert!(m.waiting_to_enter > 0);
+    // All red: nothing leaves a link, so the low-throughput rule fires with its first full
+    // window, before the standstill rule (the queues crept up until about 200 s).
+    assert_eq!(g.rule, GridlockRule::LowThroughput);
+    assert_eq!((g.at_s, g.link_exits), (300.0, 0));
+}
+
+/// With the low-throughput rule off, a network where nothing moves is still caught, by the
+/// standstill rule, and the record says so.
+#[test]
+fn standstill_is_reported_as_such() {
+    let (net, demand) = synth::crossing(300.0, 30.0, 30.0, 6.0, 800.0, 800.0, 3).unwrap();
+    let cfg = SimConfig {
+        gridlock_exit_fraction: 0.0,
+        ..SimConfig::default()
+    };
+    let sc = Scenario::new(net, demand, cfg).unwrap();
+    let mut sim = sc
+        .simulation(&Control::of_kind(ControlKind::External), 1)
+        .unwrap();
+    sim.set_colours(IntersectionIdx(0), &[Colour::Red, Colour::Red]);
+    assert!(!sim.run_until(Ms::from_s(3 * 3600)), "the run stops");
+    let g = sim.gridlock().unwrap();
+    assert_eq!(g.rule, GridlockRule::Standstill);
+    assert_eq!((g.link_exits, g.network_exits), (0, 0));
+    assert_eq!(g.window_s, 300.0);
+    assert!(g.vehicles > 50 && g.waiting_to_enter > 0, "{g:?}");
+}
+
+/// A starved junction: each approach gets one step of green every two minutes, so a vehicle
+/// or so crosses, its queue shuffles up and the entry lets another in. Something moves every
+/// minute, so the standstill rule never fires (with the low-throughput rule off the run goes
+/// its three hours), but nothing really gets through: the low-throughput rule reports it
+/// after its first full window.
+#[test]
+fn a_creeping_jam_is_reported() {
+    let (net, demand) = synth::crossing(300.0, 30.0, 30.0, 6.0, 1500.0, 1500.0, 3).unwrap();
+    let ix = IntersectionIdx(0);
+    let starve = |sim: &mut Simulation, end: Ms| {
+        while sim.now() < end && sim.gridlock().is_none() {
+            let colours = match sim.now().0 / 1000 % 120 {
+                0 => [Colour::Green, Colour::Red],
+                60 => [Colour::Red, Colour::Green],
+                _ => [Colour::Red, Colour::Red],
+            };
+            sim.set_colours(ix, &colours);
+            sim.step();
+        }
+    };
+    let start = |cfg: SimConfig| {
+        Scenario::new(net.clone(), demand.clone(), cfg)
+            .unwrap()
+            .simulation(&Control::of_kind(ControlKind::External), 1)
+            .unwrap()
+    };
+
+    // The old rule alone: three hours, no gridlock, yet vehicles cross to the end.
+    let mut sim = start(SimConfig {
+        gridlock_exit_fraction: 0.0,
+        ..SimConfig::default()
+    });
+    let end = Ms::from_s(3 * 3600);
+    starve(&mut sim, end - Ms::from_s(300));
+    let crossed = sim.metrics().intersections[0].throughput_veh;
+    starve(&mut sim, end);
+    assert_eq!(sim.now(), end, "the standstill rule stays silent");
+    let m = sim.metrics();
+    assert!(m.gridlock.is_none());
+    let last = m.intersections[0].throughput_veh - crossed;
+    assert!(
+        (1..=10).contains(&last),
+        "it creeps: {last} crossed in the last 5 min"
+    );
+    assert!(
+        m.in_network >= 60 && m.waiting_to_enter > 8_000,
+        "nothing gets through: {} in the network, {} waiting",
+        m.in_network,
+        m.waiting_to_enter
+    );
+
+    // With the low-throughput rule.
+    let mut sim = start(SimConfig::default());
+    starve(&mut sim, end);
+    let g = sim
+        .gridlock()
+        .expect("the creeping jam is reported")
+        .clone();
+    assert_eq!(g.rule, GridlockRule::LowThroughput);
+    assert_eq!(g.window_s, 300.0);
+    assert!(
+        g.at_s <= 400.0,
+        "reported after its first full window: {g:?}"
+    );
+    assert!(g.link_exits > 0, "it creeps: {g:?}");
+    assert!(g.network_exits <= g.link_exits);
+    assert!((g.link_exits as f64) < 0.25 * g.vehicles as f64, "{g:?}");
+    assert!(g.vehicles >= 60 && g.waiting_to_enter > 0, "{g:?}");
+    assert_eq!(sim.metrics().gridlock, Some(g));
+}
+
+/// Oversaturated but flowing: 1,000 veh/h on each approach of a crossing whose fixed plan
+/// serves about 750, for two hours. The links stay full and the entry queues grow without
+/// end, but vehicles leave at capacity, so neither rule reports a gridlock.
+#[test]
+fn heavy_flowing_traffic_is_not_a_gridlock() {
+    let (net, demand) = synth::crossing(300.0, 30.0, 30.0, 6.0, 1000.0, 1000.0, 2).unwrap();
+    let sc = Scenario::new(net, demand, SimConfig::default()).unwrap();
+    let m = sc.run(&Control::fixed(), 2, Ms::from_s(7200)).unwrap();
+    assert!(m.gridlock.is_none(), "{:?}", m.gridlock);
+    assert_eq!(m.duration_s, 7200.0);
+    assert!(m.waiting_to_enter > 500, "oversaturated: {m:?}");
+    assert!(m.in_network >= 60, "the links are full: {}", m.in_network);
+    assert!(
+        m.throughput_veh_h > 1300.0,
+        "flowing at about capacity: {:.0} veh/h",
+        m.throughput_veh_h
+    );
 }
 
 /// The delay of every vehicle counts the ones that have not completed: behind a red that
