@@ -54,6 +54,7 @@ fn deployment(version: u64, now: Ms, plan: &str, offset_s: f64) -> PlanDeploymen
         expires_at_ms: now.0 + 3_600_000,
         not_before_ms: now.0,
         plan: spec,
+        operation: None,
         key_id: String::new(),
         signature: String::new(),
     };

@@ -130,6 +130,7 @@ impl Deployer {
             expires_at_ms: (now + VALIDITY).0,
             not_before_ms: now.0,
             plan,
+            operation: None,
             key_id: String::new(),
             signature: String::new(),
         };
