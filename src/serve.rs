@@ -18,7 +18,7 @@ pub fn run(config: &Path) -> Result<()> {
     let cfg = load_config(config).map_err(|d| anyhow!("{d}"))?;
     // Plan from the counts of the last two rounds.
     let window = Ms::from_secs_f64(cfg.replan_interval_s * 2.0).unwrap_or(Ms::from_s(1800));
-    let planner = optimizer_planner(window, ValidateParams::default());
+    let planner = optimizer_planner(window, ValidateParams::default(), cfg.operations());
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let (stop, shutdown) = tokio::sync::watch::channel(false);

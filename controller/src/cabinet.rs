@@ -13,18 +13,20 @@
 //! - Detectors are counted (rising edges), their occupancy integrated, and diagnosed (no
 //!   activity, stuck on, chattering), and reported every interval. Their states and failures
 //!   go to the machine every tick: plans run coordinated actuated, a failed detector's stage
-//!   on recall; with no centre plan in force and `local_mode = "actuated"`, the local plan
-//!   runs isolated actuated.
+//!   on recall; a centre plan whose deployment says `operation: actuated` runs isolated
+//!   actuated with the deployment's maximum green factor and passage time; with no centre
+//!   plan in force and `local_mode = "actuated"`, the local plan runs isolated actuated.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use intersections::control::ActuatedParams;
 use intersections::diag::FieldPath;
 use intersections::field::DetectorState as FieldDetector;
 use intersections::machine::{Detectors, Manual, Output, SignalMachine};
 use intersections::messages::{
     Command, CommandAction, ControllerStatus, DetectorCount, DetectorHealth, DetectorReport, Event,
-    EventBatch, EventKind, Mode, PlanAck, PlanDeployment, WIRE_VERSION,
+    EventBatch, EventKind, Mode, Operation, PlanAck, PlanDeployment, WIRE_VERSION,
 };
 use intersections::model::{Intersection, Network};
 use intersections::plan::{validate, Plan};
@@ -184,6 +186,15 @@ pub enum CabinetError {
     NotSignalised(String),
 }
 
+/// Run the machine's plan isolated actuated with `a` (`None`: coordinated). The parameters
+/// are set in full either way, so a centre plan's factor never outlives it into a local plan.
+fn set_actuated(machine: &mut SignalMachine, a: Option<ActuatedParams>) {
+    let p = a.clone().unwrap_or_default();
+    machine.set_passage(p.passage);
+    machine.set_max_green_factor(p.max_green_factor);
+    machine.set_isolated(a.is_some());
+}
+
 fn time_of_day(now: Ms, utc_offset: Ms) -> Ms {
     (now + utc_offset).rem_euclid(Ms::from_s(86_400))
 }
@@ -207,12 +218,17 @@ impl Cabinet {
         }
         let mut source = Source::None;
         let mut plan = None;
+        let mut operation = Operation::Coordinated;
         if let Some(dep) = &persisted.plan {
-            if let Ok(p) = validate(&ix, &net.safety, &dep.plan, &FieldPath::root()) {
+            if let (Ok(p), true) = (
+                validate(&ix, &net.safety, &dep.plan, &FieldPath::root()),
+                dep.operation().problems("operation").is_empty(),
+            ) {
                 source = Source::Centre {
                     version: dep.plan_version,
                 };
                 plan = Some(p);
+                operation = dep.operation();
             }
         }
         if plan.is_none() {
@@ -222,6 +238,9 @@ impl Cabinet {
             }
         }
         let mut machine = SignalMachine::new(&ix, &net.safety, plan, now);
+        if matches!(source, Source::Centre { .. }) {
+            set_actuated(&mut machine, operation.actuated_params());
+        }
         let output = machine.step(now);
         let monitor = Monitor::new(&ix, now);
         let detectors = vec![
@@ -266,18 +285,28 @@ impl Cabinet {
     /// How to run when no centre plan is in force (`cabinet.toml`'s `local_mode`).
     pub fn set_local_mode(&mut self, mode: LocalMode) {
         self.local_mode = mode;
-        self.machine.set_isolated(
-            matches!(self.source, Source::Local { .. }) && mode == LocalMode::Actuated,
-        );
+        if matches!(self.source, Source::Local { .. }) {
+            let a = self.local_actuated();
+            set_actuated(&mut self.machine, a);
+        }
     }
 
-    /// Put a plan in force from `source`; local plans run isolated actuated when configured.
-    fn put_in_force(&mut self, plan: Plan, source: Source) {
-        let local = matches!(source, Source::Local { .. });
+    /// Isolated actuation of a local plan: its greens as maximums, the default passage.
+    fn local_actuated(&self) -> Option<ActuatedParams> {
+        (self.local_mode == LocalMode::Actuated).then(ActuatedParams::default)
+    }
+
+    /// Put a plan in force from `source`: a centre plan runs as its deployment's `operation`
+    /// says, a local plan isolated actuated when `local_mode` says so.
+    fn put_in_force(&mut self, plan: Plan, source: Source, operation: &Operation) {
+        let actuated = match source {
+            Source::Centre { .. } => operation.actuated_params(),
+            Source::Local { .. } => self.local_actuated(),
+            Source::None => None,
+        };
         self.source = source;
         self.machine.set_plan(plan);
-        self.machine
-            .set_isolated(local && self.local_mode == LocalMode::Actuated);
+        set_actuated(&mut self.machine, actuated);
     }
 
     /// Id of the plan in force (it may still wait for its cycle boundary).
@@ -379,6 +408,7 @@ impl Cabinet {
         if Ms(dep.issued_at_ms) > now + CLOCK_SKEW {
             reasons.push("issued_at_ms: issued in the future (clock error or forgery)".to_string());
         }
+        reasons.extend(dep.operation().problems("operation"));
         let checked = match validate(
             &self.ix,
             &self.net.safety,
@@ -402,9 +432,10 @@ impl Cabinet {
             return Some(self.ack(now, v, reasons));
         }
         let plan = checked.expect("checked above");
-        tracing::info!(plan_version = v, plan = %plan.id, "plan accepted; starts at the next cycle boundary");
+        let operation = dep.operation();
+        tracing::info!(plan_version = v, plan = %plan.id, mode = operation.mode(), "plan accepted; starts at the next cycle boundary");
         self.last_centre = self.last_centre.max(Ms(dep.issued_at_ms)).max(now);
-        self.put_in_force(plan.clone(), Source::Centre { version: v });
+        self.put_in_force(plan.clone(), Source::Centre { version: v }, &operation);
         self.persisted.plan_version = v;
         self.persisted.plan = Some(dep);
         self.save();
@@ -475,7 +506,11 @@ impl Cabinet {
             .scheduled_plan(time_of_day(now, self.s.utc_offset))
             .cloned()
             .ok_or("no local plan")?;
-        self.put_in_force(p.clone(), Source::Local { plan: p.id });
+        self.put_in_force(
+            p.clone(),
+            Source::Local { plan: p.id },
+            &Operation::Coordinated,
+        );
         Ok(())
     }
 
@@ -528,21 +563,21 @@ impl Cabinet {
                 );
                 if let Some(p) = self.local_plan(now) {
                     let id = p.id.clone();
-                    self.put_in_force(p, Source::Local { plan: id });
+                    self.put_in_force(p, Source::Local { plan: id }, &Operation::Coordinated);
                 }
             }
             Source::Local { plan } => {
                 if let Some(p) = self.local_plan(now) {
                     if &p.id != plan {
                         let id = p.id.clone();
-                        self.put_in_force(p, Source::Local { plan: id });
+                        self.put_in_force(p, Source::Local { plan: id }, &Operation::Coordinated);
                     }
                 }
             }
             Source::None => {
                 if let Some(p) = self.local_plan(now) {
                     let id = p.id.clone();
-                    self.put_in_force(p, Source::Local { plan: id });
+                    self.put_in_force(p, Source::Local { plan: id }, &Operation::Coordinated);
                 }
             }
             _ => {}

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use controller::cabinet::{Cabinet, DetectorLimits, Outgoing, Persisted, Settings};
 use intersections::load::load_network;
-use intersections::messages::{Command, CommandAction, Mode, PlanDeployment, WIRE_VERSION};
+use intersections::messages::{
+    Command, CommandAction, Mode, Operation, PlanDeployment, WIRE_VERSION,
+};
 use intersections::model::Network;
 use intersections::signing::{Signer25519, Verifier25519};
 use intersections::{Colour, Ms};
@@ -54,9 +56,27 @@ fn deployment(version: u64, now: Ms, plan: &str, offset_s: f64) -> PlanDeploymen
         expires_at_ms: now.0 + 3_600_000,
         not_before_ms: now.0,
         plan: spec,
+        operation: None,
         key_id: String::new(),
         signature: String::new(),
     };
+    centre().sign(&mut d);
+    d
+}
+
+/// A deployment that runs isolated actuated, re-signed.
+fn actuated_deployment(
+    version: u64,
+    now: Ms,
+    plan: &str,
+    max_green_factor: f64,
+    passage_s: f64,
+) -> PlanDeployment {
+    let mut d = deployment(version, now, plan, 0.0);
+    d.operation = Some(Operation::Actuated {
+        max_green_factor,
+        passage_s,
+    });
     centre().sign(&mut d);
     d
 }
@@ -137,6 +157,19 @@ fn forged_stale_unsafe_and_misaddressed_plans_change_nothing() {
     let mut elsewhere = deployment(10, now, "offpeak", 0.0);
     elsewhere.intersection = "D".into();
     centre().sign(&mut elsewhere);
+    // The operation is signed: changed after signing, or added to a plan signed without one.
+    let mut tampered_operation = actuated_deployment(11, now, "offpeak", 2.0, 3.0);
+    tampered_operation.operation = Some(Operation::Actuated {
+        max_green_factor: 3.0,
+        passage_s: 3.0,
+    });
+    let mut added_operation = deployment(12, now, "offpeak", 0.0);
+    added_operation.operation = Some(Operation::Actuated {
+        max_green_factor: 2.0,
+        passage_s: 3.0,
+    });
+    let big_factor = actuated_deployment(13, now, "offpeak", 5.0, 3.0);
+    let short_passage = actuated_deployment(14, now, "offpeak", 2.0, 0.5);
 
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("forged", serde_json::to_vec(&forged).unwrap(), "signature"),
@@ -158,6 +191,35 @@ fn forged_stale_unsafe_and_misaddressed_plans_change_nothing() {
             "addressed",
         ),
         ("garbage", b"{not json".to_vec(), "not a valid plan"),
+        (
+            "tampered operation",
+            serde_json::to_vec(&tampered_operation).unwrap(),
+            "signature",
+        ),
+        (
+            "added operation",
+            serde_json::to_vec(&added_operation).unwrap(),
+            "signature",
+        ),
+        (
+            "factor out of range",
+            serde_json::to_vec(&big_factor).unwrap(),
+            "operation.max_green_factor: 5 is outside 1 to 3",
+        ),
+        (
+            "passage out of range",
+            serde_json::to_vec(&short_passage).unwrap(),
+            "operation.passage_s: 0.5 s is outside 1 to 10 s",
+        ),
+        (
+            "unknown mode",
+            {
+                let mut v = serde_json::to_value(deployment(15, now, "offpeak", 0.0)).unwrap();
+                v["operation"] = serde_json::json!({"mode": "adaptive"});
+                serde_json::to_vec(&v).unwrap()
+            },
+            "not a valid plan",
+        ),
     ];
     for (name, payload, why) in cases {
         let ack = c.on_plan(now, &payload).unwrap();
@@ -380,4 +442,123 @@ fn local_mode_actuated_runs_isolated_and_a_centre_plan_takes_over() {
     }
     assert_eq!(c.mode(), Mode::CoordinatedActuated);
     assert_eq!(c.status(t, true).plan_id.as_deref(), Some("peak-v1"));
+}
+
+/// Colours of every tick, checked by the audit (conflicts, intergreens, minimum greens).
+struct Watch<'a> {
+    audit: Option<intersections::audit::Audit<'a>>,
+}
+
+impl<'a> Watch<'a> {
+    fn see(&mut self, ix: &'a intersections::model::Intersection, t: Ms, colours: &[Colour]) {
+        match &mut self.audit {
+            None => self.audit = Some(intersections::audit::Audit::new(ix, colours, t)),
+            Some(a) => a.see(t, colours).unwrap(),
+        }
+    }
+}
+
+#[test]
+fn an_actuated_centre_plan_runs_isolated_actuated_with_its_factor() {
+    // The centre stays in touch for the whole test (no fallback to local plans).
+    let settings = || Settings {
+        region: "r1".into(),
+        intersection: "C".into(),
+        report_interval: Some(Ms::from_s(60)),
+        backup_time: Ms::from_s(3600),
+        utc_offset: Ms::ZERO,
+        detector_limits: DetectorLimits::default(),
+        state_file: None,
+    };
+    let verifier = || Verifier25519::from_base64("centre-1", &centre().public_base64()).unwrap();
+    let mut c = Cabinet::new(settings(), net(), verifier(), Persisted::default(), T0).unwrap();
+    let ix = c.intersection().clone();
+    let mut w = Watch { audit: None };
+    let mut t = T0;
+    let none = vec![false; ix.detectors.len()];
+    for _ in 0..2000 {
+        t += Ms(100);
+        let (colours, _) = c.tick(t, &none);
+        w.see(&ix, t, &colours);
+    }
+    let d = actuated_deployment(1, t, "peak", 2.0, 3.0);
+    let ack = c.on_plan(t, &serde_json::to_vec(&d).unwrap()).unwrap();
+    assert!(ack.accepted, "{:?}", ack.reasons);
+    // Demand everywhere, never a gap as long as the passage time: every stage runs to its
+    // maximum, the plan's green times 2 (the arterial's 48 s: 96 s).
+    let through = ix.group("EW_through").unwrap().0;
+    let (mut green_since, mut longest) = (None, Ms::ZERO);
+    let mut statuses = Vec::new();
+    for k in 0..6000 {
+        t += Ms(100);
+        let occ = vec![k % 20 < 15; ix.detectors.len()];
+        let (colours, out) = c.tick(t, &occ);
+        w.see(&ix, t, &colours);
+        statuses.extend(out.into_iter().filter_map(|o| match o {
+            Outgoing::Status(s) => Some(s),
+            _ => None,
+        }));
+        match (colours[through].is_green(), green_since) {
+            (true, None) => green_since = Some(t),
+            (false, Some(s)) => {
+                longest = longest.max(t - s);
+                green_since = None;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(c.mode(), Mode::Actuated);
+    let s = c.status(t, true);
+    assert_eq!(
+        (s.mode, s.plan_id.as_deref(), s.plan_version),
+        (Mode::Actuated, Some("peak-v1"), Some(1))
+    );
+    assert!(
+        statuses.iter().any(|s| s.mode == Mode::Actuated),
+        "the status sent says actuated"
+    );
+    assert!(
+        longest >= Ms::from_s(90),
+        "the arterial ran {longest:?} at most: the factor 2 did not reach the machine"
+    );
+
+    // After a restart the cabinet runs the kept deployment as it says: actuated.
+    let persisted = c.persisted().clone();
+    let mut again = Cabinet::new(settings(), net(), verifier(), persisted, t).unwrap();
+    run(&mut again, t, t + Ms::from_s(120));
+    assert_eq!(again.mode(), Mode::Actuated);
+
+    // A refused operation changes nothing: the actuated plan keeps running.
+    let bad = actuated_deployment(2, t, "offpeak", 3.5, 3.0);
+    let ack = c.on_plan(t, &serde_json::to_vec(&bad).unwrap()).unwrap();
+    assert!(!ack.accepted);
+    assert!(
+        ack.reasons
+            .iter()
+            .any(|r| r.starts_with("operation.max_green_factor: 3.5 is outside 1 to 3")),
+        "{:?}",
+        ack.reasons
+    );
+    for _ in 0..600 {
+        t += Ms(100);
+        let (colours, _) = c.tick(t, &none);
+        w.see(&ix, t, &colours);
+    }
+    assert_eq!(c.mode(), Mode::Actuated);
+    assert_eq!(c.plan_id(), Some("peak-v1"));
+
+    // A coordinated plan from the centre ends isolated operation (through all red).
+    let d = deployment(3, t, "offpeak", 0.0);
+    assert!(
+        c.on_plan(t, &serde_json::to_vec(&d).unwrap())
+            .unwrap()
+            .accepted
+    );
+    for _ in 0..3000 {
+        t += Ms(100);
+        let (colours, _) = c.tick(t, &none);
+        w.see(&ix, t, &colours);
+    }
+    assert_eq!(c.mode(), Mode::CoordinatedActuated);
+    assert_eq!(c.status(t, true).plan_id.as_deref(), Some("offpeak-v3"));
 }

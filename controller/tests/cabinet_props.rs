@@ -127,6 +127,7 @@ fn run(net: &Network, ixi: usize, ops: &[(u32, Op)], local: LocalMode) -> Result
                     expires_at_ms: now.0 + 3_600_000,
                     not_before_ms: now.0,
                     plan: spec,
+                    operation: None,
                     key_id: String::new(),
                     signature: String::new(),
                 };

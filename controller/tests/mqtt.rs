@@ -169,6 +169,7 @@ fn deployment(version: u64, plan: &str, offset_s: f64, now: Ms) -> PlanDeploymen
         expires_at_ms: now.0 + 24 * 3_600_000,
         not_before_ms: now.0,
         plan: spec,
+        operation: None,
         key_id: String::new(),
         signature: String::new(),
     };

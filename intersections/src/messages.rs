@@ -145,10 +145,114 @@ pub struct PlanDeployment {
     /// boundary after it.
     pub not_before_ms: i64,
     pub plan: PlanSpec,
+    /// How the cabinet runs the plan; absent: coordinated (see [`Operation`]). Absent is sent
+    /// as absent, so the signed bytes of a deployment without it are what they were before
+    /// the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Operation>,
     /// Id of the centre key that signed it.
     pub key_id: String,
     /// Ed25519 signature over the message with `signature` empty, base64.
     pub signature: String,
+}
+
+impl PlanDeployment {
+    /// How the plan runs: the operation it carries, coordinated when it carries none.
+    pub fn operation(&self) -> Operation {
+        self.operation.clone().unwrap_or_default()
+    }
+}
+
+/// Least and greatest [`Operation::Actuated`] `max_green_factor`: a stage never runs shorter
+/// than its planned green's maximum, nor more than three times it.
+pub const MAX_GREEN_FACTOR_RANGE: std::ops::RangeInclusive<f64> = 1.0..=3.0;
+/// Least and greatest [`Operation::Actuated`] `passage_s` (seconds).
+pub const PASSAGE_S_RANGE: std::ops::RangeInclusive<f64> = 1.0..=10.0;
+
+/// How a cabinet runs a centre plan.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Operation {
+    /// Coordinated: the plan's cycle and offset (actuated within the coordination where the
+    /// cabinet has detectors, status `coordinated` or `coordinated-actuated`).
+    #[default]
+    Coordinated,
+    /// Isolated actuated (status `actuated`): the plan's stage sequence, each stage from its
+    /// minimum up to its planned green times `max_green_factor`, ending when its detectors see
+    /// no vehicle for `passage_s` (gap-out) or at its maximum; no cycle, no offset.
+    Actuated {
+        /// Within [`MAX_GREEN_FACTOR_RANGE`].
+        max_green_factor: f64,
+        /// Passage time (unit extension), seconds, within [`PASSAGE_S_RANGE`].
+        passage_s: f64,
+    },
+}
+
+impl Operation {
+    /// `coordinated` or `actuated`, as on the wire.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Operation::Coordinated => "coordinated",
+            Operation::Actuated { .. } => "actuated",
+        }
+    }
+
+    /// Every value outside its limits, each as `field: what` under `at` (for example
+    /// `operation.max_green_factor: 5 is outside 1 to 3`).
+    pub fn problems(&self, at: &str) -> Vec<String> {
+        let mut p = Vec::new();
+        if let Operation::Actuated {
+            max_green_factor,
+            passage_s,
+        } = self
+        {
+            if !MAX_GREEN_FACTOR_RANGE.contains(max_green_factor) {
+                p.push(format!(
+                    "{at}.max_green_factor: {max_green_factor} is outside {} to {} (a stage's maximum green is its planned green times the factor)",
+                    MAX_GREEN_FACTOR_RANGE.start(),
+                    MAX_GREEN_FACTOR_RANGE.end()
+                ));
+            }
+            if !PASSAGE_S_RANGE.contains(passage_s) {
+                p.push(format!(
+                    "{at}.passage_s: {passage_s} s is outside {} to {} s",
+                    PASSAGE_S_RANGE.start(),
+                    PASSAGE_S_RANGE.end()
+                ));
+            }
+        }
+        p
+    }
+
+    /// The actuated logic's parameters (`None`: coordinated). Assumes [`Operation::problems`]
+    /// found none.
+    pub fn actuated_params(&self) -> Option<crate::control::ActuatedParams> {
+        match self {
+            Operation::Coordinated => None,
+            Operation::Actuated {
+                max_green_factor,
+                passage_s,
+            } => {
+                let d = crate::control::ActuatedParams::default();
+                Some(crate::control::ActuatedParams {
+                    passage: crate::Ms::from_secs_f64(*passage_s).unwrap_or(d.passage),
+                    max_green: None,
+                    max_green_factor: *max_green_factor,
+                })
+            }
+        }
+    }
+
+    /// The operation that runs with these actuated parameters (`None`: coordinated).
+    pub fn from_actuated(a: Option<&crate::control::ActuatedParams>) -> Self {
+        match a {
+            None => Operation::Coordinated,
+            Some(a) => Operation::Actuated {
+                max_green_factor: a.max_green_factor,
+                passage_s: a.passage.as_secs_f64(),
+            },
+        }
+    }
 }
 
 /// `plan/ack`: the controller's answer to a deployment.

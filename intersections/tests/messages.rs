@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use intersections::messages::{
     Command, CommandAction, ControllerStatus, DetectorCount, DetectorHealth, DetectorReport, Event,
-    EventBatch, EventKind, Mode, PlanAck, PlanDeployment, WIRE_VERSION,
+    EventBatch, EventKind, Mode, Operation, PlanAck, PlanDeployment, WIRE_VERSION,
 };
 use intersections::signing::{Signer25519, Verifier25519};
 use intersections::spec::{PlanSpec, StageTimeSpec};
@@ -171,11 +171,32 @@ fn plan_deployment() -> PlanDeployment {
                 },
             ],
         },
+        operation: Some(Operation::Actuated {
+            max_green_factor: 2.0,
+            passage_s: 3.0,
+        }),
         key_id: String::new(),
         signature: String::new(),
     };
     centre().sign(&mut m);
     m
+}
+
+/// Every operation a deployment can carry.
+fn every_operation() -> Vec<Operation> {
+    let all = vec![
+        Operation::Coordinated,
+        Operation::Actuated {
+            max_green_factor: 2.0,
+            passage_s: 3.0,
+        },
+    ];
+    for o in &all {
+        match o {
+            Operation::Coordinated | Operation::Actuated { .. } => {}
+        }
+    }
+    all
 }
 
 fn plan_ack() -> PlanAck {
@@ -266,6 +287,15 @@ fn every_message_survives_json() {
         });
     }
     roundtrip(&plan_deployment());
+    for o in every_operation() {
+        roundtrip(&o);
+        let mut d = plan_deployment();
+        d.operation = Some(o);
+        roundtrip(&d);
+    }
+    let mut d = plan_deployment();
+    d.operation = None;
+    roundtrip(&d);
     roundtrip(&plan_ack());
     for a in every_action() {
         roundtrip(&command(a));
@@ -306,6 +336,61 @@ fn every_message_survives_json() {
     }
 }
 
+/// A deployment of before the `operation` field (none in its JSON) still parses, runs
+/// coordinated, and its signature still verifies: the field is left out when absent, so the
+/// signed bytes are what the old sender signed.
+#[test]
+fn a_deployment_without_operation_is_coordinated_and_verifies() {
+    let v = Verifier25519::from_base64("centre-2025-01", &centre().public_base64()).unwrap();
+    let mut old = plan_deployment();
+    old.operation = None;
+    centre().sign(&mut old);
+    let json = serde_json::to_string(&old).unwrap();
+    assert!(!json.contains("operation"), "{json}");
+    let back: PlanDeployment = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.operation(), Operation::Coordinated);
+    v.verify(&back).unwrap();
+    // An operation added, changed or removed after signing fails the signature.
+    let mut added = back.clone();
+    added.operation = Some(every_operation()[1].clone());
+    assert!(v.verify(&added).is_err());
+    let mut changed = plan_deployment();
+    changed.operation = Some(Operation::Actuated {
+        max_green_factor: 3.0,
+        passage_s: 3.0,
+    });
+    assert!(v.verify(&changed).is_err());
+    let mut removed = plan_deployment();
+    removed.operation = None;
+    assert!(v.verify(&removed).is_err());
+    // Unknown fields and modes are refused.
+    for bad in [
+        r#"{"mode":"actuated","max_green_factor":2.0,"passage_s":3.0,"x":1}"#,
+        r#"{"mode":"adaptive"}"#,
+        r#"{"mode":"actuated","max_green_factor":2.0}"#,
+    ] {
+        assert!(serde_json::from_str::<Operation>(bad).is_err(), "{bad}");
+    }
+    // Limits, each problem located.
+    let p = Operation::Actuated {
+        max_green_factor: 5.0,
+        passage_s: 0.5,
+    }
+    .problems("operation");
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p[0].starts_with("operation.max_green_factor: 5 is outside 1 to 3"),
+        "{p:?}"
+    );
+    assert!(
+        p[1].starts_with("operation.passage_s: 0.5 s is outside 1 to 10 s"),
+        "{p:?}"
+    );
+    assert!(every_operation()
+        .iter()
+        .all(|o| o.problems("operation").is_empty()));
+}
+
 #[test]
 fn example_signatures_verify() {
     let v = Verifier25519::from_base64("centre-2025-01", &centre().public_base64()).unwrap();
@@ -331,6 +416,14 @@ fn examples() -> Vec<(&'static str, String)> {
             pretty(&command(CommandAction::HoldStage {
                 stage: "collector".into(),
             })),
+        ),
+        (
+            "plan operations",
+            every_operation()
+                .iter()
+                .map(|o| serde_json::to_string(o).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n"),
         ),
         (
             "command actions",

@@ -30,7 +30,7 @@ pub mod journal;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use intersections::messages::{CommandAction, ControllerStatus, DetectorReport, Mode};
+use intersections::messages::{CommandAction, ControllerStatus, DetectorReport, Mode, Operation};
 use intersections::model::Network;
 use intersections::spec::PlanSpec;
 use intersections::Ms;
@@ -190,6 +190,9 @@ pub struct DecisionEntry {
     pub state: DecisionState,
     /// The candidate's plans per member intersection (empty: keep what runs).
     pub plans: Vec<MemberPlan>,
+    /// How the members are to run them (journals from before the field: coordinated).
+    #[serde(default)]
+    pub operation: Operation,
     /// The planner's record: the figures behind the decision.
     pub record: serde_json::Value,
     /// Before/after figures and reason, taken from the record where the planner gave them.
@@ -220,6 +223,8 @@ pub struct Summary {
     pub after: Option<Figures>,
     pub reason: Option<String>,
     pub what: Option<String>,
+    /// How the candidate checked runs: `coordinated` or `actuated`.
+    pub mode: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -257,6 +262,7 @@ impl Summary {
                 .map(String::from)
                 .or_else(|| record["detail"].as_str().map(String::from)),
             what: record["what"].as_str().map(String::from),
+            mode: d["mode"].as_str().map(String::from),
         };
         (s.before.is_some() || s.reason.is_some() || s.what.is_some()).then_some(s)
     }
@@ -616,6 +622,7 @@ impl Centre {
                         plan: p.clone(),
                     })
                     .collect(),
+                operation: gd.operation,
                 summary: Summary::of(&gd.record),
                 record: gd.record,
                 by: None,
@@ -645,7 +652,7 @@ impl Centre {
             .iter()
             .map(|m| (m.intersection.clone(), m.plan.clone()))
             .collect();
-        match dep.deploy(now, &d.group, plans) {
+        match dep.deploy_operation(now, &d.group, plans, &d.operation) {
             Ok(out) => {
                 d.state = DecisionState::Deploying;
                 self.sent += 1;
@@ -1116,6 +1123,7 @@ mod tests {
         GroupDecision {
             group: "C".into(),
             plans: vec![("C".into(), p)],
+            operation: Operation::Coordinated,
             record: serde_json::json!({"what": "deploy", "detail": {"reason": name}}),
         }
     }

@@ -9,6 +9,11 @@
 //! member that had no centre plan before is sent a signed `rollback` command, which returns it
 //! to its local time-of-day plans.
 //!
+//! A deployment carries how the cabinets run its plans ([`Operation`]): coordinated, or
+//! isolated actuated with a maximum green factor and a passage time. A coordinated deployment
+//! leaves the field out (the cabinet's default), so cabinets from before the field accept it
+//! as before; a rollback re-sends the previous plan with its operation.
+//!
 //! The engineer console reuses the same machinery: [`Deployer::roll_back_group`] sends a group
 //! back to what it ran before its last acknowledged deployment, and [`Deployer::command`] signs
 //! a manual command with the one command sequence of this centre key.
@@ -16,7 +21,7 @@
 use std::collections::BTreeMap;
 
 use intersections::messages::{
-    topic, Command, CommandAction, PlanAck, PlanDeployment, WIRE_VERSION,
+    topic, Command, CommandAction, Operation, PlanAck, PlanDeployment, WIRE_VERSION,
 };
 use intersections::signing::Signer25519;
 use intersections::spec::PlanSpec;
@@ -120,7 +125,13 @@ impl Deployer {
         *v
     }
 
-    fn sign_plan(&mut self, now: Ms, intersection: &str, plan: PlanSpec) -> PlanDeployment {
+    fn sign_plan(
+        &mut self,
+        now: Ms,
+        intersection: &str,
+        plan: PlanSpec,
+        operation: &Operation,
+    ) -> PlanDeployment {
         let mut d = PlanDeployment {
             version: WIRE_VERSION,
             region: self.region.clone(),
@@ -130,6 +141,11 @@ impl Deployer {
             expires_at_ms: (now + VALIDITY).0,
             not_before_ms: now.0,
             plan,
+            // Coordinated is the default and left out (see the module documentation).
+            operation: match operation {
+                Operation::Coordinated => None,
+                op => Some(op.clone()),
+            },
             key_id: String::new(),
             signature: String::new(),
         };
@@ -150,21 +166,38 @@ impl Deployer {
         self.groups.contains_key(group)
     }
 
-    /// Deploy checked plans (one per member intersection) to a coordination group. A group
-    /// with a deployment under way is refused.
+    /// Deploy checked plans (one per member intersection) to a coordination group, run
+    /// coordinated. A group with a deployment under way is refused.
     pub fn deploy(
         &mut self,
         now: Ms,
         group: &str,
         plans: Vec<(String, PlanSpec)>,
     ) -> Result<Vec<Publish>, String> {
+        self.deploy_operation(now, group, plans, &Operation::Coordinated)
+    }
+
+    /// Deploy checked plans to a coordination group, every member to run them as `operation`
+    /// says. A group with a deployment under way is refused, and so is an operation outside
+    /// the limits the cabinets enforce.
+    pub fn deploy_operation(
+        &mut self,
+        now: Ms,
+        group: &str,
+        plans: Vec<(String, PlanSpec)>,
+        operation: &Operation,
+    ) -> Result<Vec<Publish>, String> {
+        let problems = operation.problems("operation");
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
         if self.busy(group) {
             return Err(format!("group {group:?} is still deploying"));
         }
         let mut out = Vec::new();
         let mut members = Vec::new();
         for (ix, plan) in plans {
-            let d = self.sign_plan(now, &ix, plan);
+            let d = self.sign_plan(now, &ix, plan, operation);
             out.push(self.publish_plan(&d));
             members.push(Member {
                 previous: self.in_force.get(&ix).cloned(),
@@ -289,7 +322,8 @@ impl Deployer {
             // must not deliver it later: re-publish what should run for everyone.
             match m.previous {
                 Some(prev) => {
-                    let d = self.sign_plan(now, &m.intersection, prev.plan.clone());
+                    let d =
+                        self.sign_plan(now, &m.intersection, prev.plan.clone(), &prev.operation());
                     out.push(self.publish_plan(&d));
                     self.in_force.insert(m.intersection.clone(), d);
                 }
@@ -385,6 +419,11 @@ impl Deployer {
             .iter()
             .map(|(ix, d)| (ix.clone(), d.plan.clone()))
             .collect()
+    }
+
+    /// The deployments each intersection acknowledged from the centre (plan and operation).
+    pub fn deployments_in_force(&self) -> &BTreeMap<String, PlanDeployment> {
+        &self.in_force
     }
 
     /// What to keep across restarts.

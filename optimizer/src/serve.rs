@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use intersections::diag::{from_toml, Diagnostics, FieldPath, Problem, SourceMap};
 use intersections::load::load_network;
+use intersections::messages::{Operation, PlanDeployment, MAX_GREEN_FACTOR_RANGE};
 use intersections::model::Network;
 use intersections::signing::Signer25519;
 use intersections::spec::PlanSpec;
@@ -44,6 +45,14 @@ pub struct ServeConfig {
     /// Seconds between re-planning rounds (5 to 15 minutes is usual).
     #[serde(default = "default_replan")]
     pub replan_interval_s: f64,
+    /// Also check each candidate run isolated actuated, next to coordinated, and deploy
+    /// whichever the check finds better (default true; false: coordinated only).
+    #[serde(default = "default_offer_actuated")]
+    pub offer_actuated: bool,
+    /// Isolated actuation runs each stage up to its planned green times this factor (default
+    /// 2.0; 1.0 to 3.0, the limits the cabinets enforce).
+    #[serde(default = "default_max_green_factor")]
+    pub actuated_max_green_factor: f64,
     pub broker: Broker,
     /// The centre's signing key.
     pub signing: Signing,
@@ -59,6 +68,47 @@ pub struct ServeConfig {
 
 fn default_replan() -> f64 {
     600.0
+}
+
+fn default_offer_actuated() -> bool {
+    true
+}
+
+fn default_max_green_factor() -> f64 {
+    2.0
+}
+
+/// The operations the planner offers the check besides coordinated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OperationChoice {
+    /// Isolated actuated with these parameters (`None`: coordinated only).
+    pub actuated: Option<intersections::control::ActuatedParams>,
+}
+
+impl Default for OperationChoice {
+    /// Actuated offered with the plan's greens times 2 as maximums, the default passage.
+    fn default() -> Self {
+        OperationChoice {
+            actuated: Some(intersections::control::ActuatedParams {
+                max_green_factor: default_max_green_factor(),
+                ..Default::default()
+            }),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// The operations this configuration offers the check.
+    pub fn operations(&self) -> OperationChoice {
+        OperationChoice {
+            actuated: self
+                .offer_actuated
+                .then(|| intersections::control::ActuatedParams {
+                    max_green_factor: self.actuated_max_green_factor,
+                    ..Default::default()
+                }),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -121,6 +171,17 @@ pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
         p.push(Problem::new(
             root.key("replan_interval_s"),
             format!("{} s is outside 60 to 3600", cfg.replan_interval_s),
+        ));
+    }
+    if !MAX_GREEN_FACTOR_RANGE.contains(&cfg.actuated_max_green_factor) {
+        p.push(Problem::new(
+            root.key("actuated_max_green_factor"),
+            format!(
+                "{} is outside {} to {} (the limits the cabinets enforce)",
+                cfg.actuated_max_green_factor,
+                MAX_GREEN_FACTOR_RANGE.start(),
+                MAX_GREEN_FACTOR_RANGE.end()
+            ),
         ));
     }
     if cfg.regions.is_empty() {
@@ -199,13 +260,15 @@ pub struct GroupDecision {
     pub group: String,
     /// Plans to deploy, one per member; empty to keep what runs.
     pub plans: Vec<(String, PlanSpec)>,
+    /// How the members run them (the same for the whole group).
+    pub operation: Operation,
     /// The figures behind the decision (before/after), recorded for the console.
     pub record: serde_json::Value,
 }
 
-/// The plans the region's controllers acknowledged from the centre, by intersection id; an
-/// intersection missing runs its local time-of-day plans.
-pub type InForce = BTreeMap<String, PlanSpec>;
+/// The deployments (plan and operation) the region's controllers acknowledged from the
+/// centre, by intersection id; an intersection missing runs its local time-of-day plans.
+pub type InForce = BTreeMap<String, PlanDeployment>;
 
 /// Decides plans for a region from the counts ingested so far and the plans in force.
 pub type Planner =
@@ -451,7 +514,7 @@ pub async fn serve(
                 let now = unix_now();
                 for r in &cfg.regions {
                     let (Some(net), Some(store)) = (networks.get(&r.id), stores.get(&r.id)) else { continue };
-                    let in_force = lock(&centre).deployers.get(&r.id).map(|d| d.in_force()).unwrap_or_default();
+                    let in_force = lock(&centre).deployers.get(&r.id).map(|d| d.deployments_in_force().clone()).unwrap_or_default();
                     let decisions = planner(&r.id, net, store, &in_force, now);
                     stats.lock().map(|mut s| s.decisions.extend(decisions.iter().map(|d| d.record.clone()))).unwrap_or(());
                     let mut c = lock(&centre);
@@ -475,12 +538,23 @@ pub async fn serve(
 
 /// The optimizer's planner for the service: counts of the last `window` from the store
 /// (detectors in fault left out), flows estimated, Webster plans with green-wave offsets
-/// computed for the whole region, and checked in simulation against the plans in force. Only
-/// a candidate that passes is deployed, one decision per coordination group (an intersection
-/// in no group is a group of its own). The figures of every round are recorded, deployed or
-/// not.
-pub fn optimizer_planner(window: Ms, params: crate::decide::ValidateParams) -> Planner {
+/// computed for the whole region, and checked in simulation against the plans in force as
+/// they run: the candidate coordinated and, when `operations` offers it, the candidate run
+/// isolated actuated ([`crate::decide::validate_operations`]). Only the better of them, and
+/// only if it passes, is deployed with its operation, one decision per coordination group (an
+/// intersection in no group is a group of its own). The figures of every round are recorded,
+/// deployed or not.
+///
+/// The check runs the region one way at a time: the plans in force count as actuated when
+/// every intersection runs an actuated centre plan (with the first one's parameters), else as
+/// coordinated.
+pub fn optimizer_planner(
+    window: Ms,
+    params: crate::decide::ValidateParams,
+    operations: OperationChoice,
+) -> Planner {
     use crate::counts::CountRecord;
+    use crate::decide::{validate_operations, Operation as Check};
     use crate::estimate::{demand_from_flows, estimate, EstimateParams};
     use crate::webster::{plan_network, PlanParams};
     use intersections::{IntersectionIdx, Plan};
@@ -528,6 +602,7 @@ pub fn optimizer_planner(window: Ms, params: crate::decide::ValidateParams) -> P
                     return vec![GroupDecision {
                         group: "*".into(),
                         plans: Vec::new(),
+                        operation: Operation::Coordinated,
                         record: record("no plan", serde_json::json!(e.to_string())),
                     }]
                 }
@@ -539,11 +614,11 @@ pub fn optimizer_planner(window: Ms, params: crate::decide::ValidateParams) -> P
                 .iter()
                 .enumerate()
                 .filter_map(|(i, ix)| {
-                    let centre = in_force.get(&ix.id).and_then(|spec| {
+                    let centre = in_force.get(&ix.id).and_then(|dep| {
                         intersections::plan::validate(
                             ix,
                             &net.safety,
-                            spec,
+                            &dep.plan,
                             &intersections::diag::FieldPath::root(),
                         )
                         .ok()
@@ -559,31 +634,56 @@ pub fn optimizer_planner(window: Ms, params: crate::decide::ValidateParams) -> P
                     return vec![GroupDecision {
                         group: "*".into(),
                         plans: Vec::new(),
+                        operation: Operation::Coordinated,
                         record: record("no demand", serde_json::json!(format!("{p:?}"))),
                     }]
                 }
             };
-            let decision = match crate::decide::validate_candidate(
-                net,
-                &demand,
-                &before,
-                &planned.plans,
-                &params,
-            ) {
-                Ok(d) => d,
-                Err(e) => {
-                    return vec![GroupDecision {
-                        group: "*".into(),
-                        plans: Vec::new(),
-                        record: record("check failed", serde_json::json!(e.to_string())),
-                    }]
-                }
+            // How the plans in force run (see above).
+            let ops: Vec<Operation> = net
+                .intersections
+                .iter()
+                .map(|ix| {
+                    in_force
+                        .get(&ix.id)
+                        .map(|d| d.operation())
+                        .unwrap_or_default()
+                })
+                .collect();
+            let before = Check {
+                plans: before,
+                actuated: match ops.first() {
+                    Some(first) if ops.iter().all(|o| matches!(o, Operation::Actuated { .. })) => {
+                        first.actuated_params()
+                    }
+                    _ => None,
+                },
             };
+            let mut candidates = vec![Check::coordinated(planned.plans.clone())];
+            if let Some(a) = &operations.actuated {
+                candidates.push(Check {
+                    plans: planned.plans.clone(),
+                    actuated: Some(a.clone()),
+                });
+            }
+            let (decision, operation) =
+                match validate_operations(net, &demand, &before, &candidates, &params) {
+                    Ok((d, k)) => (d, Operation::from_actuated(candidates[k].actuated.as_ref())),
+                    Err(e) => {
+                        return vec![GroupDecision {
+                            group: "*".into(),
+                            plans: Vec::new(),
+                            operation: Operation::Coordinated,
+                            record: record("check failed", serde_json::json!(e.to_string())),
+                        }]
+                    }
+                };
             let detail = serde_json::to_value(&decision).unwrap_or_default();
             if !decision.accepted {
                 return vec![GroupDecision {
                     group: "*".into(),
                     plans: Vec::new(),
+                    operation: Operation::Coordinated,
                     record: record("keep the plans in force", detail),
                 }];
             }
@@ -617,6 +717,7 @@ pub fn optimizer_planner(window: Ms, params: crate::decide::ValidateParams) -> P
                             )
                         })
                         .collect(),
+                    operation: operation.clone(),
                     record: record("deploy", detail.clone()),
                 })
                 .filter(|d| !d.plans.is_empty())
@@ -643,6 +744,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("serve.toml:9: replan: unknown field"), "{e}");
+        // The operations offered: actuated by default, its factor within the cabinets' limits.
+        assert!(cfg.offer_actuated);
+        assert_eq!(cfg.operations(), super::OperationChoice::default());
+        let bad = std::fs::read_to_string(p).unwrap().replace(
+            "actuated_max_green_factor = 2.0",
+            "actuated_max_green_factor = 4.0",
+        );
+        std::fs::write(dir.join("serve.toml"), bad).unwrap();
+        let e = super::load_config(&dir.join("serve.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("actuated_max_green_factor: 4 is outside 1 to 3"),
+            "{e}"
+        );
+        let off = std::fs::read_to_string(p)
+            .unwrap()
+            .replace("offer_actuated = true", "offer_actuated = false")
+            .replace(
+                "network = \"../",
+                concat!("network = \"", env!("CARGO_MANIFEST_DIR"), "/../"),
+            );
+        std::fs::write(dir.join("serve.toml"), off).unwrap();
+        let cfg = super::load_config(&dir.join("serve.toml")).unwrap();
+        assert_eq!(cfg.operations().actuated, None);
 
         // The console table, uncommented, with an operators file; its errors are located too.
         let example = std::fs::read_to_string(p).unwrap();

@@ -70,6 +70,7 @@ fn planner(want: Arc<AtomicU32>, made: Arc<AtomicU32>) -> Planner {
         vec![GroupDecision {
             group: ix.id.clone(),
             plans: vec![(ix.id.clone(), p)],
+            operation: Default::default(),
             record: json!({"region": region, "time_ms": now.0, "what": "deploy", "detail": {
                 "accepted": true, "improvement": 0.1, "threshold": 0.03,
                 "before": {"mean_delay_s": 30.0 + n as f64, "mean_stops": 0.9, "travel_time_index": 1.5, "mean_speed_mps": 8.0},
@@ -380,6 +381,8 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
     let cfg = ServeConfig {
         data_dir: dir.join("centre"),
         replan_interval_s: 1.0,
+        offer_actuated: true,
+        actuated_max_green_factor: 2.0,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,

@@ -1,10 +1,11 @@
-//! Deployment against the real cabinet logic: a coordination group gets signed plans and
-//! acks them; a refusal or a silent member rolls the whole group back.
+//! Deployment against the real cabinet logic: a coordination group gets signed plans (with
+//! how to run them) and acks them; a refusal or a silent member rolls the whole group back.
 
 use std::path::Path;
 
 use controller::cabinet::{Cabinet, DetectorLimits, Persisted, Settings};
 use intersections::load::load_network;
+use intersections::messages::{Mode, Operation, PlanDeployment};
 use intersections::model::Network;
 use intersections::signing::{Signer25519, Verifier25519};
 use intersections::Ms;
@@ -70,6 +71,30 @@ fn deliver(
     acks
 }
 
+/// Run every cabinet from `from` to `to` without traffic.
+fn run(cabs: &mut [Cabinet], from: Ms, to: Ms) {
+    for c in cabs.iter_mut() {
+        let none = vec![false; c.intersection().detectors.len()];
+        let mut t = from;
+        while t < to {
+            t += Ms(100);
+            c.tick(t, &none);
+        }
+    }
+}
+
+/// The operation every plan deployment among `msgs` carries.
+fn operations(msgs: &[Publish]) -> Vec<Option<Operation>> {
+    msgs.iter()
+        .filter(|m| m.topic.ends_with("/plan"))
+        .map(|m| {
+            serde_json::from_slice::<PlanDeployment>(&m.payload)
+                .unwrap()
+                .operation
+        })
+        .collect()
+}
+
 fn group_plans(net: &Network, plan: &str) -> Vec<(String, intersections::spec::PlanSpec)> {
     net.intersections
         .iter()
@@ -83,16 +108,43 @@ fn a_group_deploys_then_rolls_back_when_a_member_refuses() {
     let net = arterial();
     let mut cabs = cabinets(&net);
     let mut d = Deployer::new("r", Signer25519::from_seed("centre-1", [4; 32]), 1000);
-    // Everyone accepts the am_peak plans.
+    // Everyone accepts the am_peak plans, to run isolated actuated, and runs them so.
+    let actuated = Operation::Actuated {
+        max_green_factor: 2.0,
+        passage_s: 3.0,
+    };
     let msgs = d
-        .deploy(T0, "corridor", group_plans(&net, "am_peak"))
+        .deploy_operation(T0, "corridor", group_plans(&net, "am_peak"), &actuated)
         .unwrap();
     assert_eq!(msgs.len(), 5);
+    assert!(operations(&msgs)
+        .iter()
+        .all(|o| o == &Some(actuated.clone())));
     for a in deliver(T0, &mut cabs, &msgs, None) {
         assert!(d.on_ack(T0, &a).is_empty());
     }
     assert_eq!(d.finished.last().unwrap().2, Outcome::Deployed);
     assert!(cabs.iter().all(|c| c.plan_id() == Some("am_peak")));
+    assert_eq!(d.deployments_in_force().len(), 5);
+    assert!(d
+        .deployments_in_force()
+        .values()
+        .all(|dep| dep.operation() == actuated));
+    run(&mut cabs, T0, T0 + Ms::from_s(590));
+    assert!(
+        cabs.iter().all(|c| c.mode() == Mode::Actuated),
+        "{:?}",
+        cabs.iter().map(|c| c.mode()).collect::<Vec<_>>()
+    );
+    // An operation outside the cabinets' limits is not sent at all.
+    let too_long = Operation::Actuated {
+        max_green_factor: 2.0,
+        passage_s: 12.0,
+    };
+    let e = d
+        .deploy_operation(T0, "other", group_plans(&net, "am_peak"), &too_long)
+        .unwrap_err();
+    assert!(e.contains("operation.passage_s: 12 s is outside"), "{e}");
 
     // Next, pm_peak, but one member's plan is unsafe (its green below the minimum): it nacks,
     // and the group goes back to am_peak everywhere.
@@ -127,6 +179,11 @@ fn a_group_deploys_then_rolls_back_when_a_member_refuses() {
         o => panic!("{o:?}"),
     }
     assert_eq!(back.len(), 5);
+    // Back to what ran: am_peak, actuated (pm_peak went out coordinated).
+    assert!(operations(&msgs).iter().all(Option::is_none));
+    assert!(operations(&back)
+        .iter()
+        .all(|o| o == &Some(actuated.clone())));
     for a in deliver(t, &mut cabs, &back, None) {
         let ack: intersections::messages::PlanAck = serde_json::from_slice(&a).unwrap();
         assert!(ack.accepted, "{:?}", ack.reasons);
@@ -134,6 +191,12 @@ fn a_group_deploys_then_rolls_back_when_a_member_refuses() {
     assert!(
         cabs.iter().all(|c| c.plan_id() == Some("am_peak")),
         "every member back on am_peak"
+    );
+    run(&mut cabs, t, t + Ms::from_s(600));
+    assert!(
+        cabs.iter().all(|c| c.mode() == Mode::Actuated),
+        "{:?}",
+        cabs.iter().map(|c| c.mode()).collect::<Vec<_>>()
     );
 }
 

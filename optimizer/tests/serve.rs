@@ -1,7 +1,7 @@
 //! The central service end to end with real parts: a Mosquitto broker, a victoria-metrics
 //! server (InfluxDB v2 write API), and a real cabinet runtime (the controller crate) at 10x.
-//! Counts come in, are stored and written as series; the planner's plan goes out signed, is
-//! accepted by the cabinet and runs there.
+//! Counts come in, are stored and written as series; the planner's plan goes out signed with
+//! its operation (isolated actuated), is accepted by the cabinet and runs there as it says.
 
 #[path = "../../testsupport/services.rs"]
 mod services;
@@ -13,6 +13,7 @@ use controller::cabinet::{Cabinet, Persisted, Settings};
 use controller::config::{BrokerConfig, CabinetConfig, CentreConfig};
 use controller::run::{run, Clock, FieldIo, Stats};
 use intersections::load::load_network;
+use intersections::messages::{ControllerStatus, Mode, Operation, PlanDeployment};
 use intersections::signing::{Signer25519, Verifier25519};
 use intersections::{Colour, Ms};
 use optimizer::serve::{
@@ -83,15 +84,18 @@ async fn counts_in_signed_plans_out_series_stored() {
         cab_stats,
     ));
 
-    // The service, with a planner that deploys the peak plan (renamed) once counts arrived.
-    let planner: Planner = Arc::new(|_region, net, store, _in_force, _now| {
+    // The service, with a planner that deploys the peak plan (renamed), to run actuated, once
+    // counts arrived (once: a new plan every round would keep the machine from going isolated
+    // at a cycle boundary).
+    let sent = std::sync::atomic::AtomicBool::new(false);
+    let planner: Planner = Arc::new(move |_region, net, store, _in_force, _now| {
         let ix = &net.intersections[0];
         let counted = ix
             .detectors
             .iter()
             .filter_map(|d| store.samples("r", &ix.id, &d.id).last())
             .count();
-        if counted == 0 {
+        if counted == 0 || sent.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return Vec::new();
         }
         let mut p = ix.plan("peak").unwrap().to_spec(ix);
@@ -99,12 +103,15 @@ async fn counts_in_signed_plans_out_series_stored() {
         vec![GroupDecision {
             group: ix.id.clone(),
             plans: vec![(ix.id.clone(), p)],
+            operation: actuated(),
             record: serde_json::json!({"detectors_counted": counted}),
         }]
     });
     let cfg = ServeConfig {
         data_dir: dir.join("centre"),
         replan_interval_s: 1.5,
+        offer_actuated: true,
+        actuated_max_green_factor: 2.0,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,
@@ -127,6 +134,7 @@ async fn counts_in_signed_plans_out_series_stored() {
         }],
         console: None,
     };
+    let seen = watch_intersection(broker.port);
     let (stop, shutdown) = watch::channel(false);
     let stats = Arc::new(Mutex::new(ServeStats::default()));
     let service = tokio::spawn(serve(cfg, planner, shutdown, stats.clone()));
@@ -159,9 +167,84 @@ async fn counts_in_signed_plans_out_series_stored() {
     }
     assert!(stored >= n, "{stored} detector count samples stored");
 
+    // The deployment carried the operation, and the cabinet runs it: its status says
+    // actuated, with the centre's plan (the machine goes isolated at the plan's first cycle
+    // boundary: up to 110 s of model time, 11 s here).
+    let mut running = None;
+    for _ in 0..150 {
+        running = seen
+            .lock()
+            .unwrap()
+            .status
+            .clone()
+            .filter(|s| s.mode == Mode::Actuated);
+        if running.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let plan = seen.lock().unwrap().plan.clone().expect("a retained plan");
+    assert_eq!(plan.operation, Some(actuated()));
+    let st = running.unwrap_or_else(|| {
+        panic!(
+            "the cabinet never said actuated: {:?}",
+            seen.lock().unwrap().status
+        )
+    });
+    assert_eq!(st.plan_id.as_deref(), Some("from-the-centre"));
+    assert_eq!(st.plan_version, Some(plan.plan_version));
+    assert_eq!(stats.lock().unwrap().deployed, 1);
+
     let _ = stop.send(true);
     let _ = service.await;
     let _ = cab_stop.send(true);
     let _ = cab_task.await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn actuated() -> Operation {
+    Operation::Actuated {
+        max_green_factor: 2.0,
+        passage_s: 3.0,
+    }
+}
+
+/// The last plan and status of intersection `C` as the broker forwards them.
+#[derive(Default)]
+struct Seen {
+    plan: Option<PlanDeployment>,
+    status: Option<ControllerStatus>,
+}
+
+fn watch_intersection(port: u16) -> Arc<Mutex<Seen>> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let out = seen.clone();
+    let mut o = MqttOptions::new("probe-c", "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(5));
+    let (client, mut ev) = AsyncClient::new(o, 16);
+    tokio::spawn(async move {
+        for leaf in ["plan", "status"] {
+            let _ = client
+                .subscribe(format!("greenwave/v1/r/C/{leaf}"), QoS::AtLeastOnce)
+                .await;
+        }
+        loop {
+            match ev.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let mut s = seen.lock().unwrap();
+                    if p.topic.ends_with("/plan") {
+                        if let Ok(d) = serde_json::from_slice(&p.payload) {
+                            s.plan = Some(d);
+                        }
+                    } else if let Ok(st) = serde_json::from_slice(&p.payload) {
+                        s.status = Some(st);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    });
+    out
 }

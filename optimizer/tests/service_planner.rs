@@ -10,7 +10,7 @@ use intersections::Ms;
 use optimizer::adaptive::simulated_counts;
 use optimizer::decide::ValidateParams;
 use optimizer::ingest::CountStore;
-use optimizer::serve::optimizer_planner;
+use optimizer::serve::{optimizer_planner, OperationChoice};
 use simulator::{Control, Scenario, SimConfig};
 
 #[test]
@@ -59,6 +59,7 @@ fn the_service_planner_decides_per_group_from_ingested_reports() {
             horizon: Ms::from_s(1800),
             ..ValidateParams::default()
         },
+        OperationChoice::default(),
     );
     let decisions = planner("r", &net, &store, &Default::default(), Ms::from_s(3600));
     assert!(!decisions.is_empty());
@@ -78,6 +79,13 @@ fn the_service_planner_decides_per_group_from_ingested_reports() {
             .find(|d| d.group == g.id)
             .expect("the corridor's decision");
         assert_eq!(d.plans.len(), g.intersections.len());
+        // It carries the operation the check chose.
+        assert_eq!(
+            Some(d.operation.mode()),
+            d.record["detail"]["mode"].as_str(),
+            "{}",
+            d.record
+        );
         for (ix, p) in &d.plans {
             let i = net.intersection(ix).unwrap();
             intersections::plan::validate(

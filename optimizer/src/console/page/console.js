@@ -218,7 +218,15 @@ function figures(d) {
     el('td', { text: pair(b.travel_time_index, a.travel_time_index, 2) }),
     el('td', { text: pair(b.mean_speed_mps, a.mean_speed_mps, 1) }),
     el('td', { text: typeof s.improvement === 'number' ? (s.improvement * 100).toFixed(1) + '%' : '—' }),
+    el('td', { title: modeTitle(d), text: d.plans.length && d.operation ? d.operation.mode : (s.mode || '—') }),
   ];
+}
+
+// How the decision's plans run: coordinated, or actuated with its factor and passage.
+function modeTitle(d) {
+  const o = d.operation;
+  if (!o || o.mode !== 'actuated') return 'coordinated: the plans\' cycles, splits and offsets';
+  return 'isolated actuated: each stage up to its green × ' + o.max_green_factor + ', gap-out after ' + o.passage_s + ' s';
 }
 
 function outcomeText(d) {
@@ -250,7 +258,7 @@ function decisionRow(d, now, buttons) {
 }
 
 function decisionHead(withActions) {
-  return el('thead', {}, el('tr', {}, ...['#', 'when', 'region / group', 'state', 'delay s', 'stops', 'TTI', 'speed m/s', 'gain', 'reason'].map(h => el('th', { text: h })), withActions ? el('th', { text: 'action' }) : null));
+  return el('thead', {}, el('tr', {}, ...['#', 'when', 'region / group', 'state', 'delay s', 'stops', 'TTI', 'speed m/s', 'gain', 'mode', 'reason'].map(h => el('th', { text: h })), withActions ? el('th', { text: 'action' }) : null));
 }
 
 function renderDecisions(list, now) {
