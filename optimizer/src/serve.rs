@@ -650,20 +650,22 @@ pub fn optimizer_planner(
                         .unwrap_or_default()
                 })
                 .collect();
+            // Intersections that run actuated now, with the parameters of the first of them.
+            let at: Vec<IntersectionIdx> = (0..ops.len())
+                .filter(|&i| matches!(ops[i], Operation::Actuated { .. }))
+                .map(IntersectionIdx)
+                .collect();
             let before = Check {
                 plans: before,
-                actuated: match ops.first() {
-                    Some(first) if ops.iter().all(|o| matches!(o, Operation::Actuated { .. })) => {
-                        first.actuated_params()
-                    }
-                    _ => None,
-                },
+                actuated: at.first().and_then(|i| ops[i.0].actuated_params()),
+                actuated_only_at: Some(at),
             };
             let mut candidates = vec![Check::coordinated(planned.plans.clone())];
             if let Some(a) = &operations.actuated {
                 candidates.push(Check {
                     plans: planned.plans.clone(),
                     actuated: Some(a.clone()),
+                    actuated_only_at: None,
                 });
             }
             let (decision, operation) =
