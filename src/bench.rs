@@ -97,7 +97,7 @@ fn print_table(name: &str, duration: Ms, seeds: usize, rows: &[BenchRow]) {
             })
             .unwrap_or_default();
         println!(
-            "{:<14} {:>9.1} {:>11.1} {:>7.2} {:>7.3} {:>9.2} {:>10.0} {:>24}{}",
+            "{:<14} {:>9.1} {:>11.1} {:>7.2} {:>7.3} {:>9.2} {:>10.0} {:>24}{}{}",
             r.control,
             r.mean_delay_s,
             r.mean_delay_all_s,
@@ -106,6 +106,14 @@ fn print_table(name: &str, duration: Ms, seeds: usize, rows: &[BenchRow]) {
             r.mean_speed_mps,
             r.completed,
             vs,
+            if r.gridlocks > 0 {
+                format!(
+                    "  [{} of {} runs stopped on a gridlock]",
+                    r.gridlocks, r.seeds
+                )
+            } else {
+                String::new()
+            },
             r.replans
                 .as_ref()
                 .map(|l| format!(

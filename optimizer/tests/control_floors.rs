@@ -42,40 +42,57 @@ fn bench_rows_for_every_control() {
     }
 }
 
-// NOT MET (2026-11-28): the floors hold on no shipped network. `greenwave bench control`
-// (2 h, 5 seeds) measured greenwave against fixed-webster: single -0.9% delay, arterial -3.6%,
-// grid4 -24.8% (TTI -16.9%, speed +20%, but max-pressure is better still), district +28%.
-// Webster plans re-timed every 10 min from counts barely beat the same plans timed once on
-// the mean demand where demand stays under capacity, and lose to max-pressure where queues
-// spill back (grid4, district). See docs/benchmarks.md. Ignored so CI stays green while the
-// shortfall stays visible; run with `cargo test -p optimizer --test control_floors -- --ignored`.
+/// The floors on one network, over the benchmark's seeds 1-5 and two hours.
+fn assert_floors(name: &str) {
+    let r = rows(name, &[1, 2, 3, 4, 5], Ms::from_s(7200));
+    let get = |c: &str| r.iter().find(|x| x.control == c).unwrap().clone();
+    let (fw, gw) = (get("fixed-webster"), get("greenwave"));
+    let (act, mp) = (get("actuated"), get("max-pressure"));
+    assert!(
+        gw.mean_delay_s <= 0.8 * fw.mean_delay_s,
+        "{name}: delay {gw:?} vs {fw:?}"
+    );
+    assert!(
+        gw.travel_time_index <= 0.85 * fw.travel_time_index,
+        "{name}: TTI {gw:?} vs {fw:?}"
+    );
+    assert!(
+        gw.mean_speed_mps >= 1.1 * fw.mean_speed_mps,
+        "{name}: speed {gw:?} vs {fw:?}"
+    );
+    assert!(
+        gw.mean_delay_s < act.mean_delay_s,
+        "{name}: vs actuated {act:?}"
+    );
+    assert!(
+        gw.mean_delay_s < mp.mean_delay_s,
+        "{name}: vs max-pressure {mp:?}"
+    );
+}
+
+/// Met (2026-11-29): on the networks where queues spill back, greenwave runs actuated
+/// where its history says so and re-times the plans every 10 min; grid4 -39.9% delay,
+/// district -30.0%, both ahead of actuated and max-pressure (docs/benchmarks.md).
 #[test]
-#[ignore = "issue 6 floors not met yet; figures in docs/benchmarks.md"]
-fn greenwave_meets_the_floors() {
-    for name in ["single", "arterial", "grid4", "district"] {
-        let r = rows(name, &[1, 2], Ms::from_s(7200));
-        let get = |c: &str| r.iter().find(|x| x.control == c).unwrap().clone();
-        let (fw, gw) = (get("fixed-webster"), get("greenwave"));
-        let (act, mp) = (get("actuated"), get("max-pressure"));
-        assert!(
-            gw.mean_delay_s <= 0.8 * fw.mean_delay_s,
-            "{name}: delay {gw:?} vs {fw:?}"
-        );
-        assert!(
-            gw.travel_time_index <= 0.85 * fw.travel_time_index,
-            "{name}: TTI {gw:?} vs {fw:?}"
-        );
-        assert!(
-            gw.mean_speed_mps >= 1.1 * fw.mean_speed_mps,
-            "{name}: speed {gw:?} vs {fw:?}"
-        );
-        assert!(
-            gw.mean_delay_s < act.mean_delay_s,
-            "{name}: vs actuated {act:?}"
-        );
-        assert!(
-            gw.mean_delay_s < mp.mean_delay_s,
-            "{name}: vs max-pressure {mp:?}"
-        );
-    }
+fn greenwave_meets_the_floors_on_grid4() {
+    assert_floors("grid4");
+}
+
+#[test]
+fn greenwave_meets_the_floors_on_district() {
+    assert_floors("district");
+}
+
+// NOT MET (2026-11-29) on single and arterial: `greenwave bench control` (2 h, 5 seeds)
+// measured greenwave against fixed-webster +0.2% delay on single and -2.5% on arterial.
+// Under capacity a Webster plan on the mean demand is already close to what re-timing every
+// 10 min gives, actuation is worse (the history check keeps them coordinated), and the
+// simulation check rejects most re-plans as not 3% better. See docs/benchmarks.md. Ignored
+// so CI stays green while the shortfall stays visible; run with
+// `cargo test -p optimizer --test control_floors -- --ignored`.
+#[test]
+#[ignore = "issue 6 floors not met on single and arterial; figures in docs/benchmarks.md"]
+fn greenwave_meets_the_floors_on_single_and_arterial() {
+    assert_floors("single");
+    assert_floors("arterial");
 }
