@@ -151,6 +151,11 @@ enum SumoCommand {
         /// with this seed (same arrival times, entries and routes).
         #[arg(long)]
         seed: Option<u64>,
+        /// The SUMO network this network was imported from: also write
+        /// `<name>.onto.add.xml`, the plans as programs of that network's own traffic lights
+        /// (its linkIndex numbering; lights Greenwave does not signalise keep SUMO's program).
+        #[arg(long)]
+        onto: Option<PathBuf>,
     },
     /// Read a SUMO network (and routes and E1 loops) into a Greenwave network with default
     /// plans (`<name>.toml`) and demand (`<name>.demand.toml`). What cannot be mapped is
@@ -271,6 +276,7 @@ fn main() -> ExitCode {
             netconvert,
             no_netconvert,
             seed,
+            onto,
         }) => match sumo::export(sumo::ExportArgs {
             network,
             plan,
@@ -279,6 +285,7 @@ fn main() -> ExitCode {
             netconvert,
             no_netconvert,
             seed,
+            onto,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

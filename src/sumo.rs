@@ -15,6 +15,7 @@ pub struct ExportArgs {
     pub netconvert: Option<PathBuf>,
     pub no_netconvert: bool,
     pub seed: Option<u64>,
+    pub onto: Option<PathBuf>,
 }
 
 fn default_demand(network: &Path) -> Option<PathBuf> {
@@ -51,6 +52,30 @@ pub fn export(a: ExportArgs) -> Result<()> {
     }
     for n in &files.notes {
         println!("note: {n}");
+    }
+    if let Some(onto) = &a.onto {
+        let text = read(onto)?;
+        let file = onto.display().to_string();
+        let o = ::sumo::programs_onto(
+            ::sumo::Source {
+                file: &file,
+                text: &text,
+            },
+            &net,
+            &files.programs,
+            &files.connection_list,
+            &opts.program_id,
+        )?;
+        let p = a.out.join(format!("{}.onto.add.xml", files.name));
+        write(&p, &o.additional)?;
+        println!(
+            "{} of {} traffic lights of {file} run Greenwave's plans",
+            o.mapped.len(),
+            o.mapped.len() + o.kept.len()
+        );
+        for k in &o.kept {
+            println!("note: {k}");
+        }
     }
     if demand.is_none() {
         println!("note: no demand (pass --demand FILE, or put <network>.demand.toml next to the network): no routes written");

@@ -18,6 +18,12 @@ vehicle's time loss (`--tripinfo-output`, `timeLoss`):
               stages, clearances and plans in force): SUMO's Webster on Greenwave's stages,
               which separates the stage structure from the timing
 
+On the netgenerate networks (`ng-grid`, `ng-spider`, `ng-rand`: GENERATED below, imported with
+`greenwave sumo import`) every program runs on the generated net itself: default is its own
+program, webster tlsCycleAdaptation.py on it, actuated the same netgenerate call with
+`--tls.default-type actuated`, greenwave and shipped (the imported plans) the export's `--onto`
+programs on SUMO's own traffic lights; no webster_gw (the stages are SUMO's).
+
 Every run: `sumo -n NET -r ROU [-a ADD] --step-length 1 --seed S --time-to-teleport 300
 --end <demand + 3600 s> --tripinfo-output trips.xml`, so that vehicles still queued when the
 demand ends can finish. Figures: mean timeLoss over completed vehicles (tripinfo), completed
@@ -31,6 +37,7 @@ eclipse-sumo`). Not run in CI: SUMO takes minutes.
 
     python3 tools/sumo_closed_loop.py                          # 4 networks, seeds 1-3
     python3 tools/sumo_closed_loop.py --networks single --seeds 5 --json
+    python3 tools/sumo_closed_loop.py --networks ng-grid,ng-spider,ng-rand --jobs 2
 """
 
 import argparse
@@ -46,6 +53,20 @@ import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NETWORKS = ["single", "arterial", "grid4", "district"]
+# Networks made by SUMO's netgenerate (issue 5, item 4), with demand by randomTrips.py (1 h,
+# fringe to fringe, routed by duarouter), imported with `greenwave sumo import`: netgenerate's
+# options (the same seeds every time) and randomTrips' period (s between departures).
+GENERATED = {
+    "ng-grid": (["--grid", "--grid.number", "4", "--grid.length", "200", "--grid.attach-length", "150",
+                 "--default.lanenumber", "2", "--tls.guess", "--seed", "1"], 0.5),
+    "ng-spider": (["--spider", "--spider.arm-number", "6", "--spider.circle-number", "3",
+                   "--spider.space-radius", "150", "--spider.attach-length", "150",
+                   "--default.lanenumber", "2", "--tls.guess", "--seed", "1"], 1.0),
+    "ng-rand": (["--rand", "--rand.iterations", "60", "--rand.min-distance", "150",
+                 "--rand.max-distance", "300", "--default.lanenumber", "2", "--tls.guess",
+                 "--seed", "7"], 2.5),
+}
+TRIPS_SEED = "42"
 PROGRAMS = ["default", "webster", "actuated", "greenwave", "shipped", "webster_gw"]
 # What Greenwave would deploy: the candidate when its own simulation check accepts it, else the
 # plans in force stay (no extra SUMO run: one of the two runs above).
@@ -171,8 +192,85 @@ def sumo_run(ctx, net, rou, adds, out_dir, tag, seed, end_s):
             "wall_s": round(time.time() - t, 1)}
 
 
+def generate(ctx, name):
+    """A netgenerate network (static and actuated programs), its randomTrips demand and its
+    import; returns the folder. Deterministic: fixed seeds and options (GENERATED)."""
+    opts, period = GENERATED[name]
+    d = os.path.join(ctx["work"], "generated", name)
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+    log = os.path.join(d, "log.txt")
+    b = ctx["bin"]
+    net = os.path.join(d, f"{name}.net.xml")
+    run([os.path.join(b, "netgenerate"), *opts, "--no-warnings", "-o", net], log)
+    run([os.path.join(b, "netgenerate"), *opts, "--tls.default-type", "actuated", "--no-warnings",
+         "-o", os.path.join(d, "actuated.net.xml")], log)
+    env = dict(os.environ, SUMO_HOME=os.path.dirname(ctx["tools"]))
+    rou = os.path.join(d, f"{name}.rou.xml")
+    run([ctx["python"], os.path.join(ctx["tools"], "randomTrips.py"), "-n", net,
+         "-o", os.path.join(d, f"{name}.trips.xml"), "-r", rou, "-b", "0", "-e", "3600",
+         "-p", str(period), "--fringe-factor", "max", "--seed", TRIPS_SEED, "--validate"], log, env=env)
+    run([ctx["greenwave"], "sumo", "import", net, "--routes", rou, "--out",
+         os.path.join(d, "imported"), "--name", name], log)
+    return d
+
+
+def one_generated(ctx, name, seed):
+    """The programs on a netgenerate network, all on SUMO's own net (the generated one): the
+    vehicles are Greenwave's for the seed (`greenwave sumo export --seed S` of the import; the
+    edge ids are SUMO's), and Greenwave's plans run as programs of SUMO's own traffic lights
+    (`greenwave sumo export --onto`; lights Greenwave imported without signals keep SUMO's)."""
+    gw = ctx["greenwave"]
+    g = os.path.join(ctx["work"], "generated", name)
+    netfile = os.path.join(g, "imported", f"{name}.toml")
+    net = os.path.join(g, f"{name}.net.xml")
+    d = os.path.join(ctx["work"], name, f"seed{seed}")
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+    log = os.path.join(d, "log.txt")
+    exp = os.path.join(d, "export")
+    run([gw, "sumo", "export", "--network", netfile, "--out", exp, "--seed", str(seed),
+         "--no-netconvert", "--onto", net], log)
+    rou = os.path.join(exp, f"{name}.rou.xml")
+    det = os.path.join(exp, f"{name}.det.add.xml")
+    e1 = os.path.join(exp, f"{name}.e1.out.xml")
+    end_s = ctx["end"] or demand_end_s(rou) + DRAIN_S
+    res = {}
+    res["default"] = sumo_run(ctx, net, rou, [det], d, "default", seed, end_s)
+    webster = os.path.join(d, "webster.add.xml")
+    env = dict(os.environ, SUMO_HOME=os.path.dirname(ctx["tools"]))
+    run([ctx["python"], os.path.join(ctx["tools"], "tlsCycleAdaptation.py"),
+         "-n", net, "-r", rou, "-o", webster], log, env=env)
+    res["webster"] = sumo_run(ctx, net, rou, [webster], d, "webster", seed, end_s)
+    res["actuated"] = sumo_run(ctx, os.path.join(g, "actuated.net.xml"), rou, [], d, "actuated",
+                               seed, end_s)
+    counts = os.path.join(d, "counts.json")
+    plans = os.path.join(d, "plans.toml")
+    demand_end = 900.0 * -(-demand_end_s(rou) // 900)
+    peak = os.path.join(d, "peak.e1.out.xml")
+    peak_begin = peak_hour(e1, peak, demand_end)
+    run([gw, "sumo", "counts", peak, "--network", netfile, "--out", counts], log)
+    run([gw, "plan", "--network", netfile, "--counts", counts, "--out", plans], log)
+    accepted = "# Validation: accepted" in open(plans).read()
+    loop = os.path.join(d, "loop")
+    run([gw, "sumo", "export", "--network", netfile, "--plan", plans, "--out", loop,
+         "--seed", str(seed), "--no-netconvert", "--onto", net], log)
+    res["greenwave"] = sumo_run(ctx, net, rou, [os.path.join(loop, f"{name}.onto.add.xml")],
+                                d, "greenwave", seed, end_s)
+    res["greenwave"]["plan_accepted_by_greenwave"] = accepted
+    res["greenwave"]["counts_hour_begin_s"] = peak_begin
+    # The imported plans (SUMO's program made valid for Greenwave: longer clearances).
+    res["shipped"] = sumo_run(ctx, net, rou, [os.path.join(exp, f"{name}.onto.add.xml")],
+                              d, "shipped", seed, end_s)
+    return res
+
+
 def one(ctx, name, seed):
     """All five programs on one network and seed."""
+    if name in GENERATED:
+        return one_generated(ctx, name, seed)
     gw = ctx["greenwave"]
     netfile = os.path.join(ROOT, "intersections", "networks", f"{name}.toml")
     d = os.path.join(ctx["work"], name, f"seed{seed}")
@@ -238,6 +336,8 @@ def summarise(name, seeds, per_seed):
         r = per_seed[str(s)]
         r["deployed"] = dict(r["greenwave"] if r["greenwave"]["plan_accepted_by_greenwave"] else r["shipped"])
     for p in ROWS:
+        if p not in per_seed[str(seeds[0])]:
+            continue
         rows = [per_seed[str(s)][p] for s in seeds]
         n = len(rows)
         out["programs"][p] = {
@@ -264,6 +364,8 @@ def table(s):
     print(f"  {'program':<10} {'time loss':>10} {'completed':>10} {'teleports':>9}   greenwave against it")
     g = s["programs"]["greenwave"]["mean_time_loss_s"]
     for p in ROWS:
+        if p not in s["programs"]:
+            continue
         r = s["programs"][p]
         diff = "" if p in ("greenwave", "deployed") else f"{(g - r['mean_time_loss_s']) / r['mean_time_loss_s'] * 100:+.1f}%"
         print(f"  {p:<10} {r['mean_time_loss_s']:>9.1f}s {r['completed']:>10.0f} {r['teleports']:>9}   {diff}")
@@ -282,6 +384,8 @@ def main():
     ap.add_argument("--greenwave", default=os.path.join(ROOT, "target", "release", "greenwave"))
     ap.add_argument("--end", type=float, default=None, help="SUMO end time, s (default: last departure + 3600)")
     ap.add_argument("--jobs", type=int, default=1, help="network-seed pairs run at once (default 1)")
+    ap.add_argument("--generate-only", action="store_true",
+                    help="only generate and import the netgenerate networks named (into WORK/generated/NAME/imported)")
     ap.add_argument("--json", action="store_true", help="print a JSON array instead of tables")
     ap.add_argument("--table", metavar="JSON", help="print the tables of an earlier --json output and stop")
     a = ap.parse_args()
@@ -292,8 +396,8 @@ def main():
     seeds = list(range(1, int(a.seeds) + 1)) if a.seeds.isdigit() else [int(x) for x in a.seeds.split(",")]
     names = [n for n in a.networks.split(",") if n]
     for n in names:
-        if not os.path.isfile(os.path.join(ROOT, "intersections", "networks", f"{n}.toml")):
-            die(f"no network intersections/networks/{n}.toml")
+        if n not in GENERATED and not os.path.isfile(os.path.join(ROOT, "intersections", "networks", f"{n}.toml")):
+            die(f"no network intersections/networks/{n}.toml nor a generated one ({', '.join(GENERATED)})")
     if not os.access(a.greenwave, os.X_OK):
         die(f"{a.greenwave} not found: build it with `cargo build --release -p greenwave`")
     b, tools, py = find_sumo()
@@ -301,6 +405,13 @@ def main():
            "work": os.path.abspath(a.work), "end": a.end}
     if not a.json:
         print(f"SUMO: {b}/sumo; tools: {tools}; scratch: {ctx['work']}", flush=True)
+    for n in names:
+        if n in GENERATED:
+            d = generate(ctx, n)
+            if not a.json:
+                print(f"  {n}: generated and imported in {d}", flush=True)
+    if a.generate_only:
+        return
     jobs = [(n, s) for n in names for s in seeds]
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as ex:
@@ -314,7 +425,7 @@ def main():
             if not a.json:
                 r = results[(n, s)]
                 print(f"  {n} seed {s}: " + ", ".join(
-                    f"{p} {r[p]['mean_time_loss_s']:.1f}s" for p in PROGRAMS), flush=True)
+                    f"{p} {r[p]['mean_time_loss_s']:.1f}s" for p in PROGRAMS if p in r), flush=True)
     summaries = [summarise(n, seeds, {str(s): results[(n, s)] for s in seeds}) for n in names]
     if a.json:
         print(json.dumps(summaries, indent=1))

@@ -7,7 +7,14 @@
 //! cargo bench -p sumo --bench vs_sumo -- grid8 single # cases whose name contains a word
 //! GW_VS_SUMO_END=600 cargo bench -p sumo --bench vs_sumo   # simulate 600 s in every case
 //! cargo bench -p sumo --bench vs_sumo -- --agree      # agreement over seeds (GW_VS_SUMO_SEEDS, 5)
+//! cargo bench -p sumo --bench vs_sumo -- --agree DIR/NAME.toml   # an imported network
 //! ```
+//!
+//! A case named by a path ending in `.toml` is a network file with its demand beside it
+//! (`NAME.demand.toml`), such as `greenwave sumo import` writes for a network made by SUMO's
+//! `netgenerate` (`tools/sumo_closed_loop.py --generate-only` makes the ones in
+//! docs/benchmarks.md); it simulates its demand's horizon and is exported like the others, so
+//! both simulators run the imported plans (SUMO's programs made valid for Greenwave).
 //!
 //! `--agree` runs, per case (by default the shipped networks and the 4x4 and 8x8 grids), seeds
 //! 1..=N on both simulators with the same vehicles per seed, and prints the mean throughput
@@ -47,6 +54,21 @@ fn case_names() -> Vec<String> {
 /// Network, demand and simulated time of a case. Grids simulate less of their hour as they
 /// grow, so that SUMO's side of the 32x32 grid stays within minutes.
 fn load(name: &str) -> (Network, Demand, Ms) {
+    if name.ends_with(".toml") {
+        let path = Path::new(name);
+        let net = intersections::load::load_network(path).unwrap_or_else(|e| panic!("{e}"));
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("network");
+        let demand = intersections::load::load_demand_for(
+            &path.with_file_name(format!("{stem}.demand.toml")),
+            &net,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let d = demand.duration();
+        return (net, demand, d);
+    }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
     let (net, demand, d) = synth::bench_case(name, &dir).unwrap_or_else(|e| panic!("{e}"));
     let d = match synth::bench_grid_size(name) {
@@ -103,9 +125,13 @@ fn run_sumo(
     seed: u64,
     bins: &(PathBuf, PathBuf),
 ) -> Result<SumoRun, String> {
+    let case = Path::new(name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(name);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/vs_sumo")
-        .join(name);
+        .join(case);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let opts = ExportOptions {
         vehicles_of_seed: Some(seed),
@@ -249,8 +275,15 @@ fn agreement(filter: &[&String], end_override: Option<Ms>, bins: &(PathBuf, Path
         "teleport",
         "marks"
     );
-    for name in case_names() {
-        let picked = if filter.is_empty() {
+    let files: Vec<String> = filter
+        .iter()
+        .filter(|f| f.ends_with(".toml"))
+        .map(|f| f.to_string())
+        .collect();
+    for name in case_names().into_iter().chain(files) {
+        let picked = if name.ends_with(".toml") {
+            true
+        } else if filter.is_empty() {
             AGREE_DEFAULT.contains(&name.as_str())
         } else {
             filter.iter().any(|f| name.contains(f.as_str()))
@@ -278,6 +311,11 @@ fn agreement(filter: &[&String], end_override: Option<Ms>, bins: &(PathBuf, Path
                 }
             }
         }
+        let name = Path::new(&name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(&name)
+            .to_string();
         if let Some(e) = failed {
             println!("{name:<11} SUMO failed: {e}");
             continue;

@@ -216,7 +216,7 @@ pub fn esc(s: &str) -> String {
 }
 
 /// Seconds with at most three decimals, as SUMO reads them.
-fn secs(t: Ms) -> String {
+pub(crate) fn secs(t: Ms) -> String {
     let s = format!("{:.3}", t.as_secs_f64());
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s.is_empty() || s == "-0" {

@@ -150,39 +150,39 @@ struct SJunction {
 }
 
 #[derive(Clone, Debug)]
-struct SConn {
-    from: String,
-    to: String,
-    from_lane: usize,
-    tl: Option<String>,
-    link_index: Option<usize>,
-    dir: char,
+pub(crate) struct SConn {
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) from_lane: usize,
+    pub(crate) tl: Option<String>,
+    pub(crate) link_index: Option<usize>,
+    pub(crate) dir: char,
 }
 
 #[derive(Clone, Debug)]
-struct SPhase {
-    duration: Ms,
-    state: Vec<char>,
+pub(crate) struct SPhase {
+    pub(crate) duration: Ms,
+    pub(crate) state: Vec<char>,
 }
 
 #[derive(Clone, Debug)]
-struct STl {
-    id: String,
-    program_id: String,
-    kind: String,
-    offset: Ms,
-    phases: Vec<SPhase>,
-    params: Vec<String>,
-    has_next: bool,
-    line: usize,
+pub(crate) struct STl {
+    pub(crate) id: String,
+    pub(crate) program_id: String,
+    pub(crate) kind: String,
+    pub(crate) offset: Ms,
+    pub(crate) phases: Vec<SPhase>,
+    pub(crate) params: Vec<String>,
+    pub(crate) has_next: bool,
+    pub(crate) line: usize,
 }
 
 /// The parts of a `.net.xml` the import uses, checked for consistency.
 pub(crate) struct SumoNet {
-    edges: Vec<SEdge>,
+    pub(crate) edges: Vec<SEdge>,
     junctions: Vec<SJunction>,
-    conns: Vec<SConn>,
-    tls: Vec<STl>,
+    pub(crate) conns: Vec<SConn>,
+    pub(crate) tls: Vec<STl>,
     skipped_special_edges: BTreeMap<String, usize>,
     extra_programs: Vec<(String, String, usize)>,
 }
@@ -201,7 +201,7 @@ fn is_vehicle_lane(allow: Option<&str>, disallow: Option<&str>) -> bool {
 
 const STATE_CHARS: &str = "rRyYgGsuoO";
 
-fn read_net(x: &Xml) -> Result<SumoNet, SumoError> {
+pub(crate) fn read_net(x: &Xml) -> Result<SumoNet, SumoError> {
     let root = x.root(&["net"])?;
     let mut edges = Vec::new();
     let mut junctions = Vec::new();

@@ -1,0 +1,184 @@
+//! Greenwave's plans as programs of the SUMO network a network was imported from
+//! (`sumo::programs_onto`, `greenwave sumo export --onto`), checked against the netgenerate
+//! fixtures read independently: every traffic light Greenwave signalises gets a program of
+//! SUMO's size, every imported connection is green somewhere in the cycle, links of one movement
+//! show the same colours, turnarounds stay red, and no two links are green together that SUMO's
+//! own program never shows green together (the stages come from SUMO's phases). The lights
+//! imported without signals keep SUMO's program.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use intersections::spec::ControlKind;
+use sumo::{ExportOptions, ImportOptions, Source};
+
+fn text(f: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(f);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{f}: {e}"))
+}
+
+struct Link {
+    from: String,
+    to: String,
+    uturn: bool,
+}
+
+/// Per traffic light: its links by linkIndex, and the state strings of its (first) program.
+fn sumo_lights(net: &str) -> BTreeMap<String, (BTreeMap<usize, Link>, Vec<String>)> {
+    let doc = roxmltree::Document::parse(net).expect("xml");
+    let mut out: BTreeMap<String, (BTreeMap<usize, Link>, Vec<String>)> = BTreeMap::new();
+    for n in doc.root_element().children().filter(|n| n.is_element()) {
+        match n.tag_name().name() {
+            "tlLogic" => {
+                let id = n.attribute("id").unwrap().to_string();
+                let e = out.entry(id).or_default();
+                if e.1.is_empty() {
+                    e.1 = n
+                        .children()
+                        .filter(|c| c.has_tag_name("phase"))
+                        .map(|c| c.attribute("state").unwrap().to_string())
+                        .collect();
+                }
+            }
+            "connection" => {
+                if let (Some(tl), Some(k)) = (n.attribute("tl"), n.attribute("linkIndex")) {
+                    if n.attribute("from").unwrap().starts_with(':') {
+                        continue;
+                    }
+                    out.entry(tl.to_string()).or_default().0.insert(
+                        k.parse().unwrap(),
+                        Link {
+                            from: n.attribute("from").unwrap().into(),
+                            to: n.attribute("to").unwrap().into(),
+                            uturn: n.attribute("dir") == Some("t"),
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn green(c: char) -> bool {
+    matches!(c, 'G' | 'g' | 's')
+}
+
+/// The programs of an `.add.xml`: id -> (phase durations, states).
+fn programs(add: &str) -> BTreeMap<String, (Vec<f64>, Vec<String>)> {
+    let doc = roxmltree::Document::parse(add).expect("onto xml");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("tlLogic"))
+        .map(|n| {
+            let ph: Vec<_> = n.children().filter(|c| c.has_tag_name("phase")).collect();
+            (
+                n.attribute("id").unwrap().to_string(),
+                (
+                    ph.iter()
+                        .map(|p| p.attribute("duration").unwrap().parse().unwrap())
+                        .collect(),
+                    ph.iter()
+                        .map(|p| p.attribute("state").unwrap().to_string())
+                        .collect(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn plans_map_onto_the_netgenerate_networks_own_traffic_lights() {
+    for name in ["grid3", "spider", "rand"] {
+        let netf = format!("{name}.net.xml");
+        let nt = text(&netf);
+        let imp = sumo::import(
+            Source {
+                file: &netf,
+                text: &nt,
+            },
+            &[],
+            &[],
+            &ImportOptions {
+                name: name.into(),
+                slice_s: 900.0,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let toml = sumo::import::network_toml(&imp.network).unwrap();
+        let net = intersections::load::network_from_str("n.toml", &toml).unwrap();
+        let files = sumo::export(&net, &[], None, &ExportOptions::default()).unwrap();
+        let onto = sumo::programs_onto(
+            Source {
+                file: &netf,
+                text: &nt,
+            },
+            &net,
+            &files.programs,
+            &files.connection_list,
+            "greenwave",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ours = programs(&onto.additional);
+        let lights = sumo_lights(&nt);
+        let signalised: BTreeSet<&str> = net
+            .intersections
+            .iter()
+            .filter(|ix| ix.control == ControlKind::Signal)
+            .map(|ix| ix.id.as_str())
+            .collect();
+        assert_eq!(
+            ours.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+            signalised,
+            "{name}: exactly the signalised intersections get Greenwave's program"
+        );
+        assert_eq!(onto.mapped.len(), ours.len());
+        assert_eq!(onto.kept.len(), lights.len() - ours.len(), "{name}");
+        for (id, (durations, states)) in &ours {
+            let (links, sumo_states) = &lights[id];
+            let size = sumo_states[0].len();
+            let ch = |s: &str, k: usize| s.chars().nth(k).unwrap();
+            assert!(states.iter().all(|s| s.len() == size), "{name} {id}");
+            let cycle: f64 = durations.iter().sum();
+            let plan = net.intersections.iter().find(|ix| ix.id == *id).unwrap();
+            let want = plan.scheduled_plan(intersections::Ms::ZERO).unwrap().cycle;
+            assert!((cycle - want.as_secs_f64()).abs() < 1e-6, "{name} {id}");
+            let mut by_movement: BTreeMap<(&str, &str), String> = BTreeMap::new();
+            for (&k, l) in links {
+                let column: String = states.iter().map(|s| ch(s, k)).collect();
+                if l.uturn {
+                    assert!(column.chars().all(|c| c == 'r'), "{name} {id} U-turn {k}");
+                    continue;
+                }
+                assert!(
+                    column.chars().any(green),
+                    "{name} {id}: link {k} ({} -> {}) never green",
+                    l.from,
+                    l.to
+                );
+                let prev = by_movement
+                    .entry((&l.from, &l.to))
+                    .or_insert(column.clone());
+                assert_eq!(*prev, column, "{name} {id}: lanes of one movement differ");
+            }
+            for (&a, la) in links.iter().filter(|(_, l)| !l.uturn) {
+                for (&b, lb) in links.iter().filter(|(_, l)| !l.uturn) {
+                    let ours_together = states.iter().any(|s| green(ch(s, a)) && green(ch(s, b)));
+                    let sumo_together = sumo_states
+                        .iter()
+                        .any(|s| green(ch(s, a)) && green(ch(s, b)));
+                    assert!(
+                        !ours_together || sumo_together,
+                        "{name} {id}: links {a} ({}->{}) and {b} ({}->{}) green together, never in SUMO's program",
+                        la.from,
+                        la.to,
+                        lb.from,
+                        lb.to
+                    );
+                }
+            }
+        }
+    }
+}
