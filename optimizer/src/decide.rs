@@ -16,7 +16,7 @@ use intersections::control::ActuatedParams;
 use intersections::demand::Demand;
 use intersections::{IntersectionIdx, Ms, Network, Plan};
 use serde::Serialize;
-use simulator::{Control, ControlKind, RunMetrics, Scenario, SimConfig, SimError};
+use simulator::{Control, ControlKind, Scenario, SimConfig, SimError};
 
 /// Plans and how the cabinets run them: coordinated (fixed time, the plans' cycles and
 /// offsets) or isolated actuated (each cabinet runs the plan's stage sequence with gap-out
@@ -153,23 +153,6 @@ pub struct Decision {
     pub reason: String,
 }
 
-fn runs(
-    scenario: &Scenario,
-    op: &Operation,
-    p: &ValidateParams,
-) -> Result<Vec<RunMetrics>, SimError> {
-    let control = op.control();
-    let mut out = Vec::new();
-    for &seed in &p.seeds {
-        let mut sim = scenario.simulation(&control, seed)?;
-        sim.run_until(p.warmup);
-        sim.reset_metrics();
-        sim.run_until(p.warmup + p.horizon);
-        out.push(sim.metrics());
-    }
-    Ok(out)
-}
-
 /// Simulate the plans in force and the candidate with `demand` and decide (both run
 /// coordinated).
 pub fn validate_candidate(
@@ -205,23 +188,12 @@ pub fn validate_operations(
         "validate_operations needs a candidate"
     );
     let scenario = Scenario::new(net.clone(), demand.clone(), SimConfig::default())?;
-    let all: Vec<&Operation> = std::iter::once(in_force).chain(candidates).collect();
-    let results: Vec<Result<Vec<RunMetrics>, SimError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = all
-            .iter()
-            .map(|op| s.spawn(|| runs(&scenario, op, p)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(SimError::Config("a run panicked".into())))
-            })
-            .collect()
-    });
-    let mut figures = Vec::new();
-    for r in results {
-        figures.push(Figures::of(&r?));
+    // One operation after the other, each over the seeds in parallel (common random
+    // numbers: the same seeds for all).
+    let mut figures = Vec::with_capacity(candidates.len() + 1);
+    for op in std::iter::once(in_force).chain(candidates) {
+        let runs = scenario.run_seeds_measured(&op.control(), &p.seeds, p.warmup, p.horizon)?;
+        figures.push(Figures::of(&runs));
     }
     let before = figures[0].clone();
     let best = (1..figures.len())

@@ -666,8 +666,24 @@ impl Scenario {
 
     /// One run from empty for `duration`: its metrics.
     pub fn run(&self, control: &Control, seed: u64, duration: Ms) -> Result<RunMetrics, SimError> {
+        self.run_measured(control, seed, Ms::ZERO, duration)
+    }
+
+    /// One run from empty: `warmup` to fill the network (not measured), then `horizon`
+    /// measured.
+    pub fn run_measured(
+        &self,
+        control: &Control,
+        seed: u64,
+        warmup: Ms,
+        horizon: Ms,
+    ) -> Result<RunMetrics, SimError> {
         let mut sim = self.simulation(control, seed)?;
-        sim.run_until(duration);
+        if warmup > Ms::ZERO {
+            sim.run_until(warmup);
+            sim.reset_metrics();
+        }
+        sim.run_until(warmup + horizon);
         Ok(sim.metrics())
     }
 
@@ -677,6 +693,18 @@ impl Scenario {
         control: &Control,
         seeds: &[u64],
         duration: Ms,
+    ) -> Result<Vec<RunMetrics>, SimError> {
+        self.run_seeds_measured(control, seeds, Ms::ZERO, duration)
+    }
+
+    /// [`Scenario::run_measured`] for several seeds on parallel threads, returned in the
+    /// order of `seeds`.
+    pub fn run_seeds_measured(
+        &self,
+        control: &Control,
+        seeds: &[u64],
+        warmup: Ms,
+        horizon: Ms,
     ) -> Result<Vec<RunMetrics>, SimError> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -689,7 +717,7 @@ impl Scenario {
                 .map(|part| {
                     s.spawn(move || {
                         part.iter()
-                            .map(|&seed| self.run(control, seed, duration))
+                            .map(|&seed| self.run_measured(control, seed, warmup, horizon))
                             .collect::<Result<Vec<_>, _>>()
                     })
                 })
