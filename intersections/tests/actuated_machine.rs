@@ -2,6 +2,8 @@
 //! offset 0; arterial 0-30 s, arterial_left 36-44 s, collector 50-74 s), with the detector
 //! inputs driven by the test and every output watched by the independent [`Audit`].
 
+mod common;
+
 use std::path::Path;
 
 use intersections::audit::Audit;
@@ -40,15 +42,7 @@ fn run(
     while now < until {
         for (d, st) in states.iter_mut().enumerate() {
             let occ = occupied(now, d);
-            if occ != st.occupied {
-                st.occupied = occ;
-                if occ {
-                    st.count += 1;
-                    st.last_on = Some(now);
-                } else {
-                    st.last_off = Some(now);
-                }
-            }
+            common::set_occupied(st, now, occ);
         }
         let out = m.step_with(
             now,

@@ -5,6 +5,8 @@
 //! With random detector inputs (and failed detectors) the plans run coordinated actuated, or
 //! isolated actuated when the test switches it on.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use intersections::audit::Audit;
@@ -85,15 +87,7 @@ impl Street {
     fn at(&mut self, now: Ms) {
         for (d, st) in self.states.iter_mut().enumerate() {
             let occ = (self.pattern >> (d % 64)) & 1 == 1 && (now.0 / 1000) % self.every == 0;
-            if occ != st.occupied {
-                st.occupied = occ;
-                if occ {
-                    st.count += 1;
-                    st.last_on = Some(now);
-                } else {
-                    st.last_off = Some(now);
-                }
-            }
+            common::set_occupied(st, now, occ);
         }
     }
 }

@@ -4,6 +4,8 @@
 //! Shipped single intersection: the arterial stage carries two crosswalks (clearance 7 s), the
 //! `offpeak` plan gives it 30 s.
 
+mod common;
+
 use std::path::Path;
 
 use intersections::audit::Audit;
@@ -38,15 +40,7 @@ fn greens_of(
     while now < until {
         for (d, st) in states.iter_mut().enumerate() {
             let occ = occupied(d);
-            if occ != st.occupied {
-                st.occupied = occ;
-                if occ {
-                    st.count += 1;
-                    st.last_on = Some(now);
-                } else {
-                    st.last_off = Some(now);
-                }
-            }
+            common::set_occupied(st, now, occ);
         }
         let m = Measurements {
             detectors: &states,

@@ -60,3 +60,21 @@ pub fn name(p: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+/// Set a detector's occupancy at `now` as a detector card would: a rising edge counts a
+/// vehicle and records `last_on`, a falling edge records `last_off`.
+pub fn set_occupied(
+    st: &mut intersections::field::DetectorState,
+    now: intersections::Ms,
+    occ: bool,
+) {
+    if occ != st.occupied {
+        st.occupied = occ;
+        if occ {
+            st.count += 1;
+            st.last_on = Some(now);
+        } else {
+            st.last_off = Some(now);
+        }
+    }
+}
