@@ -275,11 +275,29 @@ pub fn run_control(
     duration: Ms,
     params: &AdaptiveParams,
 ) -> Result<(RunMetrics, AdaptiveLog), AdaptiveError> {
+    let at = match control {
+        BenchControl::Greenwave => commission(scenario, params)?,
+        _ => Vec::new(),
+    };
+    run_control_at(scenario, control, seed, duration, params, &at)
+}
+
+/// [`run_control`] with greenwave's commissioning done ([`commission`]).
+fn run_control_at(
+    scenario: &Scenario,
+    control: BenchControl,
+    seed: u64,
+    duration: Ms,
+    params: &AdaptiveParams,
+    actuated_at: &[IntersectionIdx],
+) -> Result<(RunMetrics, AdaptiveLog), AdaptiveError> {
     let c = match control {
         BenchControl::FixedWebster => Control::with_plans(webster_plans(scenario, &params.plan)?),
         BenchControl::Actuated => Control::of_kind(ControlKind::Actuated),
         BenchControl::MaxPressure => Control::of_kind(ControlKind::MaxPressure),
-        BenchControl::Greenwave => return run_greenwave(scenario, seed, duration, params),
+        BenchControl::Greenwave => {
+            return run_greenwave_at(scenario, seed, duration, params, actuated_at)
+        }
     };
     let mut sim = scenario.simulation(&c, seed)?;
     sim.run_until(duration);
@@ -333,12 +351,48 @@ pub fn choose_actuated(
     Ok(at)
 }
 
-/// The adaptive loop (see the module documentation).
+/// Where the adaptive loop runs isolated actuated: [`choose_actuated`] on the scenario's
+/// demand (the centre's history) with the plans for its mean flows, when
+/// [`AdaptiveParams::actuated_max_green_factor`] offers actuation; else nowhere. The same for
+/// every seed of a run, so a benchmark computes it once.
+pub fn commission(
+    scenario: &Scenario,
+    params: &AdaptiveParams,
+) -> Result<Vec<IntersectionIdx>, AdaptiveError> {
+    match params.actuated_max_green_factor {
+        Some(f) => {
+            let history = webster_plans(scenario, &params.plan)?;
+            Ok(choose_actuated(
+                scenario,
+                &history,
+                f,
+                &params.commissioning_seeds,
+                scenario.demand().duration(),
+            )?)
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The adaptive loop (see the module documentation), commissioned by [`commission`].
 pub fn run_greenwave(
     scenario: &Scenario,
     seed: u64,
     duration: Ms,
     params: &AdaptiveParams,
+) -> Result<(RunMetrics, AdaptiveLog), AdaptiveError> {
+    let actuated_at = commission(scenario, params)?;
+    run_greenwave_at(scenario, seed, duration, params, &actuated_at)
+}
+
+/// The adaptive loop with the intersections that run actuated (`actuated_at`, from
+/// [`commission`]; ignored unless [`AdaptiveParams::actuated_max_green_factor`] is set).
+pub fn run_greenwave_at(
+    scenario: &Scenario,
+    seed: u64,
+    duration: Ms,
+    params: &AdaptiveParams,
+    actuated_at: &[IntersectionIdx],
 ) -> Result<(RunMetrics, AdaptiveLog), AdaptiveError> {
     let net = scenario.network();
     let demand = scenario.demand();
@@ -357,21 +411,8 @@ pub fn run_greenwave(
             Ms::ZERO,
         )));
     }
-    let actuated_at = match params.actuated_max_green_factor {
-        Some(f) => {
-            let history = webster_plans(scenario, &params.plan)?;
-            choose_actuated(
-                scenario,
-                &history,
-                f,
-                &params.commissioning_seeds,
-                demand.duration(),
-            )?
-        }
-        None => Vec::new(),
-    };
     let mut in_force = match params.actuated_max_green_factor {
-        Some(f) => Operation::mixed(in_force, actuated_at.clone(), f),
+        Some(f) => Operation::mixed(in_force, actuated_at.to_vec(), f),
         None => Operation::coordinated(in_force),
     };
     for (i, p) in &in_force.plans {
@@ -397,7 +438,7 @@ pub fn run_greenwave(
             let plans = plan_network(net, &flows, &pp)?.plans;
             log.replans += 1;
             let mut candidates = vec![match params.actuated_max_green_factor {
-                Some(f) => Operation::mixed(plans, actuated_at.clone(), f),
+                Some(f) => Operation::mixed(plans, actuated_at.to_vec(), f),
                 None => Operation::coordinated(plans),
             }];
             let chosen = match &params.validate {
@@ -480,11 +521,18 @@ pub fn bench_network(
 ) -> Result<Vec<BenchRow>, AdaptiveError> {
     let mut rows = Vec::new();
     for &c in controls {
+        let at = match c {
+            BenchControl::Greenwave => commission(scenario, params)?,
+            _ => Vec::new(),
+        };
+        let at = &at;
         let results: Vec<Result<(RunMetrics, AdaptiveLog), AdaptiveError>> =
             std::thread::scope(|s| {
                 let handles: Vec<_> = seeds
                     .iter()
-                    .map(|&seed| s.spawn(move || run_control(scenario, c, seed, duration, params)))
+                    .map(|&seed| {
+                        s.spawn(move || run_control_at(scenario, c, seed, duration, params, at))
+                    })
                     .collect();
                 handles
                     .into_iter()
