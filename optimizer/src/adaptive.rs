@@ -26,72 +26,17 @@
 //!   check, from an empty network on demand estimated from counts, does not see the
 //!   spillback that makes actuation pay, and chose it too rarely (docs/benchmarks.md).
 
-use intersections::control::ActuatedParams;
-use intersections::field::{Field, Measurements, SignalLogic};
-use intersections::machine::SignalMachine;
-use intersections::{Colour, IntersectionIdx, Ms, Plan};
+use intersections::{IntersectionIdx, Ms, Plan};
 use serde::Serialize;
 use simulator::{Control, ControlKind, RunMetrics, Scenario, SimError, Simulation};
 
+use crate::cabinet::Cabinets;
 use crate::counts::CountRecord;
 use crate::decide::{validate_operations, Operation, ValidateParams};
 use crate::estimate::{demand_flows, demand_from_flows, EstimateParams, Estimator};
 use crate::webster::{plan_network, PlanError, PlanParams};
 
-/// The cabinet's [`SignalMachine`] as signal logic for a field: fixed-time coordinated
-/// operation of the plan in force, plan changes at cycle boundaries through transitions.
-#[derive(Clone, Debug)]
-pub struct CabinetLogic {
-    pub machine: SignalMachine,
-    colours: Vec<Colour>,
-    /// Pass the detectors: the machine runs its plans actuated.
-    pub actuate: bool,
-    failed: Vec<bool>,
-}
-
-impl CabinetLogic {
-    pub fn new(machine: SignalMachine) -> Self {
-        CabinetLogic {
-            machine,
-            colours: Vec::new(),
-            actuate: false,
-            failed: Vec::new(),
-        }
-    }
-
-    /// Put `plan` in force, run coordinated (`actuated` `None`) or isolated actuated.
-    pub fn deploy(&mut self, plan: &Plan, actuated: Option<&ActuatedParams>) {
-        self.machine.set_plan(plan.clone());
-        self.machine.set_isolated(actuated.is_some());
-        if let Some(a) = actuated {
-            self.machine.set_passage(a.passage);
-            self.machine.set_max_green_factor(a.max_green_factor);
-        }
-        self.actuate = actuated.is_some();
-    }
-}
-
-impl SignalLogic for CabinetLogic {
-    fn step(&mut self, now: Ms, m: &Measurements<'_>) -> Ms {
-        let out = if self.actuate {
-            self.failed.resize(m.detectors.len(), false);
-            self.machine.step_with(
-                now,
-                &intersections::machine::Detectors {
-                    states: m.detectors,
-                    failed: &self.failed,
-                },
-            )
-        } else {
-            self.machine.step(now)
-        };
-        self.colours = out.colours;
-        out.next_wake
-    }
-    fn colours(&self) -> &[Colour] {
-        &self.colours
-    }
-}
+pub use crate::cabinet::CabinetLogic;
 
 /// The controls of the benchmark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -399,28 +344,13 @@ pub fn run_greenwave_at(
     let first = demand_flows(net, demand, Some(0));
     let mut pp = params.plan.clone();
     pp.plan_id = "gw-0".into();
-    let in_force = plan_network(net, &first, &pp)?.plans;
+    let first = plan_network(net, &first, &pp)?.plans;
     let mut sim = scenario.simulation(&Control::of_kind(ControlKind::External), seed)?;
-    let n = net.intersections.len();
-    let mut logics: Vec<Option<CabinetLogic>> = vec![None; n];
-    for (i, p) in &in_force {
-        logics[i.0] = Some(CabinetLogic::new(SignalMachine::new(
-            &net.intersections[i.0],
-            &net.safety,
-            Some(p.clone()),
-            Ms::ZERO,
-        )));
-    }
     let mut in_force = match params.actuated_max_green_factor {
-        Some(f) => Operation::mixed(in_force, actuated_at.to_vec(), f),
-        None => Operation::coordinated(in_force),
+        Some(f) => Operation::mixed(first, actuated_at.to_vec(), f),
+        None => Operation::coordinated(first),
     };
-    for (i, p) in &in_force.plans {
-        if let (Some(l), Some(a)) = (logics[i.0].as_mut(), in_force.actuated_at(*i)) {
-            l.deploy(p, Some(a));
-        }
-    }
-    let mut wake = vec![Ms::ZERO; n];
+    let mut cabinets = Cabinets::new(net, &in_force, Ms::ZERO)?;
     let mut estimator = Estimator::new(net, Some(demand), params.estimate.clone());
     let mut taker = CountTaker::new(&sim);
     let mut next_replan = params.replan_every;
@@ -462,26 +392,11 @@ pub fn run_greenwave_at(
                 if op.mode() != "coordinated" {
                     log.actuated += 1;
                 }
-                for (i, p) in &op.plans {
-                    if let Some(l) = logics[i.0].as_mut() {
-                        l.deploy(p, op.actuated_at(*i));
-                        wake[i.0] = now;
-                    }
-                }
+                cabinets.deploy(&op, now);
                 in_force = op;
             }
         }
-        for i in 0..n {
-            if now < wake[i] && !logics[i].as_ref().is_some_and(|l| l.actuate) {
-                continue;
-            }
-            if let Some(l) = logics[i].as_mut() {
-                let ix = IntersectionIdx(i);
-                let next = l.step(now, &sim.measurements(ix));
-                sim.set_colours(ix, l.colours());
-                wake[i] = next;
-            }
-        }
+        cabinets.drive(&mut sim);
         sim.step();
     }
     let mut m = sim.metrics();
@@ -511,7 +426,7 @@ pub struct BenchRow {
 }
 
 /// Run every control in `controls` on a scenario for `seeds`, each run from empty for
-/// `duration`. Seeds run on parallel threads.
+/// `duration`. Seeds run on parallel threads ([`simulator::par_seeds`]).
 pub fn bench_network(
     scenario: &Scenario,
     controls: &[BenchControl],
@@ -526,29 +441,12 @@ pub fn bench_network(
             _ => Vec::new(),
         };
         let at = &at;
-        let results: Vec<Result<(RunMetrics, AdaptiveLog), AdaptiveError>> =
-            std::thread::scope(|s| {
-                let handles: Vec<_> = seeds
-                    .iter()
-                    .map(|&seed| {
-                        s.spawn(move || run_control_at(scenario, c, seed, duration, params, at))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(AdaptiveError::Sim(SimError::Config(
-                                "a run panicked".into(),
-                            )))
-                        })
-                    })
-                    .collect()
-            });
+        let results = simulator::par_seeds(seeds, |seed| {
+            run_control_at(scenario, c, seed, duration, params, at)
+        })?;
         let mut runs = Vec::new();
         let mut log = AdaptiveLog::default();
-        for r in results {
-            let (m, l) = r?;
+        for (m, l) in results {
             log.replans += l.replans;
             log.accepted += l.accepted;
             log.actuated += l.actuated;

@@ -46,6 +46,7 @@
 //! from the simulator's seeds, iteration is over vectors and `BTreeMap`s.
 
 pub mod adaptive;
+pub mod cabinet;
 pub mod console;
 pub mod counts;
 pub mod decide;

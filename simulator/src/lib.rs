@@ -111,7 +111,7 @@ pub use metrics::{
     ApproachMetrics, Gridlock, GridlockRule, IntersectionMetrics, RunMetrics, SeedSummary,
     VehicleRecord,
 };
-pub use sim::{DetectorEvent, Scenario, Simulation};
+pub use sim::{par_seeds, DetectorEvent, Scenario, Simulation};
 
 /// What can stop a run from starting.
 #[derive(Debug, thiserror::Error, PartialEq)]

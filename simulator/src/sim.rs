@@ -323,6 +323,43 @@ fn uniform(rng: &mut ChaCha8Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
+/// `run(seed)` for every seed, on as many threads as the machine has cores (each thread a
+/// contiguous share of the seeds), returned in the order of `seeds`; the first error (in that
+/// order) wins, and a run that panics is an error. The one way Greenwave runs seeds in
+/// parallel: runs are independent and deterministic per seed, so the result does not depend
+/// on the number of threads.
+pub fn par_seeds<T, E, F>(seeds: &[u64], run: F) -> Result<Vec<T>, E>
+where
+    T: Send,
+    E: Send + From<SimError>,
+    F: Fn(u64) -> Result<T, E> + Sync,
+{
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(seeds.len().max(1));
+    let chunk = seeds.len().div_ceil(threads).max(1);
+    let run = &run;
+    let results: Vec<Result<Vec<T>, E>> = std::thread::scope(|s| {
+        let handles: Vec<_> = seeds
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|&seed| run(seed)).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(SimError::Config("a run panicked".into()).into()))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(seeds.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
 impl Scenario {
     /// Compile a checked network and demand. Fails only on an inconsistent configuration.
     pub fn new(net: Network, demand: Demand, cfg: SimConfig) -> Result<Scenario, SimError> {
@@ -706,35 +743,9 @@ impl Scenario {
         warmup: Ms,
         horizon: Ms,
     ) -> Result<Vec<RunMetrics>, SimError> {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(seeds.len().max(1));
-        let chunk = seeds.len().div_ceil(threads).max(1);
-        let results: Vec<Result<Vec<RunMetrics>, SimError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = seeds
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|&seed| self.run_measured(control, seed, warmup, horizon))
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(SimError::Config("a run panicked".into())))
-                })
-                .collect()
-        });
-        let mut out = Vec::with_capacity(seeds.len());
-        for r in results {
-            out.extend(r?);
-        }
-        Ok(out)
+        par_seeds(seeds, |seed| {
+            self.run_measured(control, seed, warmup, horizon)
+        })
     }
 
     /// [`Scenario::run_seeds`] and their means.

@@ -1,0 +1,152 @@
+//! The cabinets of a simulated street: each signalised intersection's [`SignalMachine`] (the
+//! state machine the roadside controller runs) drives the simulator's signals through the
+//! `Field` interface. The adaptive loop ([`crate::adaptive`]) and the check before deployment
+//! ([`crate::decide`]) both run plans this way, so what they measure includes what the
+//! cabinet does: power-up, the move to a new plan at a cycle boundary through transition
+//! cycles, the switch between coordinated and isolated actuated operation.
+
+use intersections::field::{Field, Measurements, SignalLogic};
+use intersections::machine::SignalMachine;
+use intersections::spec::ControlKind as IxControl;
+use intersections::{Colour, IntersectionIdx, Ms, Network, Plan};
+use simulator::{SimError, Simulation};
+
+use crate::decide::Operation;
+use intersections::control::ActuatedParams;
+
+/// The cabinet's [`SignalMachine`] as signal logic for a field: the plan in force run
+/// coordinated in fixed time or isolated actuated, plan changes at cycle boundaries through
+/// transitions.
+#[derive(Clone, Debug)]
+pub struct CabinetLogic {
+    pub machine: SignalMachine,
+    colours: Vec<Colour>,
+    /// Pass the detectors: the machine runs its plans actuated.
+    pub actuate: bool,
+    failed: Vec<bool>,
+}
+
+impl CabinetLogic {
+    pub fn new(machine: SignalMachine) -> Self {
+        CabinetLogic {
+            machine,
+            colours: Vec::new(),
+            actuate: false,
+            failed: Vec::new(),
+        }
+    }
+
+    /// Put `plan` in force, run coordinated (`actuated` `None`) or isolated actuated.
+    pub fn deploy(&mut self, plan: &Plan, actuated: Option<&ActuatedParams>) {
+        self.machine.set_plan(plan.clone());
+        self.machine.set_isolated(actuated.is_some());
+        if let Some(a) = actuated {
+            self.machine.set_passage(a.passage);
+            self.machine.set_max_green_factor(a.max_green_factor);
+        }
+        self.actuate = actuated.is_some();
+    }
+}
+
+impl SignalLogic for CabinetLogic {
+    fn step(&mut self, now: Ms, m: &Measurements<'_>) -> Ms {
+        let out = if self.actuate {
+            self.failed.resize(m.detectors.len(), false);
+            self.machine.step_with(
+                now,
+                &intersections::machine::Detectors {
+                    states: m.detectors,
+                    failed: &self.failed,
+                },
+            )
+        } else {
+            self.machine.step(now)
+        };
+        self.colours = out.colours;
+        out.next_wake
+    }
+    fn colours(&self) -> &[Colour] {
+        &self.colours
+    }
+}
+
+/// One cabinet per signalised intersection of a network, driving a simulation made with
+/// `ControlKind::External`.
+#[derive(Clone, Debug)]
+pub struct Cabinets {
+    logics: Vec<Option<CabinetLogic>>,
+    wake: Vec<Ms>,
+}
+
+impl Cabinets {
+    /// Cabinets that power up at `now` (flashing yellow, all red, then the plan) running
+    /// `op`; a signalised intersection `op` has no plan for runs the network's plan scheduled
+    /// at `now`, and one without either is an error.
+    pub fn new(net: &Network, op: &Operation, now: Ms) -> Result<Self, SimError> {
+        let n = net.intersections.len();
+        let mut logics: Vec<Option<CabinetLogic>> = vec![None; n];
+        for (i, ix) in net.intersections.iter().enumerate() {
+            if ix.control == IxControl::Priority {
+                continue;
+            }
+            let ii = IntersectionIdx(i);
+            let plan = op
+                .plans
+                .iter()
+                .find(|(j, _)| *j == ii)
+                .map(|(_, p)| p)
+                .or_else(|| ix.scheduled_plan(now))
+                .ok_or_else(|| SimError::NoPlan {
+                    intersection: ix.id.clone(),
+                })?;
+            let mut l =
+                CabinetLogic::new(SignalMachine::new(ix, &net.safety, Some(plan.clone()), now));
+            if let Some(a) = op.actuated_at(ii) {
+                l.deploy(plan, Some(a));
+            }
+            logics[i] = Some(l);
+        }
+        Ok(Cabinets {
+            logics,
+            wake: vec![now; n],
+        })
+    }
+
+    /// Hand `op`'s plans to their cabinets at `now`: each moves to its plan at its next
+    /// cycle boundary through transition cycles, in `op`'s mode.
+    pub fn deploy(&mut self, op: &Operation, now: Ms) {
+        for (i, p) in &op.plans {
+            if let Some(l) = self.logics.get_mut(i.0).and_then(Option::as_mut) {
+                l.deploy(p, op.actuated_at(*i));
+                self.wake[i.0] = now;
+            }
+        }
+    }
+
+    /// Step the cabinets that are due (every step for an actuated one) and show their
+    /// colours in `sim`.
+    pub fn drive(&mut self, sim: &mut Simulation) {
+        let now = sim.now();
+        for (i, slot) in self.logics.iter_mut().enumerate() {
+            let Some(l) = slot.as_mut() else { continue };
+            if now < self.wake[i] && !l.actuate {
+                continue;
+            }
+            let ix = IntersectionIdx(i);
+            self.wake[i] = l.step(now, &sim.measurements(ix));
+            sim.set_colours(ix, l.colours());
+        }
+    }
+
+    /// Run `sim` to `end` under the cabinets; `false` if it stopped on a gridlock.
+    pub fn run_until(&mut self, sim: &mut Simulation, end: Ms) -> bool {
+        while sim.now() < end {
+            if sim.gridlock().is_some() {
+                return false;
+            }
+            self.drive(sim);
+            sim.step();
+        }
+        sim.gridlock().is_none()
+    }
+}
