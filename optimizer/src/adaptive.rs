@@ -93,11 +93,12 @@ impl Default for AdaptiveParams {
             lower_bound_boost: 1.1,
             validate: Some(ValidateParams {
                 threshold: 0.03,
-                seeds: vec![1, 2],
-                // 20 min after 10 min from empty: 15 min after 5 never reached the queues of
-                // the street and under-rated actuation; 30 after 15 did no better
-                // (docs/benchmarks.md).
-                horizon: Ms::from_s(1200),
+                seeds: vec![1, 2, 3],
+                // 10 min of warm-up under the operation in force, then 30 min from the switch
+                // (the candidate's transition included). With 20 min (2 or 3 seeds) a gain
+                // that builds up after the switch hardly showed: fewer re-plans passed, and
+                // district lost a third of its lead (docs/benchmarks.md).
+                horizon: Ms::from_s(1800),
                 warmup: Ms::from_s(600),
             }),
             actuated_max_green_factor: Some(2.0),

@@ -4,19 +4,26 @@
 //! the mean delay improves by more than the threshold (default 3%). Every decision, accepted
 //! or not, is a [`Decision`] with its before and after figures.
 //!
-//! Both run from an empty network for a warm-up (not measured) and then the horizon. The
-//! candidate runs as its plans, from their first cycle: the controller's transition into it
-//! (a few cycles, see `intersections::transition`) is not part of this check yet.
+//! Every run is driven by the cabinets' own logic ([`crate::cabinet::Cabinets`], each
+//! intersection's `SignalMachine`). Per seed, the street fills from empty under the operation
+//! in force for a warm-up (not measured); from that one state the run goes on twice or more:
+//! under the operation in force (before), and with the candidate handed to the cabinets at
+//! the end of the warm-up (after), which move to it as they would on the street: at a cycle
+//! boundary through transition cycles (`intersections::transition`), or by switching between
+//! coordinated and isolated actuated operation. So a candidate pays for its transition and
+//! starts from the queues the plans in force leave, and the horizon is measured from the
+//! switch.
 //!
 //! [`validate_operations`] checks several candidate [`Operation`]s at once (the same plans run
-//! coordinated and run isolated actuated, say) and decides on the best of them; the simulator
-//! runs each with the signal logic a cabinet runs in that mode.
+//! coordinated and run isolated actuated, say) and decides on the best of them.
 
 use intersections::control::ActuatedParams;
 use intersections::demand::Demand;
 use intersections::{IntersectionIdx, Ms, Network, Plan};
 use serde::Serialize;
-use simulator::{Control, ControlKind, Scenario, SimConfig, SimError};
+use simulator::{par_seeds, Control, ControlKind, RunMetrics, Scenario, SimConfig, SimError};
+
+use crate::cabinet::Cabinets;
 
 /// Plans and how the cabinets run them: coordinated (fixed time, the plans' cycles and
 /// offsets) or isolated actuated (each cabinet runs the plan's stage sequence with gap-out
@@ -188,13 +195,30 @@ pub fn validate_operations(
         "validate_operations needs a candidate"
     );
     let scenario = Scenario::new(net.clone(), demand.clone(), SimConfig::default())?;
-    // One operation after the other, each over the seeds in parallel (common random
-    // numbers: the same seeds for all).
-    let mut figures = Vec::with_capacity(candidates.len() + 1);
-    for op in std::iter::once(in_force).chain(candidates) {
-        let runs = scenario.run_seeds_measured(&op.control(), &p.seeds, p.warmup, p.horizon)?;
-        figures.push(Figures::of(&runs));
-    }
+    // Per seed, the street under the operation in force from power-up through the warm-up,
+    // then, from that same state, on under it (before) and with each candidate handed to the
+    // cabinets (after): common random numbers, and each candidate's transition measured.
+    let external = Control::of_kind(ControlKind::External);
+    let per_seed = par_seeds(&p.seeds, |seed| -> Result<Vec<RunMetrics>, SimError> {
+        let mut sim = scenario.simulation(&external, seed)?;
+        let mut cabinets = Cabinets::new(net, in_force, Ms::ZERO)?;
+        cabinets.run_until(&mut sim, p.warmup);
+        sim.reset_metrics();
+        let end = p.warmup + p.horizon;
+        let mut out = Vec::with_capacity(candidates.len() + 1);
+        for op in std::iter::once(None).chain(candidates.iter().map(Some)) {
+            let (mut s, mut c) = (sim.clone(), cabinets.clone());
+            if let Some(op) = op {
+                c.deploy(op, s.now());
+            }
+            c.run_until(&mut s, end);
+            out.push(s.metrics());
+        }
+        Ok(out)
+    })?;
+    let figures: Vec<Figures> = (0..=candidates.len())
+        .map(|k| Figures::of(&per_seed.iter().map(|r| r[k].clone()).collect::<Vec<_>>()))
+        .collect();
     let before = figures[0].clone();
     let best = (1..figures.len())
         .min_by(|&a, &b| {
