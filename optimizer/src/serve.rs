@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intersections::diag::{from_toml, Diagnostics, FieldPath, Problem, SourceMap};
-use intersections::load::load_network;
+use intersections::load::{load_demand_for, load_network};
 use intersections::messages::{Operation, PlanDeployment, MAX_GREEN_FACTOR_RANGE};
 use intersections::model::Network;
 use intersections::signing::Signer25519;
@@ -149,6 +149,10 @@ pub struct Region {
     /// waits in the console until an operator approves or rejects it.
     #[serde(default)]
     pub approve: Approval,
+    /// The region's demand history: a demand file of its network (the time-of-day flows the
+    /// centre has), checked against the network at load.
+    #[serde(default)]
+    pub history: Option<PathBuf>,
 }
 
 /// Read and check the configuration; relative paths are relative to the file.
@@ -223,8 +227,13 @@ pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
             ));
         }
     }
+    // Problems found in the history files, located there, after their config line.
+    let mut in_files = Vec::new();
     for (i, r) in cfg.regions.iter_mut().enumerate() {
         r.network = abs(&r.network);
+        if let Some(h) = r.history.as_mut() {
+            *h = abs(h);
+        }
         if r.id.is_empty() || r.id.contains(['/', '+', '#']) {
             p.push(Problem::new(
                 root.key("regions").index(i).key("id"),
@@ -236,12 +245,30 @@ pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
                 root.key("regions").index(i).key("network"),
                 format!("{} does not exist", r.network.display()),
             ));
+        } else if let Some(h) = &r.history {
+            let at = root.key("regions").index(i).key("history");
+            if !h.exists() {
+                p.push(Problem::new(at, format!("{} does not exist", h.display())));
+            } else {
+                // Checked against the region's network, as it will be used.
+                let checked = load_network(&r.network)
+                    .map_err(|d| (root.key("regions").index(i).key("network"), &r.network, d))
+                    .and_then(|net| load_demand_for(h, &net).map_err(|d| (at.clone(), h, d)));
+                if let Err((at, file, d)) = checked {
+                    in_files.push(
+                        map.locate(Problem::new(at, format!("{} has errors:", file.display()))),
+                    );
+                    in_files.extend(d.0);
+                }
+            }
         }
     }
-    if p.is_empty() {
+    if p.is_empty() && in_files.is_empty() {
         Ok(cfg)
     } else {
-        Err(Diagnostics(p.into_iter().map(|x| map.locate(x)).collect()))
+        let mut all: Vec<_> = p.into_iter().map(|x| map.locate(x)).collect();
+        all.extend(in_files);
+        Err(Diagnostics(all))
     }
 }
 
@@ -802,6 +829,65 @@ mod tests {
         let e = console("").unwrap_err().to_string();
         assert!(
             e.contains("console.operators_file") && e.contains("operators:1: the token of li"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A region's `history` is relative to the config file, checked against the region's
+    /// network at load, and a bad one is an error located in the config and in the file.
+    #[test]
+    fn a_region_history_is_checked_at_load_and_errors_are_located() {
+        let dir = std::env::temp_dir().join(format!("gw-serve-hist-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let networks = concat!(env!("CARGO_MANIFEST_DIR"), "/../intersections/networks");
+        let config = |history: &str| {
+            let text = format!(
+                "data_dir = \"centre\"\n\
+                 [broker]\nhost = \"127.0.0.1\"\nport = 1883\n\
+                 [signing]\nkey_id = \"c\"\nsecret_key_file = \"key\"\n\
+                 [[regions]]\nid = \"r\"\nnetwork = \"{networks}/single.toml\"\n\
+                 history = \"{history}\"\n"
+            );
+            std::fs::write(dir.join("serve.toml"), text).unwrap();
+            super::load_config(&dir.join("serve.toml"))
+        };
+        // Relative to the config file, like the network.
+        let good = std::fs::read_to_string(format!("{networks}/single.demand.toml")).unwrap();
+        std::fs::write(dir.join("single.demand.toml"), &good).unwrap();
+        let cfg = config("single.demand.toml").unwrap();
+        assert_eq!(
+            cfg.regions[0].history.as_deref(),
+            Some(dir.join("single.demand.toml").as_path())
+        );
+        // Missing.
+        let e = config("nowhere.demand.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("serve.toml:11: regions[0].history: ")
+                && e.contains("nowhere.demand.toml does not exist"),
+            "{e}"
+        );
+        // Malformed: the config line, then the file's own located problems.
+        std::fs::write(
+            dir.join("bad.demand.toml"),
+            good.replace("flows_veh_h = [740,", "flows_veh_h = [-740,"),
+        )
+        .unwrap();
+        let e = config("bad.demand.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("serve.toml:11: regions[0].history: ")
+                && e.contains("bad.demand.toml has errors:")
+                && e.contains("bad.demand.toml:15: entries[0].flows_veh_h"),
+            "{e}"
+        );
+        // Another network's history: its links are not this network's.
+        let e = config(&format!("{networks}/arterial.demand.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("serve.toml:11: regions[0].history: ")
+                && e.contains("arterial.demand.toml:"),
             "{e}"
         );
         let _ = std::fs::remove_dir_all(&dir);

@@ -397,6 +397,7 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
             id: "m".into(),
             network: network(),
             approve: Approval::Manual,
+            history: None,
         }],
         console: Some(ConsoleConfig {
             listen: "127.0.0.1:0".into(),
