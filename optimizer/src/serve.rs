@@ -105,8 +105,8 @@ impl Default for OperationChoice {
 }
 
 impl OperationChoice {
-    /// The records of the start-up choices, by region, for the decision log; `now`: when they
-    /// were made.
+    /// The records of the start-up choices, by region, for the decision log
+    /// ([`serve_with_start_up`]); `now`: when they were made.
     pub fn start_up_decisions(&self, now: Ms) -> Vec<(String, GroupDecision)> {
         self.from_history
             .iter()
@@ -559,6 +559,19 @@ fn lock(centre: &std::sync::Mutex<Centre>) -> std::sync::MutexGuard<'_, Centre> 
 pub async fn serve(
     cfg: ServeConfig,
     planner: Planner,
+    stop: watch::Receiver<bool>,
+    stats: Arc<std::sync::Mutex<ServeStats>>,
+) -> Result<(), ServeError> {
+    serve_with_start_up(cfg, planner, Vec::new(), stop, stats).await
+}
+
+/// [`serve`], first recording in the decision log what the planner chose at start-up, as
+/// `(region, decision)` (the modes from the regions' histories,
+/// [`OperationChoice::start_up_decisions`]), so the console shows it from the start.
+pub async fn serve_with_start_up(
+    cfg: ServeConfig,
+    planner: Planner,
+    start_up: Vec<(String, GroupDecision)>,
     mut stop: watch::Receiver<bool>,
     stats: Arc<std::sync::Mutex<ServeStats>>,
 ) -> Result<(), ServeError> {
@@ -625,6 +638,14 @@ pub async fn serve(
     let mut o = MqttOptions::new(id, cfg.broker.host.clone(), cfg.broker.port);
     o.set_keep_alive(Duration::from_secs(15));
     let (client, mut eventloop) = AsyncClient::new(o, 1024);
+    for (region, d) in start_up {
+        stats
+            .lock()
+            .map(|mut s| s.decisions.push(d.record.clone()))
+            .unwrap_or(());
+        let out = lock(&centre).on_decisions(unix_now(), &region, vec![d]);
+        publish(&client, out);
+    }
 
     let console = match &cfg.console {
         Some(c) => {
