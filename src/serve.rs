@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{anyhow, Result};
 use intersections::Ms;
 use optimizer::decide::ValidateParams;
-use optimizer::serve::{load_config, optimizer_planner, serve, ServeStats};
+use optimizer::serve::{load_config, optimizer_planner, serve_with_start_up, unix_now, ServeStats};
 
 pub fn run(config: &Path) -> Result<()> {
     tracing_subscriber::fmt()
@@ -18,7 +18,10 @@ pub fn run(config: &Path) -> Result<()> {
     let cfg = load_config(config).map_err(|d| anyhow!("{d}"))?;
     // Plan from the counts of the last two rounds.
     let window = Ms::from_secs_f64(cfg.replan_interval_s * 2.0).unwrap_or(Ms::from_s(1800));
-    let planner = optimizer_planner(window, ValidateParams::default(), cfg.operations());
+    // Start-up: the modes of the regions with a history, chosen once and kept.
+    let operations = cfg.operations_from_history().map_err(|e| anyhow!("{e}"))?;
+    let start_up = operations.start_up_decisions(unix_now());
+    let planner = optimizer_planner(window, ValidateParams::default(), operations);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -27,7 +30,7 @@ pub fn run(config: &Path) -> Result<()> {
             let _ = stop.send(true);
         });
         let stats = Arc::new(Mutex::new(ServeStats::default()));
-        serve(cfg, planner, shutdown, stats)
+        serve_with_start_up(cfg, planner, start_up, shutdown, stats)
             .await
             .map_err(|e| anyhow!("{e}"))
     })

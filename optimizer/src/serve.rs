@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use intersections::diag::{from_toml, Diagnostics, FieldPath, Problem, SourceMap};
-use intersections::load::load_network;
+use intersections::load::{load_demand_for, load_network};
 use intersections::messages::{Operation, PlanDeployment, MAX_GREEN_FACTOR_RANGE};
 use intersections::model::Network;
 use intersections::signing::Signer25519;
@@ -83,22 +83,41 @@ fn default_max_green_factor() -> f64 {
 pub struct OperationChoice {
     /// Isolated actuated with these parameters (`None`: coordinated only).
     pub actuated: Option<intersections::control::ActuatedParams>,
+    /// By region id, the modes chosen at start-up from the region's history
+    /// ([`ServeConfig::operations_from_history`]); used only when `actuated` is offered. Each
+    /// round of such a region checks one candidate, run in those modes. A region missing here
+    /// is checked run coordinated and, with `actuated`, run actuated as a whole.
+    pub from_history: BTreeMap<String, HistoryModes>,
 }
 
 impl Default for OperationChoice {
-    /// Actuated offered with the plan's greens times 2 as maximums, the default passage.
+    /// Actuated offered with the plan's greens times 2 as maximums, the default passage; no
+    /// modes from a history.
     fn default() -> Self {
         OperationChoice {
             actuated: Some(intersections::control::ActuatedParams {
                 max_green_factor: default_max_green_factor(),
                 ..Default::default()
             }),
+            from_history: BTreeMap::new(),
         }
     }
 }
 
+impl OperationChoice {
+    /// The records of the start-up choices, by region, for the decision log
+    /// ([`serve_with_start_up`]); `now`: when they were made.
+    pub fn start_up_decisions(&self, now: Ms) -> Vec<(String, GroupDecision)> {
+        self.from_history
+            .iter()
+            .map(|(r, m)| (r.clone(), m.decision(r, now)))
+            .collect()
+    }
+}
+
 impl ServeConfig {
-    /// The operations this configuration offers the check.
+    /// The operations this configuration offers the check (no modes from a history: see
+    /// [`ServeConfig::operations_from_history`]).
     pub fn operations(&self) -> OperationChoice {
         OperationChoice {
             actuated: self
@@ -107,8 +126,200 @@ impl ServeConfig {
                     max_green_factor: self.actuated_max_green_factor,
                     ..Default::default()
                 }),
+            from_history: BTreeMap::new(),
         }
     }
+
+    /// [`ServeConfig::operations`] and, when actuation is offered, for each region with a
+    /// `history`, the modes chosen from it ([`HistoryModes::choose`]), each logged. The
+    /// service's start-up: it simulates every history twice per seed, so it takes a while on a
+    /// large region.
+    pub fn operations_from_history(&self) -> Result<OperationChoice, ServeError> {
+        let mut ops = self.operations();
+        let Some(actuated) = ops.actuated.clone() else {
+            for r in self.regions.iter().filter(|r| r.history.is_some()) {
+                tracing::info!(
+                    region = %r.id,
+                    "offer_actuated = false: the history is not used, every group runs coordinated"
+                );
+            }
+            return Ok(ops);
+        };
+        for r in &self.regions {
+            let Some(path) = &r.history else { continue };
+            let setup = |d: Diagnostics| ServeError::Setup(format!("region {}: {d}", r.id));
+            let net = load_network(&r.network).map_err(setup)?;
+            let demand = load_demand_for(path, &net).map_err(setup)?;
+            tracing::info!(region = %r.id, history = %path.display(), "choosing coordinated or actuated per group from the history");
+            let m = HistoryModes::choose(&net, demand, path, &actuated)
+                .map_err(|e| ServeError::Setup(format!("region {}: {e}", r.id)))?;
+            for g in &m.groups {
+                tracing::info!(region = %r.id, group = %g.group, mode = g.operation.mode(), "mode from the history");
+            }
+            ops.from_history.insert(r.id.clone(), m);
+        }
+        Ok(ops)
+    }
+}
+
+/// How one coordination group (or one signal outside any group) runs, as chosen from a
+/// history.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct GroupMode {
+    /// Coordination group id, or the intersection id for a signal outside any group.
+    pub group: String,
+    /// Coordinated, or isolated actuated with the factor the choice was made with.
+    pub operation: Operation,
+    pub intersections: Vec<String>,
+}
+
+/// A region's modes, chosen once at start-up from its demand history as the benchmark's
+/// adaptive loop chooses them (docs/optimizer.md, "Coordinated or actuated").
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryModes {
+    /// The history (demand file).
+    pub history: PathBuf,
+    /// The intersections that run isolated actuated (whole groups); the others coordinated.
+    pub actuated_at: Vec<intersections::IntersectionIdx>,
+    /// Their ids, in the same order.
+    pub actuated_ids: Vec<String>,
+    /// Every group's mode.
+    pub groups: Vec<GroupMode>,
+    /// The factor of isolated actuation the choice was made with.
+    pub max_green_factor: f64,
+    /// The seeds and the length of the simulations of the history.
+    pub seeds: Vec<u64>,
+    pub duration: Ms,
+}
+
+impl HistoryModes {
+    /// [`crate::adaptive::choose_actuated`] on `history` (a demand file of `net`, read from
+    /// `path`): the Webster plans for its mean flows ([`crate::adaptive::webster_plans`]) run
+    /// coordinated and isolated actuated with `actuated`'s `max_green_factor`, over the
+    /// history's duration, with the seeds the adaptive loop commissions with
+    /// ([`crate::adaptive::AdaptiveParams::commissioning_seeds`]). The groups chosen actuated
+    /// run with `actuated`.
+    pub fn choose(
+        net: &Network,
+        history: intersections::demand::Demand,
+        path: &Path,
+        actuated: &intersections::control::ActuatedParams,
+    ) -> Result<HistoryModes, String> {
+        use crate::adaptive::{choose_actuated, webster_plans, AdaptiveParams};
+        let max_green_factor = actuated.max_green_factor;
+        let duration = history.duration();
+        let seeds = AdaptiveParams::default().commissioning_seeds;
+        let scenario =
+            simulator::Scenario::new(net.clone(), history, simulator::SimConfig::default())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        let plans = webster_plans(&scenario, &crate::webster::PlanParams::default())
+            .map_err(|e| format!("{}: no plans for its mean flows: {e}", path.display()))?;
+        let actuated_at = choose_actuated(&scenario, &plans, max_green_factor, &seeds, duration)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let groups = region_groups(net)
+            .into_iter()
+            .filter(|(_, members)| plans.iter().any(|(i, _)| members.contains(i)))
+            .map(|(group, members)| GroupMode {
+                group,
+                operation: Operation::from_actuated(
+                    members
+                        .iter()
+                        .any(|i| actuated_at.contains(i))
+                        .then_some(actuated),
+                ),
+                intersections: members
+                    .iter()
+                    .map(|i| net.intersections[i.0].id.clone())
+                    .collect(),
+            })
+            .collect();
+        Ok(HistoryModes {
+            history: path.to_path_buf(),
+            actuated_ids: actuated_at
+                .iter()
+                .map(|i| net.intersections[i.0].id.clone())
+                .collect(),
+            actuated_at,
+            groups,
+            max_green_factor,
+            seeds,
+            duration,
+        })
+    }
+
+    /// The start-up record of `region` for the decision log: region-wide (group `*`), no
+    /// plans; `now`: when the choice was made.
+    pub fn decision(&self, region: &str, now: Ms) -> GroupDecision {
+        let mode = |g: &GroupMode| g.operation.mode();
+        let n = self.groups.iter().filter(|g| mode(g) == "actuated").count();
+        let region_mode = if n == 0 {
+            "coordinated"
+        } else if n == self.groups.len() {
+            "actuated"
+        } else {
+            "mixed"
+        };
+        let list = |m: &str| {
+            let gs: Vec<&str> = self
+                .groups
+                .iter()
+                .filter(|g| mode(g) == m)
+                .map(|g| g.group.as_str())
+                .collect();
+            if gs.is_empty() {
+                "none".to_string()
+            } else {
+                gs.join(", ")
+            }
+        };
+        GroupDecision {
+            group: "*".into(),
+            plans: Vec::new(),
+            operation: Operation::Coordinated,
+            record: serde_json::json!({
+                "region": region,
+                "time_ms": now.0,
+                "what": "modes from history",
+                "modes_from": "history",
+                "actuated": self.actuated_ids,
+                "detail": {
+                    "mode": region_mode,
+                    "history": self.history.display().to_string(),
+                    "groups": self.groups,
+                    "max_green_factor": self.max_green_factor,
+                    "seeds": self.seeds,
+                    "duration_s": self.duration.as_secs_f64(),
+                    "reason": format!(
+                        "chosen from the history {}: actuated {}; coordinated {}",
+                        self.history.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                        list("actuated"),
+                        list("coordinated")
+                    ),
+                },
+            }),
+        }
+    }
+}
+
+/// The region's coordination groups (id and members), then each intersection outside any
+/// group as a group of its own (by its id), as deployments and [`HistoryModes`] see them.
+fn region_groups(net: &Network) -> Vec<(String, Vec<intersections::IntersectionIdx>)> {
+    use intersections::IntersectionIdx;
+    let mut groups: Vec<(String, Vec<IntersectionIdx>)> = net
+        .coordination_groups
+        .iter()
+        .map(|g| (g.id.clone(), g.intersections.clone()))
+        .collect();
+    for (i, ix) in net.intersections.iter().enumerate() {
+        if !net
+            .coordination_groups
+            .iter()
+            .any(|g| g.intersections.contains(&IntersectionIdx(i)))
+        {
+            groups.push((ix.id.clone(), vec![IntersectionIdx(i)]));
+        }
+    }
+    groups
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -149,6 +360,13 @@ pub struct Region {
     /// waits in the console until an operator approves or rejects it.
     #[serde(default)]
     pub approve: Approval,
+    /// The region's demand history: a demand file of its network (the time-of-day flows the
+    /// centre has). With `offer_actuated`, the service chooses from it once at start-up, per
+    /// coordination group, coordinated or isolated actuated, and keeps those modes in every
+    /// round; without a history each round checks the region run either way as a whole
+    /// (docs/optimizer.md, "Coordinated or actuated").
+    #[serde(default)]
+    pub history: Option<PathBuf>,
 }
 
 /// Read and check the configuration; relative paths are relative to the file.
@@ -223,8 +441,13 @@ pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
             ));
         }
     }
+    // Problems found in the history files, located there, after their config line.
+    let mut in_files = Vec::new();
     for (i, r) in cfg.regions.iter_mut().enumerate() {
         r.network = abs(&r.network);
+        if let Some(h) = r.history.as_mut() {
+            *h = abs(h);
+        }
         if r.id.is_empty() || r.id.contains(['/', '+', '#']) {
             p.push(Problem::new(
                 root.key("regions").index(i).key("id"),
@@ -236,12 +459,30 @@ pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
                 root.key("regions").index(i).key("network"),
                 format!("{} does not exist", r.network.display()),
             ));
+        } else if let Some(h) = &r.history {
+            let at = root.key("regions").index(i).key("history");
+            if !h.exists() {
+                p.push(Problem::new(at, format!("{} does not exist", h.display())));
+            } else {
+                // Checked against the region's network, as it will be used.
+                let checked = load_network(&r.network)
+                    .map_err(|d| (root.key("regions").index(i).key("network"), &r.network, d))
+                    .and_then(|net| load_demand_for(h, &net).map_err(|d| (at.clone(), h, d)));
+                if let Err((at, file, d)) = checked {
+                    in_files.push(
+                        map.locate(Problem::new(at, format!("{} has errors:", file.display()))),
+                    );
+                    in_files.extend(d.0);
+                }
+            }
         }
     }
-    if p.is_empty() {
+    if p.is_empty() && in_files.is_empty() {
         Ok(cfg)
     } else {
-        Err(Diagnostics(p.into_iter().map(|x| map.locate(x)).collect()))
+        let mut all: Vec<_> = p.into_iter().map(|x| map.locate(x)).collect();
+        all.extend(in_files);
+        Err(Diagnostics(all))
     }
 }
 
@@ -318,6 +559,19 @@ fn lock(centre: &std::sync::Mutex<Centre>) -> std::sync::MutexGuard<'_, Centre> 
 pub async fn serve(
     cfg: ServeConfig,
     planner: Planner,
+    stop: watch::Receiver<bool>,
+    stats: Arc<std::sync::Mutex<ServeStats>>,
+) -> Result<(), ServeError> {
+    serve_with_start_up(cfg, planner, Vec::new(), stop, stats).await
+}
+
+/// [`serve`], first recording in the decision log what the planner chose at start-up, as
+/// `(region, decision)` (the modes from the regions' histories,
+/// [`OperationChoice::start_up_decisions`]), so the console shows it from the start.
+pub async fn serve_with_start_up(
+    cfg: ServeConfig,
+    planner: Planner,
+    start_up: Vec<(String, GroupDecision)>,
     mut stop: watch::Receiver<bool>,
     stats: Arc<std::sync::Mutex<ServeStats>>,
 ) -> Result<(), ServeError> {
@@ -384,6 +638,14 @@ pub async fn serve(
     let mut o = MqttOptions::new(id, cfg.broker.host.clone(), cfg.broker.port);
     o.set_keep_alive(Duration::from_secs(15));
     let (client, mut eventloop) = AsyncClient::new(o, 1024);
+    for (region, d) in start_up {
+        stats
+            .lock()
+            .map(|mut s| s.decisions.push(d.record.clone()))
+            .unwrap_or(());
+        let out = lock(&centre).on_decisions(unix_now(), &region, vec![d]);
+        publish(&client, out);
+    }
 
     let console = match &cfg.console {
         Some(c) => {
@@ -545,9 +807,14 @@ pub async fn serve(
 /// intersection in no group is a group of its own). The figures of every round are recorded,
 /// deployed or not.
 ///
-/// The check runs the region one way at a time: the plans in force count as actuated when
-/// every intersection runs an actuated centre plan (with the first one's parameters), else as
-/// coordinated.
+/// A region with modes chosen from its history (`operations.from_history`, with actuation
+/// offered) is checked with one candidate only, run in those modes
+/// ([`crate::decide::Operation::mixed`]); each group's deployment carries its own operation
+/// (actuated for the groups chosen actuated, coordinated for the others), and every record
+/// says `modes_from: "history"` with the `actuated` intersection ids.
+///
+/// The plans in force are checked as they run: isolated actuated where an intersection runs
+/// an actuated centre plan (with the first such one's parameters), coordinated elsewhere.
 pub fn optimizer_planner(
     window: Ms,
     params: crate::decide::ValidateParams,
@@ -595,7 +862,19 @@ pub fn optimizer_planner(
             }
             let est = estimate(net, &records, None, EstimateParams::default());
             let flows = est.planning_flows(1.1);
-            let record = |what: &str, extra: serde_json::Value| serde_json::json!({"region": region, "time_ms": now.0, "what": what, "detail": extra});
+            // The modes chosen from the region's history, with the actuated parameters.
+            let modes = operations
+                .actuated
+                .as_ref()
+                .and_then(|a| Some((operations.from_history.get(region)?, a)));
+            let record = |what: &str, extra: serde_json::Value| {
+                let mut r = serde_json::json!({"region": region, "time_ms": now.0, "what": what, "detail": extra});
+                if let Some((m, _)) = modes {
+                    r["modes_from"] = "history".into();
+                    r["actuated"] = serde_json::json!(m.actuated_ids);
+                }
+                r
+            };
             let planned = match plan_network(net, &flows, &PlanParams::default()) {
                 Ok(p) => p,
                 Err(e) => {
@@ -660,17 +939,34 @@ pub fn optimizer_planner(
                 actuated: at.first().and_then(|i| ops[i.0].actuated_params()),
                 actuated_only_at: Some(at),
             };
-            let mut candidates = vec![Check::coordinated(planned.plans.clone())];
-            if let Some(a) = &operations.actuated {
-                candidates.push(Check {
-                    plans: planned.plans.clone(),
-                    actuated: Some(a.clone()),
-                    actuated_only_at: None,
-                });
-            }
-            let (decision, operation) =
+            let candidates = match modes {
+                // The modes from the history, the only candidate.
+                Some((m, a)) => {
+                    let mut c = Check::mixed(
+                        planned.plans.clone(),
+                        m.actuated_at.clone(),
+                        a.max_green_factor,
+                    );
+                    if c.actuated.is_some() {
+                        c.actuated = Some(a.clone()); // the passage offered too
+                    }
+                    vec![c]
+                }
+                None => {
+                    let mut c = vec![Check::coordinated(planned.plans.clone())];
+                    if let Some(a) = &operations.actuated {
+                        c.push(Check {
+                            plans: planned.plans.clone(),
+                            actuated: Some(a.clone()),
+                            actuated_only_at: None,
+                        });
+                    }
+                    c
+                }
+            };
+            let (decision, chosen) =
                 match validate_operations(net, &demand, &before, &candidates, &params) {
-                    Ok((d, k)) => (d, Operation::from_actuated(candidates[k].actuated.as_ref())),
+                    Ok((d, k)) => (d, &candidates[k]),
                     Err(e) => {
                         return vec![GroupDecision {
                             group: "*".into(),
@@ -689,40 +985,33 @@ pub fn optimizer_planner(
                     record: record("keep the plans in force", detail),
                 }];
             }
-            // One deployment per coordination group; the rest each on their own.
-            let mut groups: Vec<(String, Vec<IntersectionIdx>)> = net
-                .coordination_groups
-                .iter()
-                .map(|g| (g.id.clone(), g.intersections.clone()))
-                .collect();
-            for (i, ix) in net.intersections.iter().enumerate() {
-                if !net
-                    .coordination_groups
-                    .iter()
-                    .any(|g| g.intersections.contains(&IntersectionIdx(i)))
-                {
-                    groups.push((ix.id.clone(), vec![IntersectionIdx(i)]));
-                }
-            }
-            groups
+            // One deployment per coordination group; the rest each on their own. A group runs
+            // as the chosen candidate runs its members (modes are chosen per whole group, so
+            // its first planned member says).
+            region_groups(net)
                 .into_iter()
-                .map(|(g, members)| GroupDecision {
-                    group: g,
-                    plans: planned
+                .filter_map(|(g, members)| {
+                    let plans: Vec<&(IntersectionIdx, Plan)> = planned
                         .plans
                         .iter()
                         .filter(|(i, _)| members.contains(i))
-                        .map(|(i, p)| {
-                            (
-                                net.intersections[i.0].id.clone(),
-                                p.to_spec(&net.intersections[i.0]),
-                            )
-                        })
-                        .collect(),
-                    operation: operation.clone(),
-                    record: record("deploy", detail.clone()),
+                        .collect();
+                    let first = plans.first()?.0;
+                    Some(GroupDecision {
+                        group: g,
+                        plans: plans
+                            .iter()
+                            .map(|(i, p)| {
+                                (
+                                    net.intersections[i.0].id.clone(),
+                                    p.to_spec(&net.intersections[i.0]),
+                                )
+                            })
+                            .collect(),
+                        operation: Operation::from_actuated(chosen.actuated_at(first)),
+                        record: record("deploy", detail.clone()),
+                    })
                 })
-                .filter(|d| !d.plans.is_empty())
                 .collect()
         },
     )
@@ -802,6 +1091,65 @@ mod tests {
         let e = console("").unwrap_err().to_string();
         assert!(
             e.contains("console.operators_file") && e.contains("operators:1: the token of li"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A region's `history` is relative to the config file, checked against the region's
+    /// network at load, and a bad one is an error located in the config and in the file.
+    #[test]
+    fn a_region_history_is_checked_at_load_and_errors_are_located() {
+        let dir = std::env::temp_dir().join(format!("gw-serve-hist-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let networks = concat!(env!("CARGO_MANIFEST_DIR"), "/../intersections/networks");
+        let config = |history: &str| {
+            let text = format!(
+                "data_dir = \"centre\"\n\
+                 [broker]\nhost = \"127.0.0.1\"\nport = 1883\n\
+                 [signing]\nkey_id = \"c\"\nsecret_key_file = \"key\"\n\
+                 [[regions]]\nid = \"r\"\nnetwork = \"{networks}/single.toml\"\n\
+                 history = \"{history}\"\n"
+            );
+            std::fs::write(dir.join("serve.toml"), text).unwrap();
+            super::load_config(&dir.join("serve.toml"))
+        };
+        // Relative to the config file, like the network.
+        let good = std::fs::read_to_string(format!("{networks}/single.demand.toml")).unwrap();
+        std::fs::write(dir.join("single.demand.toml"), &good).unwrap();
+        let cfg = config("single.demand.toml").unwrap();
+        assert_eq!(
+            cfg.regions[0].history.as_deref(),
+            Some(dir.join("single.demand.toml").as_path())
+        );
+        // Missing.
+        let e = config("nowhere.demand.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("serve.toml:11: regions[0].history: ")
+                && e.contains("nowhere.demand.toml does not exist"),
+            "{e}"
+        );
+        // Malformed: the config line, then the file's own located problems.
+        std::fs::write(
+            dir.join("bad.demand.toml"),
+            good.replace("flows_veh_h = [740,", "flows_veh_h = [-740,"),
+        )
+        .unwrap();
+        let e = config("bad.demand.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("serve.toml:11: regions[0].history: ")
+                && e.contains("bad.demand.toml has errors:")
+                && e.contains("bad.demand.toml:15: entries[0].flows_veh_h"),
+            "{e}"
+        );
+        // Another network's history: its links are not this network's.
+        let e = config(&format!("{networks}/arterial.demand.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("serve.toml:11: regions[0].history: ")
+                && e.contains("arterial.demand.toml:"),
             "{e}"
         );
         let _ = std::fs::remove_dir_all(&dir);

@@ -24,9 +24,10 @@ use intersections::messages::{Command, PlanDeployment};
 use intersections::signing::{Signer25519, Verifier25519};
 use intersections::{Colour, Ms};
 use optimizer::console::{Approval, ConsoleConfig};
+use optimizer::decide::ValidateParams;
 use optimizer::serve::{
-    serve, unix_now, Broker as BrokerCfg, GroupDecision, Planner, Region, ServeConfig, ServeStats,
-    Signing,
+    optimizer_planner, serve, serve_with_start_up, unix_now, Broker as BrokerCfg, GroupDecision,
+    Planner, Region, ServeConfig, ServeStats, Signing,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{json, Value};
@@ -397,6 +398,7 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
             id: "m".into(),
             network: network(),
             approve: Approval::Manual,
+            history: None,
         }],
         console: Some(ConsoleConfig {
             listen: "127.0.0.1:0".into(),
@@ -773,5 +775,107 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
     .await;
 
     service.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A region that names its demand history (the shipped grid4): the modes chosen from it at
+/// start-up are in the decision log before any round, as the console lists decisions (with the
+/// mode and the reason) and in `decisions.jsonl`; the service runs the optimizer's planner,
+/// which keeps them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_modes_chosen_from_a_history_are_in_the_decision_log_from_start_up() {
+    let broker = Broker::start("console-history");
+    let dir = std::env::temp_dir().join(format!("gw-console-history-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("centre.key"), SEED_B64).unwrap();
+    std::fs::write(dir.join("operators"), format!("alice {TOKEN}\n")).unwrap();
+    let networks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
+    let cfg = ServeConfig {
+        data_dir: dir.join("centre"),
+        // No round during the test: what is recorded is the start-up's.
+        replan_interval_s: 3600.0,
+        offer_actuated: true,
+        actuated_max_green_factor: 2.0,
+        broker: BrokerCfg {
+            host: "127.0.0.1".into(),
+            port: broker.port,
+            client_id: Some("centre-history".into()),
+        },
+        signing: Signing {
+            key_id: "centre-1".into(),
+            secret_key_file: dir.join("centre.key"),
+        },
+        influx: None,
+        regions: vec![Region {
+            id: "g".into(),
+            network: networks.join("grid4.toml"),
+            approve: Approval::Auto,
+            history: Some(networks.join("grid4.demand.toml")),
+        }],
+        console: Some(ConsoleConfig {
+            listen: "127.0.0.1:0".into(),
+            operators_file: dir.join("operators"),
+            stale_after_s: 90.0,
+            command_validity_s: 60.0,
+        }),
+    };
+    // As `greenwave serve` starts: the modes chosen, then the planner and the service.
+    let ops = cfg.operations_from_history().unwrap();
+    let modes = ops.from_history["g"].clone();
+    assert!(!modes.actuated_ids.is_empty(), "{modes:?}");
+    let start_up = ops.start_up_decisions(unix_now());
+    let planner = optimizer_planner(Ms::from_s(3600), ValidateParams::default(), ops);
+    let (stop, shutdown) = watch::channel(false);
+    let stats = Arc::new(Mutex::new(ServeStats::default()));
+    let task = tokio::spawn(serve_with_start_up(
+        cfg,
+        planner,
+        start_up,
+        shutdown,
+        stats.clone(),
+    ));
+    let mut base = None;
+    for _ in 0..100 {
+        if let Some(a) = stats.lock().unwrap().console_addr {
+            base = Some(format!("http://{a}"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let http = Http {
+        c: reqwest::Client::builder().no_proxy().build().unwrap(),
+        base: base.expect("the console did not start"),
+    };
+
+    let list = http.get("/api/decisions?region=g").await["decisions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(list.len(), 1, "{list:?}");
+    let d = &list[0];
+    assert_eq!(d["group"], "*");
+    assert_eq!(d["state"], "kept");
+    assert_eq!(d["plans"], json!([]));
+    assert_eq!(d["record"]["what"], "modes from history");
+    assert_eq!(d["record"]["modes_from"], "history");
+    assert_eq!(d["record"]["actuated"], json!(modes.actuated_ids));
+    assert_eq!(d["summary"]["mode"], "actuated");
+    let reason = d["summary"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("grid4.demand.toml") && reason.contains("avenue_1"),
+        "{reason}"
+    );
+    let s = stats.lock().unwrap().clone();
+    assert_eq!(s.rounds, 0);
+    assert_eq!(s.decisions.len(), 1);
+    let journal = std::fs::read_to_string(dir.join("centre/decisions.jsonl")).unwrap();
+    assert!(
+        journal.contains("\"what\":\"modes from history\""),
+        "{journal}"
+    );
+
+    let _ = stop.send(true);
+    let _ = task.await;
     let _ = std::fs::remove_dir_all(&dir);
 }

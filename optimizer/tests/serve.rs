@@ -131,6 +131,7 @@ async fn counts_in_signed_plans_out_series_stored() {
             id: "r".into(),
             network: network.clone(),
             approve: Default::default(),
+            history: None,
         }],
         console: None,
     };

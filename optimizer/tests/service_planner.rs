@@ -1,27 +1,27 @@
 //! The service's planner on counts that arrived as detector reports: the arterial's simulated
 //! detectors report for an hour, the store ingests them (duplicates and all), and the planner
-//! decides per coordination group, with the check's figures recorded.
+//! decides per coordination group, with the check's figures recorded. A region that names its
+//! demand history keeps the modes chosen from it at start-up, per group.
 
 use std::path::Path;
 
 use intersections::load::{load_demand_for, load_network};
-use intersections::messages::{DetectorCount, DetectorHealth, DetectorReport, WIRE_VERSION};
+use intersections::messages::{
+    DetectorCount, DetectorHealth, DetectorReport, Operation, WIRE_VERSION,
+};
+use intersections::model::Network;
 use intersections::Ms;
-use optimizer::adaptive::simulated_counts;
+use optimizer::adaptive::{choose_actuated, simulated_counts, webster_plans, AdaptiveParams};
+use optimizer::counts::CountRecord;
 use optimizer::decide::ValidateParams;
 use optimizer::ingest::CountStore;
-use optimizer::serve::{optimizer_planner, OperationChoice};
+use optimizer::serve::{load_config, optimizer_planner, OperationChoice};
+use optimizer::webster::PlanParams;
 use simulator::{Control, Scenario, SimConfig};
 
-#[test]
-fn the_service_planner_decides_per_group_from_ingested_reports() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
-    let net = load_network(&dir.join("arterial.toml")).unwrap();
-    let demand = load_demand_for(&dir.join("arterial.demand.toml"), &net).unwrap();
-    let sc = Scenario::new(net.clone(), demand, SimConfig::default()).unwrap();
-    let records =
-        simulated_counts(&sc, &Control::fixed(), 1, Ms::from_s(3600), Ms::from_s(300)).unwrap();
-    // As the cabinets would send them: one report per intersection and interval.
+/// The counts as the cabinets of region `region` would send them: one report per intersection
+/// and interval, each delivered twice (at-least-once), ingested.
+fn ingested(net: &Network, region: &str, records: &[CountRecord]) -> CountStore {
     let mut store = CountStore::new(Ms::from_s(4 * 3600));
     let mut keys: Vec<(usize, Ms, Ms)> = records
         .iter()
@@ -33,7 +33,7 @@ fn the_service_planner_decides_per_group_from_ingested_reports() {
         let ix = &net.intersections[i];
         let r = DetectorReport {
             version: WIRE_VERSION,
-            region: "r".into(),
+            region: region.into(),
             intersection: ix.id.clone(),
             seq,
             interval_start_ms: start.0,
@@ -52,6 +52,18 @@ fn the_service_planner_decides_per_group_from_ingested_reports() {
         store.ingest(&r).unwrap();
         store.ingest(&r).unwrap(); // at-least-once delivery
     }
+    store
+}
+
+#[test]
+fn the_service_planner_decides_per_group_from_ingested_reports() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
+    let net = load_network(&dir.join("arterial.toml")).unwrap();
+    let demand = load_demand_for(&dir.join("arterial.demand.toml"), &net).unwrap();
+    let sc = Scenario::new(net.clone(), demand, SimConfig::default()).unwrap();
+    let records =
+        simulated_counts(&sc, &Control::fixed(), 1, Ms::from_s(3600), Ms::from_s(300)).unwrap();
+    let store = ingested(&net, "r", &records);
     let planner = optimizer_planner(
         Ms::from_s(3600),
         ValidateParams {
@@ -97,4 +109,176 @@ fn the_service_planner_decides_per_group_from_ingested_reports() {
             .unwrap();
         }
     }
+}
+
+/// Regions that name their demand history (the shipped grid4, arterial and single, with their
+/// demand files): at start-up each gets, per coordination group, the mode the benchmark's
+/// adaptive loop chooses from that history (`choose_actuated`, called here for the
+/// expectation), and a record of it for the decision log. Each round then checks one
+/// candidate, the new plans in those modes, and each group's deployment carries the operation
+/// of its own group. Without the history, the same round checks the region both ways as a
+/// whole, as before.
+#[test]
+fn a_region_with_a_history_keeps_the_modes_chosen_from_it_per_group() {
+    let networks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
+    let tmp = std::env::temp_dir().join(format!("gw-planner-hist-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut text = "data_dir = \"centre\"\n\
+                    [broker]\nhost = \"127.0.0.1\"\nport = 1883\n\
+                    [signing]\nkey_id = \"c\"\nsecret_key_file = \"key\"\n"
+        .to_string();
+    for name in ["grid4", "arterial", "single"] {
+        text += &format!(
+            "[[regions]]\nid = \"{name}\"\nnetwork = \"{n}/{name}.toml\"\nhistory = \"{n}/{name}.demand.toml\"\n",
+            n = networks.display()
+        );
+    }
+    std::fs::write(tmp.join("serve.toml"), text).unwrap();
+    let cfg = load_config(&tmp.join("serve.toml")).unwrap();
+    let ops = cfg.operations_from_history().unwrap();
+    let factor = cfg.actuated_max_green_factor;
+    let actuated = Operation::Actuated {
+        max_green_factor: factor,
+        passage_s: 3.0,
+    };
+
+    // The start-up choice is the adaptive loop's, on the same history.
+    let mut nets = std::collections::BTreeMap::new();
+    for r in &cfg.regions {
+        let net = load_network(&r.network).unwrap();
+        let history = load_demand_for(r.history.as_ref().unwrap(), &net).unwrap();
+        let duration = history.duration();
+        let sc = Scenario::new(net.clone(), history, SimConfig::default()).unwrap();
+        let plans = webster_plans(&sc, &PlanParams::default()).unwrap();
+        let seeds = AdaptiveParams::default().commissioning_seeds;
+        let want = choose_actuated(&sc, &plans, factor, &seeds, duration).unwrap();
+        let m = &ops.from_history[&r.id];
+        assert_eq!(m.actuated_at, want, "{}", r.id);
+        // Whole groups.
+        for g in &m.groups {
+            let n = g
+                .intersections
+                .iter()
+                .filter(|i| m.actuated_ids.contains(i))
+                .count();
+            // Actuated with the service's parameters, or coordinated.
+            let want = if n == g.intersections.len() {
+                actuated.clone()
+            } else {
+                Operation::Coordinated
+            };
+            assert_eq!(g.operation, want, "{g:?}");
+            assert!(n == 0 || n == g.intersections.len(), "{g:?}");
+        }
+        nets.insert(r.id.clone(), net);
+    }
+    // On the shipped networks: grid4's avenues spill back and run actuated; the arterial's
+    // corridor and the single intersection stay coordinated.
+    let modes = |region: &str| {
+        let m = &ops.from_history[region];
+        let a = m
+            .groups
+            .iter()
+            .filter(|g| g.operation != Operation::Coordinated)
+            .count();
+        (a, m.groups.len() - a)
+    };
+    assert_eq!(modes("grid4"), (4, 0));
+    assert_eq!(modes("arterial"), (0, 1));
+    assert_eq!(modes("single"), (0, 1));
+
+    // The start-up records, one per region, region-wide, for the decision log.
+    let start = ops.start_up_decisions(Ms::from_s(5));
+    assert_eq!(start.len(), 3);
+    for (region, d) in &start {
+        let m = &ops.from_history[region];
+        assert_eq!(d.group, "*");
+        assert!(d.plans.is_empty());
+        let r = &d.record;
+        assert_eq!(r["region"], region.as_str());
+        assert_eq!(r["what"], "modes from history");
+        assert_eq!(r["modes_from"], "history");
+        assert_eq!(r["actuated"], serde_json::json!(m.actuated_ids));
+        assert_eq!(
+            r["detail"]["groups"].as_array().unwrap().len(),
+            m.groups.len()
+        );
+        let want = if region == "grid4" {
+            "actuated"
+        } else {
+            "coordinated"
+        };
+        assert_eq!(r["detail"]["mode"], want, "{r}");
+    }
+
+    // Rounds on grid4 from an hour of its reports. Any candidate that does not gridlock
+    // passes (threshold -inf), so the groups' deployments are built.
+    let net = &nets["grid4"];
+    let history = load_demand_for(&networks.join("grid4.demand.toml"), net).unwrap();
+    let sc = Scenario::new(net.clone(), history, SimConfig::default()).unwrap();
+    let records =
+        simulated_counts(&sc, &Control::fixed(), 1, Ms::from_s(3600), Ms::from_s(300)).unwrap();
+    let store = ingested(net, "grid4", &records);
+    let params = ValidateParams {
+        threshold: f64::NEG_INFINITY,
+        seeds: vec![1],
+        horizon: Ms::from_s(900),
+        warmup: Ms::from_s(300),
+    };
+    // With the modes from the history, and with them as if the history had kept avenues 2
+    // and 4 coordinated: a region whose groups run mixed.
+    let mut mixed = ops.clone();
+    {
+        let m = mixed.from_history.get_mut("grid4").unwrap();
+        for g in &mut m.groups {
+            if g.group == "avenue_2" || g.group == "avenue_4" {
+                g.operation = Operation::Coordinated;
+            }
+        }
+        m.actuated_ids
+            .retain(|id| !id.starts_with("G2") && !id.starts_with("G4"));
+        m.actuated_at = m
+            .actuated_ids
+            .iter()
+            .map(|id| net.intersection(id).unwrap())
+            .collect();
+    }
+    for (ops, want_mode) in [(&ops, "actuated"), (&mixed, "mixed")] {
+        let m = &ops.from_history["grid4"];
+        let planner = optimizer_planner(Ms::from_s(3600), params.clone(), ops.clone());
+        let decisions = planner("grid4", net, &store, &Default::default(), Ms::from_s(3600));
+        // One candidate, in the history's modes: the check's mode is theirs.
+        for d in &decisions {
+            assert_eq!(d.record["modes_from"], "history", "{}", d.record);
+            assert_eq!(d.record["actuated"], serde_json::json!(m.actuated_ids));
+            assert_eq!(d.record["detail"]["mode"], want_mode, "{}", d.record);
+        }
+        // Every group deployed, each with its own group's operation.
+        assert_eq!(decisions.len(), m.groups.len(), "{decisions:?}");
+        for g in &m.groups {
+            let d = decisions
+                .iter()
+                .find(|d| d.group == g.group)
+                .unwrap_or_else(|| panic!("no decision for {}", g.group));
+            let members: Vec<&String> = d.plans.iter().map(|(ix, _)| ix).collect();
+            assert_eq!(members, g.intersections.iter().collect::<Vec<_>>());
+            assert_eq!(d.operation, g.operation, "{want_mode}: {}", g.group);
+        }
+    }
+    // Without the history, as before: both modes checked for the region as a whole, one
+    // operation for every group, no `modes_from`.
+    let plain = optimizer_planner(Ms::from_s(3600), params, cfg.operations());
+    let decisions = plain("grid4", net, &store, &Default::default(), Ms::from_s(3600));
+    assert_eq!(decisions.len(), 4);
+    for d in &decisions {
+        assert!(d.record.get("modes_from").is_none(), "{}", d.record);
+        assert_ne!(d.record["detail"]["mode"], "mixed", "{}", d.record);
+        assert_eq!(d.operation, decisions[0].operation);
+        assert_eq!(
+            Some(d.operation.mode()),
+            d.record["detail"]["mode"].as_str()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
 }
