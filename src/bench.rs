@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use intersections::load;
+use intersections::model::CoordinationGroup;
 use intersections::Ms;
 use optimizer::adaptive::{bench_network, AdaptiveParams, BenchControl, BenchRow};
 use optimizer::decide::{validate_candidate, ValidateParams};
@@ -24,6 +25,8 @@ pub struct ControlArgs {
     pub duration_s: Option<f64>,
     pub json: bool,
     pub no_validate: bool,
+    /// The planner's parameters (`--offsets`).
+    pub plan: PlanParams,
 }
 
 /// A shipped network and its demand, by name.
@@ -42,7 +45,10 @@ pub fn control(a: ControlArgs) -> Result<()> {
         a.networks.clone()
     };
     let seeds: Vec<u64> = (1..=a.seeds.max(1)).collect();
-    let mut params = AdaptiveParams::default();
+    let mut params = AdaptiveParams {
+        plan: a.plan.clone(),
+        ..AdaptiveParams::default()
+    };
     if a.no_validate {
         params.validate = None;
     }
@@ -137,12 +143,18 @@ pub struct PlanningArgs {
     pub seeds: u64,
     pub horizon_s: f64,
     pub json: bool,
+    /// Each east-west row of the grid one coordination group.
+    pub coordinate_rows: bool,
+    pub plan: PlanParams,
 }
 
 #[derive(serde::Serialize)]
 struct PlanningRow {
     intersections: usize,
     links: usize,
+    groups: usize,
+    /// Offsets tried by the TRANSYT searches, over all groups.
+    offset_evaluations: usize,
     planning_s: f64,
     validation_s: f64,
     total_s: f64,
@@ -157,10 +169,20 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
     let mut rows = Vec::new();
     for &size in &a.sizes {
         let n = ((size as f64).sqrt().round() as usize).max(1);
-        let (net, demand) = simulator::synth::grid(n, 400.0, 1)?;
+        let (mut net, demand) = simulator::synth::grid(n, 400.0, 1)?;
+        if a.coordinate_rows {
+            net.coordination_groups = (0..n)
+                .map(|j| CoordinationGroup {
+                    id: format!("row{j}"),
+                    intersections: (0..n)
+                        .filter_map(|i| net.intersection(&format!("I{i}_{j}")))
+                        .collect(),
+                })
+                .collect();
+        }
         let flows = demand_flows(&net, &demand, None);
         let t0 = wall_clock();
-        let planned = plan_network(&net, &flows, &PlanParams::default())?;
+        let planned = plan_network(&net, &flows, &a.plan)?;
         let planning_s = t0.elapsed().as_secs_f64();
         let vp = ValidateParams {
             seeds: (1..=a.seeds.max(1)).collect(),
@@ -186,6 +208,8 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
         let row = PlanningRow {
             intersections: net.intersections.len(),
             links: net.links.len(),
+            groups: planned.groups.len(),
+            offset_evaluations: planned.groups.iter().map(|g| g.offsets.evaluations).sum(),
             planning_s,
             validation_s,
             total_s: planning_s + validation_s,
@@ -195,9 +219,11 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
         };
         if !a.json {
             println!(
-                "{:>5} intersections, {:>5} links: planning {:.3} s, validation {:.2} s ({} seeds x 2 plans x {:.0} s simulated), total {:.2} s; candidate {:+.1}% delay",
+                "{:>5} intersections, {:>5} links, {} groups ({} offsets tried): planning {:.3} s, validation {:.2} s ({} seeds x 2 plans x {:.0} s simulated), total {:.2} s; candidate {:+.1}% delay",
                 row.intersections,
                 row.links,
+                row.groups,
+                row.offset_evaluations,
                 row.planning_s,
                 row.validation_s,
                 row.seeds,

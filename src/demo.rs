@@ -182,7 +182,15 @@ fn replan_all(files: &[PathBuf]) -> anyhow::Result<()> {
         if stem.ends_with(".demand") || !f.with_file_name(format!("{stem}.demand.toml")).exists() {
             continue;
         }
-        let r = crate::plan::replan(f, None, None, 3, 3600.0, 3.0)?;
+        let r = crate::plan::replan(
+            f,
+            None,
+            None,
+            3,
+            3600.0,
+            3.0,
+            &optimizer::webster::PlanParams::default(),
+        )?;
         let (b, a) = (&r.decision.before, &r.decision.after);
         let pct = |x: f64, y: f64| if x != 0.0 { (y / x - 1.0) * 100.0 } else { 0.0 };
         println!(

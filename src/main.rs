@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use intersections::load::{self, Loaded};
+use optimizer::offsets::OffsetChoice;
+use optimizer::webster::PlanParams;
 
 mod bench;
 mod demo;
@@ -109,6 +111,9 @@ enum Command {
         /// Least improvement of mean delay to accept the candidate, percent.
         #[arg(long, default_value_t = 3.0)]
         threshold: f64,
+        /// How coordination groups get their offsets (default: the planner's default).
+        #[arg(long, value_enum)]
+        offsets: Option<OffsetsArg>,
     },
     /// Benchmarks: `control` (Greenwave's adaptive control against fixed Webster plans,
     /// actuated and max-pressure on the shipped networks) and `planning` (time to plan and
@@ -197,6 +202,29 @@ enum SumoCommand {
     },
 }
 
+/// `--offsets`: how coordination groups get their offsets.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum OffsetsArg {
+    /// A one-way green wave in the heavier direction (the planner's default).
+    GreenWave,
+    /// TRANSYT-style search of a delay-and-stops index from the green wave.
+    Transyt,
+    /// The search for groups no outside signal feeds, the green wave elsewhere.
+    Auto,
+}
+
+/// The planner's parameters with `--offsets` applied.
+fn plan_params(offsets: Option<OffsetsArg>) -> PlanParams {
+    let mut p = PlanParams::default();
+    match offsets {
+        Some(OffsetsArg::GreenWave) => p.offsets = OffsetChoice::GreenWave,
+        Some(OffsetsArg::Transyt) => p.offsets = OffsetChoice::Transyt,
+        Some(OffsetsArg::Auto) => p.offsets = OffsetChoice::Auto,
+        None => {}
+    }
+    p
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Every control on each shipped network with its time-varying demand; prints a table per
@@ -221,6 +249,10 @@ enum BenchCommand {
         /// Deploy every re-plan without the simulation check.
         #[arg(long)]
         no_validate: bool,
+        /// How coordination groups get their offsets, in the fixed-webster plans and in every
+        /// greenwave re-plan (default: the planner's default).
+        #[arg(long, value_enum)]
+        offsets: Option<OffsetsArg>,
     },
     /// Planning plus validation time on generated grids of about these many intersections.
     Planning {
@@ -234,6 +266,13 @@ enum BenchCommand {
         horizon: f64,
         #[arg(long)]
         json: bool,
+        /// Make each east-west row of a generated grid a coordination group (generated grids
+        /// have none), so that planning includes the groups' offsets.
+        #[arg(long)]
+        coordinate_rows: bool,
+        /// How coordination groups get their offsets (default: the planner's default).
+        #[arg(long, value_enum)]
+        offsets: Option<OffsetsArg>,
     },
 }
 
@@ -328,6 +367,7 @@ fn main() -> ExitCode {
             seeds,
             horizon,
             threshold,
+            offsets,
         } => report(plan::run(plan::Args {
             network,
             counts,
@@ -337,6 +377,7 @@ fn main() -> ExitCode {
             seeds,
             horizon_s: horizon,
             threshold_pct: threshold,
+            plan: plan_params(offsets),
         })),
         Command::Bench { what } => report(match what {
             BenchCommand::Control {
@@ -346,6 +387,7 @@ fn main() -> ExitCode {
                 duration,
                 dir,
                 no_validate,
+                offsets,
             } => bench::control(bench::ControlArgs {
                 dir,
                 networks,
@@ -353,17 +395,22 @@ fn main() -> ExitCode {
                 duration_s: duration,
                 json,
                 no_validate,
+                plan: plan_params(offsets),
             }),
             BenchCommand::Planning {
                 sizes,
                 seeds,
                 horizon,
                 json,
+                coordinate_rows,
+                offsets,
             } => bench::planning(bench::PlanningArgs {
                 sizes,
                 seeds,
                 horizon_s: horizon,
                 json,
+                coordinate_rows,
+                plan: plan_params(offsets),
             }),
         }),
     }

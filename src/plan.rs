@@ -15,6 +15,7 @@ use optimizer::adaptive::simulated_counts;
 use optimizer::counts::{parse_counts, CountRecord};
 use optimizer::decide::{validate_candidate, Decision, Figures, ValidateParams};
 use optimizer::estimate::{demand_from_flows, estimate, EstimateParams, FlowEstimate};
+use optimizer::offsets::OffsetMethod;
 use optimizer::webster::{plan_network, NetworkPlan, PlanParams};
 use simulator::{Control, Scenario, SimConfig};
 
@@ -27,6 +28,8 @@ pub struct Args {
     pub seeds: u64,
     pub horizon_s: f64,
     pub threshold_pct: f64,
+    /// The planner's parameters (`--offsets`).
+    pub plan: PlanParams,
 }
 
 fn default_demand(network: &Path) -> Option<PathBuf> {
@@ -96,6 +99,7 @@ pub fn replan(
     seeds: u64,
     horizon_s: f64,
     threshold_pct: f64,
+    plan_params: &PlanParams,
 ) -> Result<Replanned> {
     let net = load::load_network(network).map_err(|d| anyhow!("{d}"))?;
     let demand_path = demand
@@ -137,7 +141,7 @@ pub fn replan(
     let last_end = records.iter().map(|r| r.end).max().unwrap_or(Ms::ZERO);
     let est = estimate(&net, &records, demand.as_ref(), EstimateParams::default());
     let flows = est.planning_flows(1.1);
-    let planned: NetworkPlan = plan_network(&net, &flows, &PlanParams::default())?;
+    let planned: NetworkPlan = plan_network(&net, &flows, plan_params)?;
 
     let vp = ValidateParams {
         threshold: threshold_pct / 100.0,
@@ -179,6 +183,7 @@ pub fn run(a: Args) -> Result<()> {
         a.seeds,
         a.horizon_s,
         a.threshold_pct,
+        &a.plan,
     )?;
     let out_dir = match a.out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -261,6 +266,35 @@ pub fn run(a: Args) -> Result<()> {
             g.critical,
             g.wave.join(" -> ")
         );
+        let o = &g.offsets;
+        let index = |p: &optimizer::offsets::Performance| {
+            format!(
+                "{:.2} veh-h/h (delay {:.2} veh-h/h, {:.0} stops/h)",
+                p.pi, p.delay_veh_h_per_h, p.stops_per_h
+            )
+        };
+        match o.method {
+            OffsetMethod::GreenWave => {
+                println!("  offsets: the green wave ({})", o.why);
+                println!(
+                    "  PI on its {} links between members: {}",
+                    o.links,
+                    index(&o.before)
+                );
+            }
+            OffsetMethod::Transyt => {
+                println!(
+                    "  offsets: TRANSYT search from the green wave ({}; {} offsets tried)",
+                    o.why, o.evaluations
+                );
+                println!(
+                    "  PI on its {} links between members: {} -> {}",
+                    o.links,
+                    index(&o.before),
+                    index(&o.after)
+                );
+            }
+        }
     }
     println!();
     println!(

@@ -16,6 +16,9 @@
 //! - **degree of saturation** `x`: flow over capacity, `Y C / (C - L)` when splits are equal-x.
 //! - **green wave**: offsets such that a platoon released by one signal's main stage meets the
 //!   next signal's main stage green.
+//! - **cyclic flow profile**: vehicles per 1 s step over one cycle at a stop line; **PI**
+//!   (performance index): delay plus weighted stops over a coordination group's links, what
+//!   the offset search minimises.
 //! - **decision**: the before/after record of one simulation check ([`decide::Decision`]).
 //!
 //! ## Pipeline and algorithms
@@ -31,9 +34,11 @@
 //!    coordination group from its critical intersection within `[cycle_min, cycle_max]`;
 //!    equal-degree-of-saturation splits above minimum greens and pedestrian walk + clearance;
 //!    offsets as a one-way green wave by travel time at the speed limit in the heavier
-//!    direction of the group. Departures: no end gain for the yellow; a group green in `k`
-//!    stages counts `y / k` in each; no double cycling; no TRANSYT-style offset search or
-//!    bandwidth maximisation yet (see the module for why a one-way wave first). Every plan is
+//!    direction of the group, then, for a group no outside signal feeds, moved by
+//!    [`offsets`]: a TRANSYT-style hill-climb on a delay-and-stops index of cyclic flow
+//!    profiles with Robertson's platoon dispersion (Robertson 1969, *TRANSYT*, RRL LR 253).
+//!    Departures: no end gain for the yellow; a group green in `k` stages counts `y / k` in
+//!    each; no double cycling; no bandwidth maximisation; splits not searched. Every plan is
 //!    checked by `intersections::plan::validate`.
 //! 4. [`decide`]: candidate and plans in force simulated on the estimated demand, several
 //!    seeds, common random numbers; accepted only if mean delay improves by more than the
@@ -53,6 +58,7 @@ pub mod decide;
 pub mod deploy;
 pub mod estimate;
 pub mod ingest;
+pub mod offsets;
 pub mod serve;
 pub mod timeseries;
 pub mod webster;
