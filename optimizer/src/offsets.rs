@@ -346,7 +346,7 @@ fn green_mask(plan: &Plan, g: usize, startup: Ms, cycle_s: usize) -> Vec<bool> {
 
 impl GroupModel {
     /// The model of the members `members` (in wave order, with their plans; every plan on
-    /// the same cycle of whole seconds) under `flows` (veh/h per movement, per intersection).
+    /// the group's cycle of whole seconds, or half of it) under `flows` (veh/h per movement, per intersection).
     pub fn new(
         net: &Network,
         flows: &[Vec<f64>],
@@ -355,9 +355,13 @@ impl GroupModel {
         params: &TransytParams,
     ) -> GroupModel {
         let startup = Ms::from_secs_f64(plan_params.startup_lost_s).unwrap_or(Ms::ZERO);
+        // The group's cycle: the longest (a double-cycling member runs half of it, and its
+        // green windows repeat twice over the model's cycle).
         let cycle_s = members
-            .first()
-            .map_or(1, |(_, p)| (p.cycle.0 / 1000).max(1) as usize);
+            .iter()
+            .map(|(_, p)| (p.cycle.0 / 1000).max(1) as usize)
+            .max()
+            .unwrap_or(1);
         let pos = |i: IntersectionIdx| members.iter().position(|(m, _)| *m == i);
         // Links between members, in the order of the network.
         let mut links: Vec<CoordLink> = Vec::new();

@@ -63,6 +63,10 @@ pub struct PlanParams {
     pub max_flow_ratio: f64,
     /// Id of the plans produced.
     pub plan_id: String,
+    /// Let a lightly loaded member of a coordination group run half the group's cycle
+    /// (double cycling): when its own Webster cycle and its minimums fit in half the group's
+    /// cycle, and that half is within the safety bounds.
+    pub double_cycling: bool,
     /// How coordination groups get their offsets.
     pub offsets: OffsetChoice,
     /// The TRANSYT-style model and search (the index is reported for the green wave too).
@@ -75,6 +79,7 @@ impl Default for PlanParams {
             startup_lost_s: 2.0,
             max_flow_ratio: 0.9,
             plan_id: "greenwave".into(),
+            double_cycling: true,
             offsets: OffsetChoice::GreenWave,
             transyt: TransytParams::default(),
         }
@@ -434,6 +439,26 @@ fn checked(net: &Network, i: usize, spec: &PlanSpec) -> Result<Plan, PlanError> 
     })
 }
 
+/// The cycle a member of a group running `group_cycle` runs: half of it (double cycling)
+/// when `p.double_cycling` allows, the member is coordinated with others (`in_group`), half
+/// the cycle is a whole number of 100 ms within the safety bounds, and the member's own
+/// Webster cycle and the least cycle its minimum greens and interstages allow both fit in
+/// it; else the group's cycle.
+fn member_cycle(l: &Local, group_cycle: Ms, in_group: bool, cmin: Ms, p: &PlanParams) -> Ms {
+    let half = Ms(group_cycle.0 / 2);
+    let fits = p.double_cycling
+        && in_group
+        && group_cycle.0 % 200 == 0
+        && half >= cmin
+        && l.feasible_min <= half
+        && Ms::from_secs_f64(l.c0_s.ceil()).is_some_and(|c0| c0 <= half);
+    if fits {
+        half
+    } else {
+        group_cycle
+    }
+}
+
 /// A group's offsets by `p.offsets`, from the green wave its members' plans carry (members
 /// in wave order); plans whose offset moves are validated again.
 fn set_offsets(
@@ -489,6 +514,8 @@ fn set_offsets(
             report.after = r.after;
             report.evaluations = r.evaluations;
             for ((i, plan, spec), o) in members.iter_mut().zip(r.offsets) {
+                // A double-cycling member's offset is in its own (half) cycle.
+                let o = o.rem_euclid(plan.cycle);
                 if o != plan.offset {
                     spec.offset_s = o.as_secs_f64();
                     *plan = checked(net, i.0, spec)?;
@@ -584,7 +611,8 @@ pub fn plan_network(
         for &i in &order {
             let ix = &net.intersections[i];
             let l = locals[i].as_ref().expect("signalised");
-            let greens = splits(l, cycle, startup);
+            let own = member_cycle(l, cycle, gid.is_some() && order.len() > 1, cmin, p);
+            let greens = splits(l, own, startup);
             let starts: Vec<Ms> = (0..l.seq.len())
                 .scan(Ms::ZERO, |t, k| {
                     let s = *t;
@@ -621,11 +649,11 @@ pub fn plan_network(
                     }
                 }
             }
-            let offset = Ms((offset.rem_euclid(cycle).0 / 100) * 100);
+            let offset = Ms((offset.rem_euclid(own).0 / 100) * 100);
             let names: Vec<String> = l.seq.iter().map(|&s| ix.stages[s].id.clone()).collect();
-            let spec = spec_of(&names, &greens, &l.inter, cycle, offset, &p.plan_id);
+            let spec = spec_of(&names, &greens, &l.inter, own, offset, &p.plan_id);
             let plan = checked(net, i, &spec)?;
-            let c = cycle.as_secs_f64();
+            let c = own.as_secs_f64();
             reports[i] = Some(IntersectionReport {
                 intersection: ix.id.clone(),
                 flow_ratio: l.y,
