@@ -161,6 +161,19 @@ enum SumoCommand {
         /// (its linkIndex numbering; lights Greenwave does not signalise keep SUMO's program).
         #[arg(long)]
         onto: Option<PathBuf>,
+        /// Write the programs of `<name>.tls.add.xml` (and `--onto`'s) as Greenwave's isolated
+        /// actuated operation, SUMO `type="actuated"`: each stage from its minimum green up to
+        /// its planned green times FACTOR (1 to 3; 2 when no value is given), gap-out after
+        /// `--passage` on the network's stop-line loops (advance loops where a lane has no
+        /// stop-line one); clearances stay fixed. Load `<name>.det.add.xml` with it.
+        #[arg(long, value_name = "FACTOR", num_args = 0..=1, default_missing_value = "2",
+              value_parser = sumo::parse_max_green_factor)]
+        actuated: Option<f64>,
+        /// Passage time of `--actuated`, seconds (1 to 10): a stage gaps out when its loops
+        /// have seen no vehicle this long.
+        #[arg(long, value_name = "SECONDS", default_value = "3", requires = "actuated",
+              value_parser = sumo::parse_passage)]
+        passage: f64,
     },
     /// Read a SUMO network (and routes and E1 loops) into a Greenwave network with default
     /// plans (`<name>.toml`) and demand (`<name>.demand.toml`). What cannot be mapped is
@@ -316,6 +329,8 @@ fn main() -> ExitCode {
             no_netconvert,
             seed,
             onto,
+            actuated,
+            passage,
         }) => match sumo::export(sumo::ExportArgs {
             network,
             plan,
@@ -325,6 +340,8 @@ fn main() -> ExitCode {
             no_netconvert,
             seed,
             onto,
+            actuated,
+            passage_s: passage,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
 use intersections::load;
+use intersections::messages::{Operation, MAX_GREEN_FACTOR_RANGE, PASSAGE_S_RANGE};
 
 pub struct ExportArgs {
     pub network: PathBuf,
@@ -16,6 +17,39 @@ pub struct ExportArgs {
     pub no_netconvert: bool,
     pub seed: Option<u64>,
     pub onto: Option<PathBuf>,
+    /// Isolated actuated programs with this maximum green factor.
+    pub actuated: Option<f64>,
+    pub passage_s: f64,
+}
+
+fn in_range(s: &str, range: &std::ops::RangeInclusive<f64>, what: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} is outside {} to {} ({what})",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+/// `--actuated FACTOR`: within the cabinet's limits for `max_green_factor`.
+pub fn parse_max_green_factor(s: &str) -> Result<f64, String> {
+    in_range(
+        s,
+        &MAX_GREEN_FACTOR_RANGE,
+        "a stage's maximum green is its planned green times the factor",
+    )
+}
+
+/// `--passage SECONDS`: within the cabinet's limits for `passage_s`.
+pub fn parse_passage(s: &str) -> Result<f64, String> {
+    in_range(s, &PASSAGE_S_RANGE, "the passage time in seconds")
 }
 
 fn default_demand(network: &Path) -> Option<PathBuf> {
@@ -41,6 +75,13 @@ pub fn export(a: ExportArgs) -> Result<()> {
     };
     let opts = ::sumo::ExportOptions {
         vehicles_of_seed: a.seed,
+        operation: match a.actuated {
+            Some(max_green_factor) => Operation::Actuated {
+                max_green_factor,
+                passage_s: a.passage_s,
+            },
+            None => Operation::Coordinated,
+        },
         ..::sumo::ExportOptions::default()
     };
     let files = ::sumo::export(&net, &plans, demand.as_ref(), &opts)?;
@@ -68,6 +109,13 @@ pub fn export(a: ExportArgs) -> Result<()> {
         )?;
         let p = a.out.join(format!("{}.onto.add.xml", files.name));
         write(&p, &o.additional)?;
+        if a.actuated.is_some() {
+            println!(
+                "note: the actuated programs of {} gap out on the loops of {}.det.add.xml: load both",
+                p.display(),
+                files.name
+            );
+        }
         println!(
             "{} of {} traffic lights of {file} run Greenwave's plans",
             o.mapped.len(),
@@ -96,14 +144,22 @@ pub fn export(a: ExportArgs) -> Result<()> {
     };
     let net_xml = ::sumo::tools::netconvert(&nc, &a.out, &files.name)?;
     println!("built {} with {}", net_xml.display(), nc.display());
-    let add = a.out.join(format!("{}.tls.add.xml", files.name));
+    let mut add = a
+        .out
+        .join(format!("{}.tls.add.xml", files.name))
+        .display()
+        .to_string();
+    if a.actuated.is_some() {
+        // The actuated programs name the loops: load them first.
+        let det = a.out.join(format!("{}.det.add.xml", files.name));
+        add = format!("{},{add}", det.display());
+    }
     let rou = a.out.join(format!("{}.rou.xml", files.name));
     if demand.is_some() {
         println!(
-            "run it: sumo -n {} -r {} -a {} --step-length 1",
+            "run it: sumo -n {} -r {} -a {add} --step-length 1",
             net_xml.display(),
             rou.display(),
-            add.display()
         );
     }
     Ok(())

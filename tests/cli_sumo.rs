@@ -65,6 +65,74 @@ fn export_of_a_broken_network_gives_located_errors() {
     );
 }
 
+#[test]
+fn export_actuated_writes_actuated_programs_and_the_loops_they_name() {
+    let net = Path::new(env!("CARGO_MANIFEST_DIR")).join("intersections/networks/single.toml");
+    let out = out_dir("sumo_export_single_actuated");
+    let (code, stdout, stderr) = greenwave(&[
+        "sumo".as_ref(),
+        "export".as_ref(),
+        "--no-netconvert".as_ref(),
+        "--network".as_ref(),
+        net.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--actuated".as_ref(),
+        "--passage".as_ref(),
+        "2.5".as_ref(),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let add = std::fs::read_to_string(out.join("single.tls.add.xml")).expect("tls.add.xml");
+    assert!(add.contains("type=\"actuated\""), "{add}");
+    assert!(
+        add.contains("<param key=\"max-gap\" value=\"2.5\"/>"),
+        "{add}"
+    );
+    // Without a value the factor is 2: single's first stage (30 s green) runs up to 60 s.
+    assert!(add.contains("maxDur=\"60\""), "{add}");
+    let det = std::fs::read_to_string(out.join("single.det.add.xml")).expect("det.add.xml");
+    assert!(add.contains("value=\"C.W_stop_0\"") && det.contains("id=\"C.W_stop_0\""));
+    // The net's own program stays static.
+    let tll = std::fs::read_to_string(out.join("single.tll.xml")).expect("tll.xml");
+    assert!(tll.contains("type=\"static\"") && !tll.contains("minDur"));
+}
+
+#[test]
+fn export_actuated_with_a_factor_outside_1_to_3_is_an_error_naming_the_flag() {
+    let net = Path::new(env!("CARGO_MANIFEST_DIR")).join("intersections/networks/single.toml");
+    let out = out_dir("sumo_export_bad_factor");
+    for (args, want) in [
+        (
+            vec!["--actuated", "5"],
+            "invalid value '5' for '--actuated [<FACTOR>]': 5 is outside 1 to 3",
+        ),
+        (
+            vec!["--actuated", "0.9"],
+            "invalid value '0.9' for '--actuated [<FACTOR>]': 0.9 is outside 1 to 3",
+        ),
+        (
+            vec!["--actuated", "2", "--passage", "20"],
+            "invalid value '20' for '--passage <SECONDS>': 20 is outside 1 to 10",
+        ),
+        (vec!["--passage", "2"], "--actuated"),
+    ] {
+        let mut a: Vec<&std::ffi::OsStr> = vec![
+            "sumo".as_ref(),
+            "export".as_ref(),
+            "--no-netconvert".as_ref(),
+            "--network".as_ref(),
+            net.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ];
+        a.extend(args.iter().map(std::ffi::OsStr::new));
+        let (code, stdout, stderr) = greenwave(&a);
+        assert_eq!(code, Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?}: nothing written");
+    }
+}
+
 fn greenwave(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_greenwave"))
         .args(args)

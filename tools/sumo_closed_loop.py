@@ -2,7 +2,7 @@
 """The closed loop against SUMO, measured by SUMO (issue 5, item 4, second half).
 
 Per shipped network and seed, on the same vehicles (the ones Greenwave's simulator generates for
-the seed, `greenwave sumo export --seed S`), SUMO runs five signal programs and reports each
+the seed, `greenwave sumo export --seed S`), SUMO runs seven signal programs and reports each
 vehicle's time loss (`--tripinfo-output`, `timeLoss`):
 
   default     SUMO's own program: the net built by netconvert from the export's plain files
@@ -13,6 +13,10 @@ vehicle's time loss (`--tripinfo-output`, `timeLoss`):
   greenwave   the closed loop: the default run's E1 output -> `greenwave sumo counts` ->
               `greenwave plan --counts` -> `greenwave sumo export --plan` -> its `.tls.add.xml`,
               loaded with -a on the export's net
+  greenwave_act  the same plans exported as Greenwave's isolated actuated operation
+              (`greenwave sumo export --plan --actuated`: each stage from its minimum green to
+              2 x its planned green, gap-out after 3 s on the network's loops), loaded with the
+              loops (`<name>.det.add.xml`) on the export's net
   shipped     the network's own plans in force (the export's `.tls.add.xml`), for reference
   webster_gw  `tlsCycleAdaptation.py` on the export's net, whose program is ours (Greenwave's
               stages, clearances and plans in force): SUMO's Webster on Greenwave's stages,
@@ -22,13 +26,14 @@ On the netgenerate networks (`ng-grid`, `ng-spider`, `ng-rand`: GENERATED below,
 `greenwave sumo import`) every program runs on the generated net itself: default is its own
 program, webster tlsCycleAdaptation.py on it, actuated the same netgenerate call with
 `--tls.default-type actuated`, greenwave and shipped (the imported plans) the export's `--onto`
-programs on SUMO's own traffic lights; no webster_gw (the stages are SUMO's).
+programs on SUMO's own traffic lights (greenwave_act: `--onto --actuated`, with the export's
+loops); no webster_gw (the stages are SUMO's).
 
 Every run: `sumo -n NET -r ROU [-a ADD] --step-length 1 --seed S --time-to-teleport 300
 --end <demand + 3600 s> --tripinfo-output trips.xml`, so that vehicles still queued when the
 demand ends can finish. Figures: mean timeLoss over completed vehicles (tripinfo), completed
-vehicles, teleports; means over seeds. Marks: greenwave at least 25% below default, at least 10%
-below webster, and "close to actuated" = at most 5% above it.
+vehicles, teleports; means over seeds. Marks, for greenwave and for greenwave_act: at least 25%
+below default, at least 10% below webster, and "close to actuated" = at most 5% above it.
 
 Python 3 standard library only. Needs the release binary (`cargo build --release -p
 greenwave`) and SUMO (`sumo`, `netconvert` and the `tools` folder) from SUMO_HOME, PATH or the
@@ -67,7 +72,9 @@ GENERATED = {
                  "--seed", "7"], 2.5),
 }
 TRIPS_SEED = "42"
-PROGRAMS = ["default", "webster", "actuated", "greenwave", "shipped", "webster_gw"]
+PROGRAMS = ["default", "webster", "actuated", "greenwave", "greenwave_act", "shipped", "webster_gw"]
+# The closed loop's programs whose marks are computed.
+CANDIDATES = ["greenwave", "greenwave_act"]
 # What Greenwave would deploy: the candidate when its own simulation check accepts it, else the
 # plans in force stay (no extra SUMO run: one of the two runs above).
 ROWS = PROGRAMS + ["deployed"]
@@ -261,6 +268,13 @@ def one_generated(ctx, name, seed):
                                 d, "greenwave", seed, end_s)
     res["greenwave"]["plan_accepted_by_greenwave"] = accepted
     res["greenwave"]["counts_hour_begin_s"] = peak_begin
+    # The same plans as Greenwave's isolated actuated operation, on the export's loops.
+    loop_act = os.path.join(d, "loop_act")
+    run([gw, "sumo", "export", "--network", netfile, "--plan", plans, "--out", loop_act,
+         "--seed", str(seed), "--no-netconvert", "--onto", net, "--actuated"], log)
+    res["greenwave_act"] = sumo_run(ctx, net, rou, [os.path.join(loop_act, f"{name}.det.add.xml"),
+                                                    os.path.join(loop_act, f"{name}.onto.add.xml")],
+                                    d, "greenwave_act", seed, end_s)
     # The imported plans (SUMO's program made valid for Greenwave: longer clearances).
     res["shipped"] = sumo_run(ctx, net, rou, [os.path.join(exp, f"{name}.onto.add.xml")],
                               d, "shipped", seed, end_s)
@@ -319,6 +333,13 @@ def one(ctx, name, seed):
                                 d, "greenwave", seed, end_s)
     res["greenwave"]["plan_accepted_by_greenwave"] = accepted
     res["greenwave"]["counts_hour_begin_s"] = peak_begin
+    # (d') The same plans as Greenwave's isolated actuated operation, on the network's loops.
+    loop_act = os.path.join(d, "loop_act")
+    run([gw, "sumo", "export", "--network", netfile, "--plan", plans, "--out", loop_act,
+         "--seed", str(seed), "--no-netconvert", "--actuated"], log)
+    res["greenwave_act"] = sumo_run(ctx, ours_net, rou, [os.path.join(loop_act, f"{name}.det.add.xml"),
+                                                         os.path.join(loop_act, f"{name}.tls.add.xml")],
+                                    d, "greenwave_act", seed, end_s)
     # (e) The shipped plans in force.
     res["shipped"] = sumo_run(ctx, ours_net, rou, [os.path.join(exp, f"{name}.tls.add.xml")],
                               d, "shipped", seed, end_s)
@@ -345,15 +366,20 @@ def summarise(name, seeds, per_seed):
             "completed": sum(r["completed"] for r in rows) / n,
             "teleports": sum(r["teleports"] for r in rows),
         }
-    g = out["programs"]["greenwave"]["mean_time_loss_s"]
-    red = lambda ref: (out["programs"][ref]["mean_time_loss_s"] - g) / out["programs"][ref]["mean_time_loss_s"] * 100
-    vs_act = (g - out["programs"]["actuated"]["mean_time_loss_s"]) / out["programs"]["actuated"]["mean_time_loss_s"] * 100
-    out["greenwave_vs"] = {"default_reduction_pct": red("default"),
-                           "webster_reduction_pct": red("webster"),
-                           "actuated_diff_pct": vs_act}
-    out["marks"] = {"default_25pct": red("default") >= 25.0,
-                    "webster_10pct": red("webster") >= 10.0,
-                    "actuated_within_5pct": vs_act <= 5.0}
+    for c in CANDIDATES:
+        if c not in out["programs"]:
+            continue
+        g = out["programs"][c]["mean_time_loss_s"]
+        red = lambda ref: (out["programs"][ref]["mean_time_loss_s"] - g) / out["programs"][ref]["mean_time_loss_s"] * 100
+        vs_act = (g - out["programs"]["actuated"]["mean_time_loss_s"]) / out["programs"]["actuated"]["mean_time_loss_s"] * 100
+        # "greenwave_vs" and "marks" are the fixed plan's (the keys of earlier runs).
+        key = "" if c == "greenwave" else f"_{c}"
+        out["greenwave_vs" + key] = {"default_reduction_pct": red("default"),
+                                     "webster_reduction_pct": red("webster"),
+                                     "actuated_diff_pct": vs_act}
+        out["marks" + key] = {"default_25pct": red("default") >= 25.0,
+                              "webster_10pct": red("webster") >= 10.0,
+                              "actuated_within_5pct": vs_act <= 5.0}
     return out
 
 
@@ -361,19 +387,24 @@ def table(s):
     acc = sum(s["per_seed"][str(k)]["greenwave"]["plan_accepted_by_greenwave"] for k in s["seeds"])
     print(f"\n{s['network']}: seeds {','.join(map(str, s['seeds']))} (means over seeds; teleports summed); "
           f"Greenwave's check accepted the candidate for {acc} of {len(s['seeds'])} seeds")
-    print(f"  {'program':<10} {'time loss':>10} {'completed':>10} {'teleports':>9}   greenwave against it")
-    g = s["programs"]["greenwave"]["mean_time_loss_s"]
+    cands = [c for c in CANDIDATES if c in s["programs"]]
+    print(f"  {'program':<13} {'time loss':>10} {'completed':>10} {'teleports':>9}   " + ", ".join(cands) + " against it")
     for p in ROWS:
         if p not in s["programs"]:
             continue
         r = s["programs"][p]
-        diff = "" if p in ("greenwave", "deployed") else f"{(g - r['mean_time_loss_s']) / r['mean_time_loss_s'] * 100:+.1f}%"
-        print(f"  {p:<10} {r['mean_time_loss_s']:>9.1f}s {r['completed']:>10.0f} {r['teleports']:>9}   {diff}")
-    v, m = s["greenwave_vs"], s["marks"]
+        diffs = []
+        for c in cands:
+            g = s["programs"][c]["mean_time_loss_s"]
+            diffs.append("" if p in (c, "deployed") else f"{(g - r['mean_time_loss_s']) / r['mean_time_loss_s'] * 100:+.1f}%")
+        print(f"  {p:<13} {r['mean_time_loss_s']:>9.1f}s {r['completed']:>10.0f} {r['teleports']:>9}   " + " ".join(f"{d:>8}" for d in diffs))
     ok = lambda b: "met" if b else "NOT met"
-    print(f"  marks: greenwave {-v['default_reduction_pct']:+.1f}% vs default (needs <= -25%: {ok(m['default_25pct'])}), "
-          f"{-v['webster_reduction_pct']:+.1f}% vs webster (needs <= -10%: {ok(m['webster_10pct'])}), "
-          f"{v['actuated_diff_pct']:+.1f}% vs actuated (needs <= +5%: {ok(m['actuated_within_5pct'])})")
+    for c in cands:
+        key = "" if c == "greenwave" else f"_{c}"
+        v, m = s["greenwave_vs" + key], s["marks" + key]
+        print(f"  marks: {c} {-v['default_reduction_pct']:+.1f}% vs default (needs <= -25%: {ok(m['default_25pct'])}), "
+              f"{-v['webster_reduction_pct']:+.1f}% vs webster (needs <= -10%: {ok(m['webster_10pct'])}), "
+              f"{v['actuated_diff_pct']:+.1f}% vs actuated (needs <= +5%: {ok(m['actuated_within_5pct'])})")
 
 
 def main():

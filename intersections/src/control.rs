@@ -572,6 +572,27 @@ pub struct ActuatedParams {
     pub max_green_factor: f64,
 }
 
+impl ActuatedParams {
+    /// The maximum green of each plan position: `max_green` when it has one per position,
+    /// else the plan's green times [`ActuatedParams::max_green_factor`] (whole milliseconds);
+    /// never below the stage's minimum ([`Intersection::stage_min_green`]).
+    pub fn max_greens(&self, ix: &Intersection, plan: &Plan) -> Vec<Ms> {
+        let from_params = match &self.max_green {
+            Some(m) if m.len() == plan.stages.len() => m.clone(),
+            _ => plan
+                .stages
+                .iter()
+                .map(|s| Ms((s.green.0 as f64 * self.max_green_factor.max(0.0)).round() as i64))
+                .collect(),
+        };
+        from_params
+            .iter()
+            .zip(&plan.stages)
+            .map(|(m, s)| (*m).max(ix.stage_min_green(s.stage)))
+            .collect()
+    }
+}
+
 impl Default for ActuatedParams {
     fn default() -> Self {
         ActuatedParams {
@@ -612,19 +633,7 @@ impl Actuated {
         pos: usize,
     ) -> Self {
         let sequence: Vec<usize> = plan.stages.iter().map(|s| s.stage).collect();
-        let max_green = match &params.max_green {
-            Some(m) if m.len() == sequence.len() => m.clone(),
-            _ => plan
-                .stages
-                .iter()
-                .map(|s| Ms((s.green.0 as f64 * params.max_green_factor.max(0.0)).round() as i64))
-                .collect(),
-        };
-        let max_green = max_green
-            .iter()
-            .zip(&sequence)
-            .map(|(m, s)| (*m).max(engine.stage_min(*s)))
-            .collect();
+        let max_green = params.max_greens(engine.intersection(), plan);
         Actuated {
             detection: Detection::new(engine.intersection(), params.passage),
             engine,

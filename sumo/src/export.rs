@@ -20,6 +20,25 @@
 //!   arrivals at the slice's rate, as our simulator draws them), `departLane="best"`,
 //!   `departSpeed="max"`, and one vehicle type with our simulator's Krauss parameters.
 //!
+//! Isolated actuated operation ([`ExportOptions::operation`] `actuated`, the cabinet's
+//! [`Operation::Actuated`]): the same phases, in the additional file as `type="actuated"`
+//! programs. The phase that is exactly one plan stage's green gets `minDur` = the stage's
+//! minimum ([`Intersection::stage_min_green`](intersections::Intersection::stage_min_green)) and
+//! `maxDur` = its maximum ([`ActuatedParams::max_greens`]: plan green × factor), `duration` =
+//! the plan's green; every other phase (yellows, all-reds, red-yellows) is fixed
+//! (`minDur` = `maxDur` = `duration`), so clearances are never shortened; `offset` is 0 (no
+//! cycle, no coordination). The plan with every stage at its minimum must pass the plan
+//! validator (an intergreen across a shortened stage), else that program stays static with a
+//! note ([`actuate`]). The net's own program (`.tll.xml`) stays static: the actuated one names
+//! loops that only the detectors file defines. SUMO gaps a phase out
+//! when none of its loops has seen a vehicle for `max-gap` = the passage time. SUMO takes one
+//! loop per lane (`<param key="LANE" value="LOOP"/>`): the lane's stop-line loop of
+//! [`SumoFiles::detectors`], else its advance loop; a lane with neither gets `NO_DETECTOR`
+//! (Greenwave's stage without detectors gaps out at its minimum too). What SUMO's actuated
+//! logic does not do as Greenwave's: it serves every stage in order every cycle (Greenwave skips
+//! a stage without a call and rests in green when nobody else calls), and it reads one loop
+//! per lane where Greenwave reads the stop-line and the advance loop together.
+//!
 //! Routes: the turning ratios define a tree of routes per entry, which on a large grid has far
 //! too many leaves to write. The tree is expanded best first (most probable branch first) up to
 //! `max_routes_per_entry` routes; a branch left unexpanded then keeps its whole probability and
@@ -33,9 +52,14 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fmt::Write as _;
 
+use intersections::control::ActuatedParams;
+use intersections::diag::FieldPath;
+use intersections::messages::Operation;
 use intersections::model::Endpoint;
 use intersections::plan::Span;
-use intersections::spec::{ControlKind, GroupKind, Protection, Turn};
+use intersections::spec::{
+    ControlKind, DetectorKind, GroupKind, PlanSpec, Protection, StageTimeSpec, Turn,
+};
 use intersections::{demand::Demand, IntersectionIdx, LinkIdx, Ms, Network, Plan};
 
 /// What stops an export.
@@ -47,6 +71,8 @@ pub enum ExportError {
     ReservedId { what: &'static str, id: String },
     #[error("signalised intersection {intersection:?} has no plan in force at {at}")]
     NoPlan { intersection: String, at: Ms },
+    #[error("{}", problems.join("; "))]
+    Operation { problems: Vec<String> },
 }
 
 /// The vehicle type written into the routes: by default our simulator's Krauss driver
@@ -97,6 +123,10 @@ pub struct ExportOptions {
     /// Aggregation period of the E1 loops' output, seconds (`greenwave plan` takes intervals
     /// up to 1 h).
     pub detector_period_s: u32,
+    /// How the additional file's programs run: `coordinated` (static programs, the plans'
+    /// cycle and offset) or isolated `actuated` (see the module documentation). The net's own
+    /// program (`tll`) is static either way.
+    pub operation: Operation,
 }
 
 impl Default for ExportOptions {
@@ -109,6 +139,7 @@ impl Default for ExportOptions {
             max_route_links: 513,
             vehicles_of_seed: None,
             detector_period_s: 300,
+            operation: Operation::Coordinated,
         }
     }
 }
@@ -132,9 +163,14 @@ pub struct Connection {
 pub struct Phase {
     pub duration: Ms,
     pub state: String,
+    /// The plan position whose whole green this phase is (`None`: an interstage, or a phase
+    /// that joins a green with its neighbours because no vehicle signal changes between them).
+    pub stage: Option<usize>,
+    /// `minDur` and `maxDur` of an actuated program's green phase (`None`: fixed).
+    pub bounds: Option<(Ms, Ms)>,
 }
 
-/// A plan as a SUMO static program.
+/// A plan as a SUMO program: static, or actuated when [`Program::actuation`] says so.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     pub intersection: IntersectionIdx,
@@ -142,7 +178,21 @@ pub struct Program {
     pub cycle: Ms,
     pub offset: Ms,
     pub phases: Vec<Phase>,
+    pub actuation: Option<Actuation>,
 }
+
+/// What makes a program actuated besides its phases' bounds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Actuation {
+    /// SUMO's `max-gap`: Greenwave's passage time.
+    pub passage: Ms,
+    /// Every approach lane of the intersection's movements (link, lane), with the id of the E1
+    /// loop SUMO gaps out on (as in [`SumoFiles::detectors`]), `None` for a lane without one.
+    pub lane_loops: Vec<(LinkIdx, u32, Option<String>)>,
+}
+
+/// SUMO's value of a lane parameter that tells an actuated program to use no loop there.
+pub const NO_DETECTOR: &str = "NO_DETECTOR";
 
 /// The routes of one entry, with probabilities summing to 1.
 #[derive(Clone, Debug, PartialEq)]
@@ -257,6 +307,11 @@ pub fn export(
     for l in &net.links {
         reserved("link", &l.id)?;
     }
+    let problems = opts.operation.problems("operation");
+    if !problems.is_empty() {
+        return Err(ExportError::Operation { problems });
+    }
+    let actuated = opts.operation.actuated_params();
     let mut notes = Vec::new();
     let connection_list = connections(net);
     let mut programs = Vec::new();
@@ -295,7 +350,13 @@ pub fn export(
             .iter()
             .filter(|c| c.intersection == ixi)
             .collect();
-        programs.push(program(net, ixi, plan, &own));
+        let mut p = program(net, ixi, plan, &own);
+        if let Some(params) = &actuated {
+            if let Some(note) = actuate(net, &mut p, plan, params) {
+                notes.push(note);
+            }
+        }
+        programs.push(p);
     }
     let route_sets = match demand {
         Some(_) if opts.vehicles_of_seed.is_some() => Vec::new(),
@@ -433,7 +494,7 @@ pub fn program(net: &Network, ixi: IntersectionIdx, plan: &Plan, conns: &[&Conne
     let mut cuts: Vec<Ms> = cuts.into_iter().map(|c| c.rem_euclid(cycle)).collect();
     cuts.sort();
     cuts.dedup();
-    let mut phases: Vec<Phase> = Vec::new();
+    let mut phases: Vec<(Ms, Phase)> = Vec::new();
     for (k, &start) in cuts.iter().enumerate() {
         let end = cuts.get(k + 1).copied().unwrap_or(cycle);
         let state: String = conns
@@ -457,20 +518,146 @@ pub fn program(net: &Network, ixi: IntersectionIdx, plan: &Plan, conns: &[&Conne
             })
             .collect();
         match phases.last_mut() {
-            Some(p) if p.state == state => p.duration += end - start,
-            _ => phases.push(Phase {
-                duration: end - start,
-                state,
-            }),
+            Some((_, p)) if p.state == state => p.duration += end - start,
+            _ => phases.push((
+                start,
+                Phase {
+                    duration: end - start,
+                    state,
+                    stage: None,
+                    bounds: None,
+                },
+            )),
         }
     }
+    // The phases that are exactly one stage's green.
+    let starts = plan.stage_starts();
+    let phases = phases
+        .into_iter()
+        .map(|(start, mut p)| {
+            p.stage = (0..plan.stages.len())
+                .find(|&k| starts[k] == start && plan.stages[k].green == p.duration);
+            p
+        })
+        .collect();
     Program {
         intersection: ixi,
         plan_id: plan.id.clone(),
         cycle,
         offset: plan.offset,
         phases,
+        actuation: None,
     }
+}
+
+/// Turn a static program from [`program`] into Greenwave's isolated actuated operation of
+/// `plan` (see the module documentation): bounds on the phases that are a stage's green, `max-gap`
+/// and one loop per approach lane. Returns a note when it cannot: when the plan with every
+/// stage at its minimum would break a safety rule (an intergreen between stages that are not
+/// neighbours), the program stays static.
+pub fn actuate(
+    net: &Network,
+    p: &mut Program,
+    plan: &Plan,
+    params: &ActuatedParams,
+) -> Option<String> {
+    let ix = &net.intersections[p.intersection.0];
+    let mins: Vec<Ms> = plan
+        .stages
+        .iter()
+        .map(|s| ix.stage_min_green(s.stage))
+        .collect();
+    if let Err(problems) = shortest_cycle_check(net, p.intersection, plan, &mins) {
+        return Some(format!(
+            "intersection {:?}: exported static, not actuated: with every stage at its minimum green plan {:?} would break a safety rule ({})",
+            ix.id,
+            plan.id,
+            problems.join("; ")
+        ));
+    }
+    let maxes = params.max_greens(ix, plan);
+    for ph in &mut p.phases {
+        if let Some(k) = ph.stage {
+            ph.duration = ph.duration.max(mins[k]);
+            ph.bounds = Some((mins[k], maxes[k]));
+        }
+    }
+    p.actuation = Some(Actuation {
+        passage: params.passage,
+        lane_loops: lane_loops(net, p.intersection),
+    });
+    None
+}
+
+/// The plan with every stage at its minimum green and the plan's interstages, through the
+/// plan validator (whatever its cycle: actuated operation has none). Greens only lengthen
+/// from there, which only lengthens the time between the end of one group's green and the
+/// start of another's, so what holds here holds for every green SUMO gives between the bounds.
+fn shortest_cycle_check(
+    net: &Network,
+    ixi: IntersectionIdx,
+    plan: &Plan,
+    mins: &[Ms],
+) -> Result<(), Vec<String>> {
+    let ix = &net.intersections[ixi.0];
+    let cycle = plan
+        .stages
+        .iter()
+        .zip(mins)
+        .fold(Ms::ZERO, |a, (s, m)| a + *m + s.interstage);
+    let spec = PlanSpec {
+        id: plan.id.clone(),
+        cycle_s: cycle.as_secs_f64(),
+        offset_s: 0.0,
+        stages: plan
+            .stages
+            .iter()
+            .zip(mins)
+            .map(|(s, m)| StageTimeSpec {
+                stage: ix.stages[s.stage].id.clone(),
+                green_s: m.as_secs_f64(),
+                interstage_s: Some(s.interstage.as_secs_f64()),
+            })
+            .collect(),
+    };
+    let mut safety = net.safety.clone();
+    safety.cycle_min = Ms::ZERO;
+    safety.cycle_max = Ms(i64::MAX);
+    intersections::plan::validate(ix, &safety, &spec, &FieldPath::root())
+        .map(|_| ())
+        .map_err(|ps| ps.iter().map(|p| p.to_string()).collect())
+}
+
+/// Id of a detector's E1 loop in [`SumoFiles::detectors`].
+pub fn loop_id(ix: &intersections::Intersection, d: &intersections::model::Detector) -> String {
+    format!("{}.{}", ix.id, d.id)
+}
+
+/// Each approach lane of a signalised intersection's movements with the loop an actuated
+/// program gaps out on: the lane's stop-line detector, else its advance detector (SUMO takes
+/// one loop per lane).
+fn lane_loops(net: &Network, ixi: IntersectionIdx) -> Vec<(LinkIdx, u32, Option<String>)> {
+    let ix = &net.intersections[ixi.0];
+    let mut lanes: Vec<(LinkIdx, u32)> = ix
+        .movements
+        .iter()
+        .filter(|m| m.group.is_some())
+        .flat_map(|m| m.lanes.iter().map(move |&l| (m.from, l)))
+        .collect();
+    lanes.sort_unstable_by_key(|&(l, k)| (l.0, k));
+    lanes.dedup();
+    lanes
+        .into_iter()
+        .map(|(link, lane)| {
+            let on_lane = |kind: DetectorKind| {
+                ix.detectors
+                    .iter()
+                    .find(|d| d.link == link && d.lane == lane && d.kind == kind)
+            };
+            let d = on_lane(DetectorKind::StopLine).or_else(|| on_lane(DetectorKind::Advance));
+            (link, lane, d.map(|d| loop_id(ix, d)))
+        })
+        .collect()
 }
 
 /// The links after `link` with their normalised shares, as our simulator draws them.
@@ -673,37 +860,103 @@ fn connections_xml(net: &Network, conns: &[Connection]) -> String {
     s
 }
 
-fn tl_logic(s: &mut String, net: &Network, p: &Program, program_id: &str) {
-    let ix = &net.intersections[p.intersection.0];
+/// One `<tlLogic>` of program `p` under traffic light `tl_id`: static, or, with `lanes`
+/// (SUMO lane id and loop id, `None` for [`NO_DETECTOR`]), actuated with the phases' bounds.
+/// `state` gives a phase's state string in the traffic light's linkIndex order. The one
+/// writer of programs, for our nets and (`crate::onto`) for SUMO's own.
+pub(crate) fn write_tl_logic(
+    s: &mut String,
+    tl_id: &str,
+    p: &Program,
+    program_id: &str,
+    lanes: Option<&[(String, Option<String>)]>,
+    state: impl Fn(&Phase) -> String,
+) {
+    let plan = esc(&p.plan_id).replace("--", "- -");
+    let (kind, offset) = match (&p.actuation, lanes) {
+        (Some(a), Some(_)) => {
+            let _ = writeln!(
+                s,
+                "    <!-- plan {plan}, isolated actuated: each stage from its minimum to its maximum green, gap-out after {} s -->",
+                secs(a.passage)
+            );
+            ("actuated", Ms::ZERO)
+        }
+        _ => {
+            let _ = writeln!(s, "    <!-- plan {plan}: cycle {} s -->", secs(p.cycle));
+            ("static", p.offset)
+        }
+    };
     let _ = writeln!(
         s,
-        "    <!-- plan {}: cycle {} s -->",
-        esc(&p.plan_id).replace("--", "- -"),
-        secs(p.cycle)
-    );
-    let _ = writeln!(
-        s,
-        "    <tlLogic id=\"{}\" type=\"static\" programID=\"{}\" offset=\"{}\">",
-        esc(&ix.id),
+        "    <tlLogic id=\"{}\" type=\"{kind}\" programID=\"{}\" offset=\"{}\">",
+        esc(tl_id),
         esc(program_id),
-        secs(p.offset)
+        secs(offset)
     );
+    let actuated = match (&p.actuation, lanes) {
+        (Some(a), Some(lanes)) => {
+            let _ = writeln!(
+                s,
+                "        <param key=\"max-gap\" value=\"{}\"/>",
+                secs(a.passage)
+            );
+            for (lane, det) in lanes {
+                let _ = writeln!(
+                    s,
+                    "        <param key=\"{}\" value=\"{}\"/>",
+                    esc(lane),
+                    esc(det.as_deref().unwrap_or(NO_DETECTOR))
+                );
+            }
+            true
+        }
+        _ => false,
+    };
     for ph in &p.phases {
+        let d = secs(ph.duration);
+        let bounds = match (actuated, ph.bounds) {
+            (false, _) => String::new(),
+            (true, Some((min, max))) => {
+                format!(" minDur=\"{}\" maxDur=\"{}\"", secs(min), secs(max))
+            }
+            (true, None) => format!(" minDur=\"{d}\" maxDur=\"{d}\""),
+        };
         let _ = writeln!(
             s,
-            "        <phase duration=\"{}\" state=\"{}\"/>",
-            secs(ph.duration),
-            ph.state
+            "        <phase duration=\"{d}\"{bounds} state=\"{}\"/>",
+            state(ph)
         );
     }
     s.push_str("    </tlLogic>\n");
+}
+
+/// A program on the net built from our plain files: lanes are `<link>_<lane>`.
+fn tl_logic(s: &mut String, net: &Network, p: &Program, program_id: &str, actuated: bool) {
+    let lanes: Option<Vec<(String, Option<String>)>> = match &p.actuation {
+        Some(a) if actuated => Some(
+            a.lane_loops
+                .iter()
+                .map(|(link, lane, det)| (format!("{}_{lane}", net.links[link.0].id), det.clone()))
+                .collect(),
+        ),
+        _ => None,
+    };
+    write_tl_logic(
+        s,
+        &net.intersections[p.intersection.0].id,
+        p,
+        program_id,
+        lanes.as_deref(),
+        |ph| ph.state.clone(),
+    );
 }
 
 fn tll_xml(net: &Network, programs: &[Program], conns: &[Connection]) -> String {
     let mut s = banner(net, "Signal programs and controlled connections");
     s.push_str("<tlLogics>\n");
     for p in programs {
-        tl_logic(&mut s, net, p, "0");
+        tl_logic(&mut s, net, p, "0", false);
     }
     for c in conns {
         if let Some(k) = c.link_index {
@@ -720,13 +973,15 @@ fn tll_xml(net: &Network, programs: &[Program], conns: &[Connection]) -> String 
 }
 
 fn additional_xml(net: &Network, programs: &[Program], program_id: &str) -> String {
-    let mut s = banner(
-        net,
-        "Signal programs (load with sumo -a; the program loaded last runs)",
-    );
+    let what = if programs.iter().any(|p| p.actuation.is_some()) {
+        "Signal programs, isolated actuated on the E1 loops of the detectors file (load with sumo -a DETECTORS,THIS; the program loaded last runs)"
+    } else {
+        "Signal programs (load with sumo -a; the program loaded last runs)"
+    };
+    let mut s = banner(net, what);
     s.push_str("<additional>\n");
     for p in programs {
-        tl_logic(&mut s, net, p, program_id);
+        tl_logic(&mut s, net, p, program_id, true);
     }
     s.push_str("</additional>\n");
     s
@@ -754,9 +1009,8 @@ fn detectors_xml(net: &Network, period_s: u32) -> String {
         for d in &ix.detectors {
             let _ = writeln!(
                 s,
-                "    <inductionLoop id=\"{}.{}\" lane=\"{}_{}\" pos=\"{}\" period=\"{}\" file=\"{}\" friendlyPos=\"true\"/>",
-                esc(&ix.id),
-                esc(&d.id),
+                "    <inductionLoop id=\"{}\" lane=\"{}_{}\" pos=\"{}\" period=\"{}\" file=\"{}\" friendlyPos=\"true\"/>",
+                esc(&loop_id(ix, d)),
                 esc(&net.links[d.link.0].id),
                 d.lane,
                 num(detector_pos(net, d), 2),

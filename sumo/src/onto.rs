@@ -10,13 +10,18 @@
 //! Links without a movement (turnarounds, which the import leaves out) stay red. A traffic light
 //! over several junctions, or at a junction Greenwave imported without signals, keeps SUMO's
 //! program; each such case is listed in [`Onto::kept`].
+//!
+//! An actuated program ([`crate::export::actuate`]) keeps its phases' bounds and `max-gap`, and
+//! names its loops per SUMO lane: each lane the traffic light controls gets the loop Greenwave
+//! gaps out on at the same lane of the same link (SUMO's vehicle lanes counted from the right,
+//! as the import numbers them), `NO_DETECTOR` where Greenwave has none.
 
 use std::collections::BTreeMap;
 
 use intersections::spec::ControlKind;
 use intersections::Network;
 
-use crate::export::{esc, secs, Connection, Program};
+use crate::export::{write_tl_logic, Connection, Program};
 use crate::import::read_net;
 use crate::xml::{greenwave_id, Source, SumoError, Xml};
 
@@ -47,6 +52,8 @@ pub fn programs_onto(
         .iter()
         .map(|e| (e.id.as_str(), e.to.as_str()))
         .collect();
+    let edges: BTreeMap<&str, &crate::import::SEdge> =
+        s.edges.iter().map(|e| (e.id.as_str(), e)).collect();
     let mut additional = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- Greenwave's programs on SUMO's network (load with sumo -a), written by `greenwave sumo export` (option onto) -->\n<additional>\n",
     );
@@ -111,26 +118,37 @@ pub fn programs_onto(
                 })
                 .and_then(|gc| gc.link_index);
         }
-        additional.push_str(&format!(
-            "    <!-- plan {}: cycle {} s -->\n    <tlLogic id=\"{}\" type=\"static\" programID=\"{}\" offset=\"{}\">\n",
-            esc(&p.plan_id).replace("--", "- -"),
-            secs(p.cycle),
-            esc(&tl.id),
-            esc(program_id),
-            secs(p.offset)
-        ));
-        for ph in &p.phases {
-            let gw: Vec<char> = ph.state.chars().collect();
-            let state: String = column
-                .iter()
-                .map(|c| c.and_then(|i| gw.get(i).copied()).unwrap_or('r'))
-                .collect();
-            additional.push_str(&format!(
-                "        <phase duration=\"{}\" state=\"{state}\"/>\n",
-                secs(ph.duration)
-            ));
-        }
-        additional.push_str("    </tlLogic>\n");
+        // The loop of each SUMO lane the light controls (actuated programs).
+        let lanes: Option<Vec<(String, Option<String>)>> = p.actuation.as_ref().map(|a| {
+            let mut lanes: BTreeMap<String, Option<String>> = BTreeMap::new();
+            for (_, c) in &links {
+                let gw_lane = edges
+                    .get(c.from.as_str())
+                    .and_then(|e| e.gw_lane(c.from_lane));
+                let from = greenwave_id(&c.from);
+                let det = a
+                    .lane_loops
+                    .iter()
+                    .find(|(l, k, _)| net.links[l.0].id == from && Some(*k) == gw_lane)
+                    .and_then(|(_, _, d)| d.clone());
+                lanes.insert(format!("{}_{}", c.from, c.from_lane), det);
+            }
+            lanes.into_iter().collect()
+        });
+        write_tl_logic(
+            &mut additional,
+            &tl.id,
+            p,
+            program_id,
+            lanes.as_deref(),
+            |ph| {
+                let gw: Vec<char> = ph.state.chars().collect();
+                column
+                    .iter()
+                    .map(|c| c.and_then(|i| gw.get(i).copied()).unwrap_or('r'))
+                    .collect()
+            },
+        );
         mapped.push(tl.id.clone());
     }
     additional.push_str("</additional>\n");
