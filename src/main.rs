@@ -114,6 +114,10 @@ enum Command {
         /// How coordination groups get their offsets (default: the planner's default).
         #[arg(long, value_enum)]
         offsets: Option<OffsetsArg>,
+        /// Let a lightly loaded member of a coordination group run half the group's cycle
+        /// (double cycling) when its own Webster cycle and minimum greens fit in it.
+        #[arg(long)]
+        double_cycling: bool,
     },
     /// Benchmarks: `control` (Greenwave's adaptive control against fixed Webster plans,
     /// actuated and max-pressure on the shipped networks) and `planning` (time to plan and
@@ -385,6 +389,7 @@ fn main() -> ExitCode {
             horizon,
             threshold,
             offsets,
+            double_cycling,
         } => report(plan::run(plan::Args {
             network,
             counts,
@@ -394,7 +399,10 @@ fn main() -> ExitCode {
             seeds,
             horizon_s: horizon,
             threshold_pct: threshold,
-            plan: plan_params(offsets),
+            plan: PlanParams {
+                double_cycling,
+                ..plan_params(offsets)
+            },
         })),
         Command::Bench { what } => report(match what {
             BenchCommand::Control {

@@ -846,6 +846,61 @@ mod tests {
         (net, flows)
     }
 
+    /// Double cycling: with light flows, members whose own cycle fits in half the group's run
+    /// half of it, their offsets in their own cycle; the search handles them (their green
+    /// windows repeat twice over the model's cycle) and never raises the index. Without the
+    /// option every member runs the group's cycle.
+    #[test]
+    fn double_cycling_halves_lightly_loaded_members_only() {
+        for name in ["district"] {
+            let (net, flows) = load(name);
+            let light: Vec<Vec<f64>> = flows
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    // Every other intersection light, the rest heavier (a long group cycle).
+                    let k = if i % 2 == 0 { 0.2 } else { 1.6 };
+                    f.iter().map(|x| x * k).collect()
+                })
+                .collect();
+            let cycle_of = |np: &crate::webster::NetworkPlan, i: IntersectionIdx| {
+                np.plans.iter().find(|(j, _)| *j == i).unwrap().1.clone()
+            };
+            let off = plan_network(&net, &light, &PlanParams::default()).unwrap();
+            for g in &net.coordination_groups {
+                let c: Vec<Ms> = g
+                    .intersections
+                    .iter()
+                    .map(|&i| cycle_of(&off, i).cycle)
+                    .collect();
+                assert!(c.iter().all(|x| *x == c[0]), "{name}: {c:?}");
+            }
+            for offsets in [OffsetChoice::GreenWave, OffsetChoice::Transyt] {
+                let p = PlanParams {
+                    double_cycling: true,
+                    offsets,
+                    ..PlanParams::default()
+                };
+                let on = plan_network(&net, &light, &p).unwrap();
+                let mut halved = 0;
+                for (g, r) in net.coordination_groups.iter().zip(&on.groups) {
+                    let full = Ms::from_secs_f64(r.cycle_s).unwrap();
+                    for &i in &g.intersections {
+                        let pl = cycle_of(&on, i);
+                        assert!(
+                            pl.cycle == full || pl.cycle.0 * 2 == full.0,
+                            "{name}: {pl:?}"
+                        );
+                        assert!(pl.offset < pl.cycle, "{name}: {pl:?}");
+                        halved += usize::from(pl.cycle != full);
+                    }
+                    assert!(r.offsets.after.pi <= r.offsets.before.pi + 1e-9, "{r:?}");
+                }
+                assert!(halved > 0, "{name}: no member double cycles");
+            }
+        }
+    }
+
     /// The default searches the arterial (no signal outside it feeds it) and keeps the green
     /// wave on grid4's avenues (the cross streets come from the other avenues' signals).
     #[test]

@@ -79,7 +79,7 @@ impl Default for PlanParams {
             startup_lost_s: 2.0,
             max_flow_ratio: 0.9,
             plan_id: "greenwave".into(),
-            double_cycling: true,
+            double_cycling: false,
             offsets: OffsetChoice::GreenWave,
             transyt: TransytParams::default(),
         }
