@@ -205,17 +205,22 @@ impl HistoryModes {
         path: &Path,
         actuated: &intersections::control::ActuatedParams,
     ) -> Result<HistoryModes, String> {
-        use crate::adaptive::{choose_actuated, webster_plans, AdaptiveParams};
+        use crate::adaptive::{commission, webster_plans, AdaptiveParams};
         let max_green_factor = actuated.max_green_factor;
         let duration = history.duration();
-        let seeds = AdaptiveParams::default().commissioning_seeds;
+        let params = AdaptiveParams {
+            actuated_max_green_factor: Some(max_green_factor),
+            ..AdaptiveParams::default()
+        };
+        let seeds = params.commissioning_seeds.clone();
         let scenario =
             simulator::Scenario::new(net.clone(), history, simulator::SimConfig::default())
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-        let plans = webster_plans(&scenario, &crate::webster::PlanParams::default())
+        // The groups with a plan; the choice itself is the adaptive loop's commissioning.
+        let plans = webster_plans(&scenario, &params.plan)
             .map_err(|e| format!("{}: no plans for its mean flows: {e}", path.display()))?;
-        let actuated_at = choose_actuated(&scenario, &plans, max_green_factor, &seeds, duration)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let actuated_at =
+            commission(&scenario, &params).map_err(|e| format!("{}: {e}", path.display()))?;
         let groups = region_groups(net)
             .into_iter()
             .filter(|(_, members)| plans.iter().any(|(i, _)| members.contains(i)))
