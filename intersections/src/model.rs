@@ -332,6 +332,27 @@ impl Network {
         geometry::bearing_deg(here.0, here.1, there.0, there.1)
     }
 
+    /// The approach of intersection `me` opposite `approach`: the other approach whose leg
+    /// points nearest the reverse of `approach`'s leg, within 45°. The stream a permissive
+    /// left turn from `approach` yields to (the simulator) and is priced against (the planner).
+    pub fn opposing_approach(&self, me: IntersectionIdx, approach: LinkIdx) -> Option<LinkIdx> {
+        let b = self.leg_bearing(approach, me);
+        self.intersections[me.0]
+            .approaches
+            .iter()
+            .copied()
+            .filter(|&o| o != approach)
+            .map(|o| {
+                (
+                    geometry::angle_diff(self.leg_bearing(o, me), b + 180.0).abs(),
+                    o,
+                )
+            })
+            .filter(|(d, _)| *d <= 45.0)
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, o)| o)
+    }
+
     /// Check a network file's contents. Returns every problem found.
     pub fn from_spec(spec: &NetworkSpec) -> Result<Network, Vec<Problem>> {
         let mut p = crate::diag::check_header(&spec.kind, spec.version, "network");

@@ -132,6 +132,12 @@ pub struct SimConfig {
     pub gridlock_exit_fraction: f64,
     /// The low-throughput rule looks only at a network holding at least this many vehicles.
     pub gridlock_min_vehicles: u64,
+    /// Lane changes along a link (on by default): a vehicle held behind a stopped front
+    /// vehicle of another movement (a permissive left turner waiting for a gap, say) moves to
+    /// an adjacent lane that serves its own movement when that lane has a safe gap beside it.
+    /// Off, a vehicle keeps the lane it chose on entering the link (the model before
+    /// 2026-11-29).
+    pub lane_changes: bool,
     /// Keep a record per completed vehicle (off by default: aggregates only).
     pub record_vehicles: bool,
     /// Keep every detector on/off event (off by default).
@@ -150,6 +156,7 @@ impl Default for SimConfig {
             gridlock_after: Ms::from_s(300),
             gridlock_exit_fraction: 0.25,
             gridlock_min_vehicles: 20,
+            lane_changes: true,
             record_vehicles: false,
             record_detector_events: false,
         }

@@ -54,7 +54,14 @@
 //! all-way yield.
 //!
 //! **Lanes**: a vehicle picks, on entering a link, the lane with most room among those of its
-//! next movement, and keeps it (no lane changes along a link). Saturation flow and start-up
+//! next movement. Along the link it changes lane only to get past a front vehicle halted for
+//! another movement (a permissive left turner waiting for a gap in a shared lane, say): when
+//! its own movement's signal lets it go, it moves to an adjacent lane that serves its movement
+//! and is not held the same way, if the gap there is safe (the minimum gap ahead; the minimum
+//! gap plus the follower's speed times `tau` behind). No other lane changes (no overtaking
+//! for speed, no cooperative merging). `SimConfig::lane_changes` switches this off; without
+//! it grid4's delay was 28% above SUMO's on the same vehicles, with it 9% below
+//! (docs/benchmarks.md). Saturation flow and start-up
 //! lost time emerge from the car following: a standing queue discharges at about 1,900
 //! veh/h/lane (tested).
 //!
