@@ -25,6 +25,8 @@ pub struct ControlArgs {
     pub duration_s: Option<f64>,
     pub json: bool,
     pub no_validate: bool,
+    /// `--max-green-factor`: greenwave's actuated maximums (default: the adaptive default).
+    pub max_green_factor: Option<f64>,
     /// The planner's parameters (`--offsets`).
     pub plan: PlanParams,
 }
@@ -51,6 +53,14 @@ pub fn control(a: ControlArgs) -> Result<()> {
     };
     if a.no_validate {
         params.validate = None;
+    }
+    if let Some(f) = a.max_green_factor {
+        if !(1.0..=4.0).contains(&f) {
+            return Err(anyhow!(
+                "--max-green-factor {f}: must be between 1 and 4 (a stage's maximum is its planned green times the factor)"
+            ));
+        }
+        params.actuated_max_green_factor = Some(f);
     }
     let mut rows: Vec<BenchRow> = Vec::new();
     for name in &networks {

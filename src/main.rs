@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use intersections::load::{self, Loaded};
 use optimizer::offsets::OffsetChoice;
-use optimizer::webster::PlanParams;
+use optimizer::webster::{GapAcceptance, PlanParams};
 
 mod bench;
 mod demo;
@@ -118,6 +118,10 @@ enum Command {
         /// (double cycling) when its own Webster cycle and minimum greens fit in it.
         #[arg(long)]
         double_cycling: bool,
+        /// Price permissive left turns by gap acceptance against the opposing stream in the
+        /// flow ratios (off by default; see docs/optimizer.md).
+        #[arg(long)]
+        price_permissive_lefts: bool,
     },
     /// Benchmarks: `control` (Greenwave's adaptive control against fixed Webster plans,
     /// actuated and max-pressure on the shipped networks) and `planning` (time to plan and
@@ -242,6 +246,15 @@ fn plan_params(offsets: Option<OffsetsArg>) -> PlanParams {
     p
 }
 
+/// `--price-permissive-lefts`: permissive left turns count in the flow ratios as the through
+/// vehicles they cost (gap acceptance against the opposing stream).
+fn with_pricing(mut p: PlanParams, price: bool) -> PlanParams {
+    if price {
+        p.permissive_left = Some(GapAcceptance::default());
+    }
+    p
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Every control on each shipped network with its time-varying demand; prints a table per
@@ -270,6 +283,14 @@ enum BenchCommand {
         /// greenwave re-plan (default: the planner's default).
         #[arg(long, value_enum)]
         offsets: Option<OffsetsArg>,
+        /// Greenwave's isolated actuated operation: each stage's maximum is its planned green
+        /// times this factor (default 2; between 1 and 4).
+        #[arg(long)]
+        max_green_factor: Option<f64>,
+        /// Price permissive left turns by gap acceptance against the opposing stream in the
+        /// flow ratios (off by default; see docs/optimizer.md).
+        #[arg(long)]
+        price_permissive_lefts: bool,
     },
     /// Planning plus validation time on generated grids of about these many intersections.
     Planning {
@@ -390,6 +411,7 @@ fn main() -> ExitCode {
             threshold,
             offsets,
             double_cycling,
+            price_permissive_lefts,
         } => report(plan::run(plan::Args {
             network,
             counts,
@@ -401,7 +423,7 @@ fn main() -> ExitCode {
             threshold_pct: threshold,
             plan: PlanParams {
                 double_cycling,
-                ..plan_params(offsets)
+                ..with_pricing(plan_params(offsets), price_permissive_lefts)
             },
         })),
         Command::Bench { what } => report(match what {
@@ -413,6 +435,8 @@ fn main() -> ExitCode {
                 dir,
                 no_validate,
                 offsets,
+                max_green_factor,
+                price_permissive_lefts,
             } => bench::control(bench::ControlArgs {
                 dir,
                 networks,
@@ -420,7 +444,8 @@ fn main() -> ExitCode {
                 duration_s: duration,
                 json,
                 no_validate,
-                plan: plan_params(offsets),
+                max_green_factor,
+                plan: with_pricing(plan_params(offsets), price_permissive_lefts),
             }),
             BenchCommand::Planning {
                 sizes,

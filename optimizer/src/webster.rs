@@ -47,7 +47,8 @@ use intersections::diag::{FieldPath, Problem};
 use intersections::model::Endpoint;
 use intersections::plan::{self, Plan};
 use intersections::spec::{
-    ControlKind, GroupKind, IntersectionPlanSpec, PlanFileSpec, PlanSpec, StageTimeSpec, Turn,
+    ControlKind, GroupKind, IntersectionPlanSpec, PlanFileSpec, PlanSpec, Protection,
+    StageTimeSpec, Turn,
 };
 use intersections::{GroupIdx, IntersectionIdx, Ms, Network};
 use serde::Serialize;
@@ -71,6 +72,42 @@ pub struct PlanParams {
     pub offsets: OffsetChoice,
     /// The TRANSYT-style model and search (the index is reported for the green wave too).
     pub transyt: TransytParams,
+    /// How permissive left turns are priced in the flow ratios (`None`: as through
+    /// vehicles, the planner before 2026-11-29).
+    pub permissive_left: Option<GapAcceptance>,
+}
+
+/// Gap acceptance of a permissive left turn (or U-turn): it crosses the opposing stream when
+/// the next opposing vehicle is at least `critical_gap_s` away, and queued turners follow
+/// each other `follow_up_s` apart. The defaults are the simulator's
+/// ([`simulator::SimConfig`]'s `critical_gap_s` and `follow_up_s`), within HCM's ranges.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GapAcceptance {
+    pub critical_gap_s: f64,
+    pub follow_up_s: f64,
+}
+
+impl Default for GapAcceptance {
+    fn default() -> Self {
+        let c = simulator::SimConfig::default();
+        GapAcceptance {
+            critical_gap_s: c.critical_gap_s,
+            follow_up_s: c.follow_up_s,
+        }
+    }
+}
+
+impl GapAcceptance {
+    /// Saturation flow of a permissive turn, veh/h of green, against an opposing flow of
+    /// `opposing_veh_h` during that green (Siegloch's capacity of a stream crossing a Poisson
+    /// stream; it tends to `3600 / follow_up_s` as the opposing flow vanishes).
+    pub fn saturation_flow_veh_h(&self, opposing_veh_h: f64) -> f64 {
+        let q = opposing_veh_h.max(0.0) / 3600.0;
+        if q < 1e-9 {
+            return 3600.0 / self.follow_up_s;
+        }
+        3600.0 * q * (-q * self.critical_gap_s).exp() / (1.0 - (-q * self.follow_up_s).exp())
+    }
 }
 
 impl Default for PlanParams {
@@ -82,6 +119,7 @@ impl Default for PlanParams {
             double_cycling: false,
             offsets: OffsetChoice::GreenWave,
             transyt: TransytParams::default(),
+            permissive_left: None,
         }
     }
 }
@@ -174,8 +212,9 @@ fn sequence(net: &Network, i: usize) -> Vec<usize> {
     }
 }
 
-/// Flow ratio of each vehicle group (0 for pedestrian groups).
-fn group_flow_ratios(net: &Network, i: usize, flows: &[f64]) -> Vec<f64> {
+/// Flow ratio of each vehicle group (0 for pedestrian groups); each movement's flow counts
+/// `weight[movement]` times (through-vehicle equivalents).
+fn group_flow_ratios(net: &Network, i: usize, flows: &[f64], weight: &[f64]) -> Vec<f64> {
     let ix = &net.intersections[i];
     let mut y = vec![0.0f64; ix.groups.len()];
     for &a in &ix.approaches {
@@ -227,7 +266,7 @@ fn group_flow_ratios(net: &Network, i: usize, flows: &[f64]) -> Vec<f64> {
                 let f: f64 = members
                     .iter()
                     .filter(|&&k| grp.movements.contains(&mvs[k]))
-                    .map(|&k| flows[mvs[k]].max(0.0))
+                    .map(|&k| flows[mvs[k]].max(0.0) * weight[mvs[k]])
                     .sum();
                 y[g] = y[g].max(f / cap);
             }
@@ -235,6 +274,10 @@ fn group_flow_ratios(net: &Network, i: usize, flows: &[f64]) -> Vec<f64> {
     }
     y
 }
+
+/// Most through-vehicle equivalents a permissive turner counts for (against an opposing
+/// stream that leaves almost no gap, where the formula's capacity tends to zero).
+const MAX_TURN_WEIGHT: f64 = 20.0;
 
 struct Local {
     seq: Vec<usize>,
@@ -255,36 +298,88 @@ fn local(net: &Network, i: usize, flows: &[f64], p: &PlanParams) -> Local {
     let inter: Vec<Ms> = (0..n)
         .map(|k| plan::required_interstage(ix, seq[k], seq[(k + 1) % n]))
         .collect();
-    let gy = group_flow_ratios(net, i, flows);
-    let stage_y: Vec<f64> = seq
-        .iter()
-        .map(|&s| {
-            ix.stages[s]
-                .groups
-                .iter()
-                .map(|g| {
-                    let k = seq
-                        .iter()
-                        .filter(|&&t| ix.stages[t].groups.contains(g))
-                        .count()
-                        .max(1);
-                    gy[g.0] / k as f64
-                })
-                .fold(0.0, f64::max)
-        })
-        .collect();
+    let stage_ys = |gy: &[f64]| -> Vec<f64> {
+        seq.iter()
+            .map(|&s| {
+                ix.stages[s]
+                    .groups
+                    .iter()
+                    .map(|g| {
+                        let k = seq
+                            .iter()
+                            .filter(|&&t| ix.stages[t].groups.contains(g))
+                            .count()
+                            .max(1);
+                        gy[g.0] / k as f64
+                    })
+                    .fold(0.0, f64::max)
+            })
+            .collect()
+    };
     let mins: Vec<Ms> = seq
         .iter()
         .map(|&s| ix.stage_min_green(s).max(net.safety.min_green))
         .collect();
     let lost_s = inter.iter().map(|m| m.as_secs_f64()).sum::<f64>() + n as f64 * p.startup_lost_s;
-    let y: f64 = stage_y.iter().sum();
     let cmax = net.safety.cycle_max.as_secs_f64();
-    let c0_s = if y >= p.max_flow_ratio {
-        cmax
-    } else {
-        ((1.5 * lost_s + 5.0) / (1.0 - y)).min(cmax)
+    let webster_c0 = |y: f64| {
+        if y >= p.max_flow_ratio {
+            cmax
+        } else {
+            ((1.5 * lost_s + 5.0) / (1.0 - y)).min(cmax)
+        }
     };
+    let mut weight = vec![1.0; ix.movements.len()];
+    let mut stage_y = stage_ys(&group_flow_ratios(net, i, flows, &weight));
+    if let Some(ga) = &p.permissive_left {
+        // Pass 1 (every vehicle a through vehicle) gives each stage's share of the cycle;
+        // a permissive turner's opposing stream arrives during its group's green, so its
+        // rate then is the hourly flow over the group's green share.
+        let y1: f64 = stage_y.iter().sum();
+        let c1 = webster_c0(y1).max(lost_s + 1.0);
+        let share = |k: usize| {
+            if y1 > 0.0 {
+                (c1 - lost_s) / c1 * stage_y[k] / y1
+            } else {
+                (c1 - lost_s) / c1 / n as f64
+            }
+        };
+        let me = IntersectionIdx(i);
+        let mut priced = false;
+        for (m, mv) in ix.movements.iter().enumerate() {
+            let Some(g) = mv.group else { continue };
+            if ix.groups[g.0].protection != Protection::Permissive
+                || !matches!(mv.turn, Turn::Left | Turn::Uturn)
+            {
+                continue;
+            }
+            let Some(o) = net.opposing_approach(me, mv.from) else {
+                continue;
+            };
+            let q_o: f64 = ix
+                .movements
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| x.from == o)
+                .map(|(k, _)| flows[k].max(0.0))
+                .sum();
+            let green_share: f64 = seq
+                .iter()
+                .enumerate()
+                .filter(|(_, &s)| ix.stages[s].groups.contains(&g))
+                .map(|(k, _)| share(k))
+                .sum::<f64>()
+                .max(0.05);
+            let s_turn = ga.saturation_flow_veh_h(q_o / green_share);
+            weight[m] = (mv.saturation_flow_veh_h / s_turn.max(1.0)).clamp(1.0, MAX_TURN_WEIGHT);
+            priced = true;
+        }
+        if priced {
+            stage_y = stage_ys(&group_flow_ratios(net, i, flows, &weight));
+        }
+    }
+    let y: f64 = stage_y.iter().sum();
+    let c0_s = webster_c0(y);
     let feasible_min =
         inter.iter().fold(Ms::ZERO, |a, b| a + *b) + mins.iter().fold(Ms::ZERO, |a, b| a + *b);
     Local {
