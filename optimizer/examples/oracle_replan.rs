@@ -1,0 +1,65 @@
+//! Does re-timing every 10 min pay at all on a network? Re-plans from the true demand of the
+//! coming slice (an oracle no centre has), deployed unchecked through the cabinets, against
+//! the fixed plans for the mean demand, seeds 1-5, the shipped demand.
+//!
+//! ```text
+//! cargo run --release -p optimizer --example oracle_replan -- grid4 [--price]
+//! ```
+
+use std::path::Path;
+
+use intersections::{load, Ms};
+use optimizer::adaptive::webster_plans;
+use optimizer::cabinet::Cabinets;
+use optimizer::decide::{Figures, Operation};
+use optimizer::estimate::demand_flows;
+use optimizer::webster::{plan_network, GapAcceptance, PlanParams};
+use simulator::{Control, ControlKind, Scenario, SimConfig};
+
+fn main() {
+    let name = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_else(|| "grid4".into());
+    let price = std::env::args().any(|a| a == "--price");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
+    let net = load::load_network(&dir.join(format!("{name}.toml"))).unwrap();
+    let demand = load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net).unwrap();
+    let sc = Scenario::new(net, demand, SimConfig::default()).unwrap();
+    let pp = PlanParams {
+        permissive_left: price.then(GapAcceptance::default),
+        ..PlanParams::default()
+    };
+    let seeds = [1u64, 2, 3, 4, 5];
+    let dur = sc.demand().duration();
+    let slice_s = sc.demand().slice.0 / 1000;
+    let fixed = Operation::coordinated(webster_plans(&sc, &pp).unwrap());
+    let fixed_runs = simulator::par_seeds(&seeds, |s| sc.run(&fixed.control(), s, dur)).unwrap();
+    for every in [600i64, 900] {
+        let runs = simulator::par_seeds(&seeds, |s| {
+            let net = sc.network();
+            let mut sim = sc.simulation(&Control::of_kind(ControlKind::External), s)?;
+            let plan_at = |t: i64| {
+                let slice = ((t + every / 2) / slice_s) as usize;
+                let slice = slice.min(sc.demand().slices - 1);
+                let f = demand_flows(net, sc.demand(), Some(slice));
+                Operation::coordinated(plan_network(net, &f, &pp).unwrap().plans)
+            };
+            let mut cab = Cabinets::new(net, &plan_at(0), Ms::ZERO)?;
+            let mut t = every;
+            while Ms::from_s(t) < dur {
+                cab.run_until(&mut sim, Ms::from_s(t));
+                cab.deploy(&plan_at(t), Ms::from_s(t));
+                t += every;
+            }
+            cab.run_until(&mut sim, dur);
+            Ok::<_, simulator::SimError>(sim.metrics())
+        })
+        .unwrap();
+        println!(
+            "{name} price {price}: fixed mean-demand plans {:6.1} s, oracle re-plans every {every} s {:6.1} s",
+            Figures::of(&fixed_runs).mean_delay_s,
+            Figures::of(&runs).mean_delay_s
+        );
+    }
+}
