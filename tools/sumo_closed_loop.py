@@ -259,7 +259,7 @@ def one_generated(ctx, name, seed):
     peak = os.path.join(d, "peak.e1.out.xml")
     peak_begin = peak_hour(e1, peak, demand_end)
     run([gw, "sumo", "counts", peak, "--network", netfile, "--out", counts], log)
-    run([gw, "plan", "--network", netfile, "--counts", counts, "--out", plans], log)
+    run([gw, "plan", "--network", netfile, "--counts", counts, "--out", plans, *ctx["plan_args"]], log)
     accepted = "# Validation: accepted" in open(plans).read()
     loop = os.path.join(d, "loop")
     run([gw, "sumo", "export", "--network", netfile, "--plan", plans, "--out", loop,
@@ -324,7 +324,7 @@ def one(ctx, name, seed):
     peak = os.path.join(d, "peak.e1.out.xml")
     peak_begin = peak_hour(e1, peak, demand_end)
     run([gw, "sumo", "counts", peak, "--network", netfile, "--out", counts], log)
-    run([gw, "plan", "--network", netfile, "--counts", counts, "--out", plans], log)
+    run([gw, "plan", "--network", netfile, "--counts", counts, "--out", plans, *ctx["plan_args"]], log)
     accepted = "# Validation: accepted" in open(plans).read()
     loop = os.path.join(d, "loop")
     run([gw, "sumo", "export", "--network", netfile, "--plan", plans, "--out", loop,
@@ -418,6 +418,8 @@ def main():
     ap.add_argument("--generate-only", action="store_true",
                     help="only generate and import the netgenerate networks named (into WORK/generated/NAME/imported)")
     ap.add_argument("--json", action="store_true", help="print a JSON array instead of tables")
+    ap.add_argument("--plan-args", default="",
+                    help="extra arguments for `greenwave plan`, space-separated (e.g. --price-permissive-lefts)")
     ap.add_argument("--table", metavar="JSON", help="print the tables of an earlier --json output and stop")
     a = ap.parse_args()
     if a.table:
@@ -433,7 +435,7 @@ def main():
         die(f"{a.greenwave} not found: build it with `cargo build --release -p greenwave`")
     b, tools, py = find_sumo()
     ctx = {"bin": b, "tools": tools, "python": py, "greenwave": os.path.abspath(a.greenwave),
-           "work": os.path.abspath(a.work), "end": a.end}
+           "work": os.path.abspath(a.work), "end": a.end, "plan_args": a.plan_args.split()}
     if not a.json:
         print(f"SUMO: {b}/sumo; tools: {tools}; scratch: {ctx['work']}", flush=True)
     for n in names:
