@@ -7,6 +7,7 @@
 //! cargo bench -p simulator --bench simbench            # every case
 //! cargo bench -p simulator --bench simbench -- grid8   # cases whose name contains "grid8"
 //! cargo bench -p simulator --bench simbench -- scale   # only the scaling series
+//! GW_SIMBENCH_LANE_CHANGES=0 cargo bench -p simulator --bench simbench   # without lane changes
 //! ```
 //!
 //! Each case runs in a child process of this binary, so that the peak resident memory
@@ -89,7 +90,11 @@ fn run_case(name: &str, reps: usize) {
     let (net, demand, duration) = load(name);
     let (ixs, links) = (net.intersections.len(), net.links.len());
     let lanes: u64 = net.links.iter().map(|l| l.lanes as u64).sum();
-    let cfg = SimConfig::default();
+    let cfg = SimConfig {
+        // The cost of the lane-change pass, against a run without it (docs/benchmarks.md).
+        lane_changes: std::env::var("GW_SIMBENCH_LANE_CHANGES").map_or(true, |v| v != "0"),
+        ..SimConfig::default()
+    };
     let steps = ((duration.0 + cfg.step.0 - 1) / cfg.step.0) as u64;
     let sc = Scenario::new(net, demand, cfg).expect("scenario");
     let mut best = f64::INFINITY;

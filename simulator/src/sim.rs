@@ -321,6 +321,15 @@ pub struct Simulation {
     acc: Acc,
 }
 
+/// Krauss's safe speed behind a leader at speed `vl`, `gap` metres ahead (no closer than 0),
+/// with deceleration `b` and reaction time `tau`.
+#[inline]
+fn krauss_safe_speed(b: f64, tau: f64, gap: f64, vl: f64) -> f64 {
+    let btau = b * tau;
+    let g = gap.max(0.0);
+    -btau + (btau * btau + vl * vl + 2.0 * b * g).sqrt()
+}
+
 fn uniform(rng: &mut ChaCha8Rng) -> f64 {
     // 53 random bits in [0, 1).
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
@@ -1173,11 +1182,7 @@ impl Simulation {
             dp.decel_mps2,
             dp.tau_s,
         );
-        let btau = b * tau;
-        let safe = |gap: f64, vl: f64| -> f64 {
-            let g = gap.max(0.0);
-            -btau + (btau * btau + vl * vl + 2.0 * b * g).sqrt()
-        };
+        let safe = |gap: f64, vl: f64| krauss_safe_speed(b, tau, gap, vl);
         let mut progress = false;
 
         // 1. Signals.
@@ -1649,11 +1654,7 @@ impl Simulation {
         let st = self.st.clone();
         let dp = &st.cfg.driver;
         let (len, min_gap, b, tau) = (dp.length_m, dp.min_gap_m, dp.decel_mps2, dp.tau_s);
-        let btau = b * tau;
-        let safe = |gap: f64, vl: f64| -> f64 {
-            let g = gap.max(0.0);
-            -btau + (btau * btau + vl * vl + 2.0 * b * g).sqrt()
-        };
+        let safe = |gap: f64, vl: f64| krauss_safe_speed(b, tau, gap, vl);
         // Lanes whose front is halted for a movement, on links of more than one lane.
         let mut held = std::mem::take(&mut self.held_scratch);
         held.clear();
