@@ -332,6 +332,22 @@ impl Network {
         geometry::bearing_deg(here.0, here.1, there.0, there.1)
     }
 
+    /// The plan intersection `i` runs: the one `overrides` (a plan file's, a candidate's)
+    /// gives it, else the plan its schedule runs at `time_of_day` (milliseconds since local
+    /// midnight). The one rule the simulator's controls and the cabinets in the simulator use.
+    pub fn plan_in_force<'a>(
+        &'a self,
+        i: IntersectionIdx,
+        overrides: &'a [(IntersectionIdx, crate::plan::Plan)],
+        time_of_day: Ms,
+    ) -> Option<&'a crate::plan::Plan> {
+        overrides
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map(|(_, p)| p)
+            .or_else(|| self.intersections[i.0].scheduled_plan(time_of_day))
+    }
+
     /// The approach of intersection `me` opposite `approach`: the other approach whose leg
     /// points nearest the reverse of `approach`'s leg, within 45°. The stream a permissive
     /// left turn from `approach` yields to (the simulator) and is priced against (the planner).

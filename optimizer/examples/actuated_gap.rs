@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use intersections::{load, IntersectionIdx, Ms, Plan};
+use intersections::{load, IntersectionIdx, Plan};
 use optimizer::adaptive::webster_plans;
 use optimizer::cabinet::Cabinets;
 use optimizer::decide::{Figures, Operation};
@@ -101,7 +101,7 @@ fn main() {
             let sim_runs = simulator::par_seeds(&seeds, |s| sc.run(&op.control(), s, dur)).unwrap();
             let cab_runs = simulator::par_seeds(&seeds, |s| {
                 let mut sim = sc.simulation(&Control::of_kind(ControlKind::External), s)?;
-                let mut cab = Cabinets::new(sc.network(), &op, Ms::ZERO)?;
+                let mut cab = Cabinets::new(&sim, &op)?;
                 cab.run_until(&mut sim, dur);
                 Ok::<_, simulator::SimError>(sim.metrics())
             })

@@ -34,7 +34,7 @@ fn main() {
     let mut sim = sc
         .simulation(&Control::of_kind(ControlKind::External), 1)
         .unwrap();
-    let mut cab = Cabinets::new(net, &op, Ms::ZERO).unwrap();
+    let mut cab = Cabinets::new(&sim, &op).unwrap();
     let mut est = Estimator::new(net, Some(sc.demand()), EstimateParams::default());
     let mut taker = CountTaker::new(&sim);
     for k in 1..=12 {

@@ -45,7 +45,7 @@ fn main() {
                 let f = demand_flows(net, sc.demand(), Some(slice));
                 Operation::coordinated(plan_network(net, &f, &pp).unwrap().plans)
             };
-            let mut cab = Cabinets::new(net, &plan_at(0), Ms::ZERO)?;
+            let mut cab = Cabinets::new(&sim, &plan_at(0))?;
             let mut t = every;
             while Ms::from_s(t) < dur {
                 cab.run_until(&mut sim, Ms::from_s(t));

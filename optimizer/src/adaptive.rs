@@ -351,7 +351,7 @@ pub fn run_greenwave_at(
         Some(f) => Operation::mixed(first, actuated_at.to_vec(), f),
         None => Operation::coordinated(first),
     };
-    let mut cabinets = Cabinets::new(net, &in_force, Ms::ZERO)?;
+    let mut cabinets = Cabinets::new(&sim, &in_force)?;
     let mut estimator = Estimator::new(net, Some(demand), params.estimate.clone());
     let mut taker = CountTaker::new(&sim);
     let mut next_replan = params.replan_every;

@@ -8,7 +8,7 @@
 use intersections::field::{Field, Measurements, SignalLogic};
 use intersections::machine::SignalMachine;
 use intersections::spec::ControlKind as IxControl;
-use intersections::{Colour, IntersectionIdx, Ms, Network, Plan};
+use intersections::{Colour, IntersectionIdx, Ms, Plan};
 use simulator::{SimError, Simulation};
 
 use crate::decide::Operation;
@@ -79,10 +79,12 @@ pub struct Cabinets {
 }
 
 impl Cabinets {
-    /// Cabinets that power up at `now` (flashing yellow, all red, then the plan) running
-    /// `op`; a signalised intersection `op` has no plan for runs the network's plan scheduled
-    /// at `now`, and one without either is an error.
-    pub fn new(net: &Network, op: &Operation, now: Ms) -> Result<Self, SimError> {
+    /// Cabinets that power up at `sim`'s time (flashing yellow, all red, then the plan)
+    /// running `op`; a signalised intersection `op` has no plan for runs the network's plan
+    /// scheduled at `sim`'s time of day ([`intersections::Network::plan_in_force`]), and one without either
+    /// is an error.
+    pub fn new(sim: &Simulation, op: &Operation) -> Result<Self, SimError> {
+        let (net, now) = (sim.network(), sim.now());
         let n = net.intersections.len();
         let mut logics: Vec<Option<CabinetLogic>> = vec![None; n];
         for (i, ix) in net.intersections.iter().enumerate() {
@@ -90,12 +92,8 @@ impl Cabinets {
                 continue;
             }
             let ii = IntersectionIdx(i);
-            let plan = op
-                .plans
-                .iter()
-                .find(|(j, _)| *j == ii)
-                .map(|(_, p)| p)
-                .or_else(|| ix.scheduled_plan(now))
+            let plan = net
+                .plan_in_force(ii, &op.plans, sim.time_of_day())
                 .ok_or_else(|| SimError::NoPlan {
                     intersection: ix.id.clone(),
                 })?;
@@ -148,5 +146,52 @@ impl Cabinets {
             sim.step();
         }
         sim.gridlock().is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simulator::{Control, ControlKind, Scenario, SimConfig};
+
+    /// The cabinets power up on the plan the schedule runs at the simulation's time of day
+    /// (`start_of_day` + simulated time), as the simulator's own controls do, unless the
+    /// operation gives one.
+    #[test]
+    fn cabinets_start_on_the_plan_scheduled_at_the_time_of_day() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
+        let net = intersections::load::load_network(&dir.join("grid4.toml")).unwrap();
+        let demand =
+            intersections::load::load_demand_for(&dir.join("grid4.demand.toml"), &net).unwrap();
+        let ids = |start_of_day: Ms, op: &Operation| -> Vec<String> {
+            let cfg = SimConfig {
+                start_of_day,
+                ..SimConfig::default()
+            };
+            let sc = Scenario::new(net.clone(), demand.clone(), cfg).unwrap();
+            let sim = sc
+                .simulation(&Control::of_kind(ControlKind::External), 1)
+                .unwrap();
+            let cab = Cabinets::new(&sim, op).unwrap();
+            cab.logics
+                .iter()
+                .flatten()
+                .map(|l| l.machine.plan().unwrap().id.clone())
+                .collect()
+        };
+        let none = Operation::coordinated(Vec::new());
+        assert!(ids(Ms::ZERO, &none).iter().all(|p| p == "offpeak"));
+        // grid4 runs am_peak from 07:00.
+        let morning = ids(Ms::from_s(7 * 3600 + 1800), &none);
+        assert!(morning.iter().all(|p| p == "am_peak"), "{morning:?}");
+        // A plan of the operation wins over the schedule.
+        let g11 = net.intersection("G11").unwrap();
+        let mut own = net.intersections[g11.0].plans[2].clone();
+        own.id = "mine".into();
+        let op = Operation::coordinated(vec![(g11, own)]);
+        let with = ids(Ms::from_s(7 * 3600 + 1800), &op);
+        assert_eq!(with[0], "mine");
+        assert!(with[1..].iter().all(|p| p == "am_peak"));
     }
 }

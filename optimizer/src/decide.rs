@@ -201,7 +201,7 @@ pub fn validate_operations(
     let external = Control::of_kind(ControlKind::External);
     let per_seed = par_seeds(&p.seeds, |seed| -> Result<Vec<RunMetrics>, SimError> {
         let mut sim = scenario.simulation(&external, seed)?;
-        let mut cabinets = Cabinets::new(net, in_force, Ms::ZERO)?;
+        let mut cabinets = Cabinets::new(&sim, in_force)?;
         cabinets.run_until(&mut sim, p.warmup);
         sim.reset_metrics();
         let end = p.warmup + p.horizon;

@@ -766,6 +766,11 @@ impl Simulation {
     pub fn now(&self) -> Ms {
         self.now
     }
+    /// Time of day now (the configuration's `start_of_day` plus the simulated time), for
+    /// the intersections' plan schedules.
+    pub fn time_of_day(&self) -> Ms {
+        self.st.cfg.start_of_day + self.now
+    }
     pub fn seed(&self) -> u64 {
         self.seed
     }
@@ -813,12 +818,9 @@ impl Simulation {
                 self.logic_always[xi] = false;
                 continue;
             }
-            let plan: Option<&Plan> = control
-                .plans
-                .iter()
-                .find(|(i, _)| i.0 == xi)
-                .map(|(_, p)| p)
-                .or_else(|| ix.scheduled_plan(st.cfg.start_of_day + self.now));
+            let plan: Option<&Plan> =
+                st.net
+                    .plan_in_force(IntersectionIdx(xi), &control.plans, self.time_of_day());
             let need_plan = || SimError::NoPlan {
                 intersection: ix.id.clone(),
             };
