@@ -55,9 +55,13 @@ pub fn control(a: ControlArgs) -> Result<()> {
         params.validate = None;
     }
     if let Some(f) = a.max_green_factor {
-        if !(1.0..=4.0).contains(&f) {
+        // The cabinets' limits, the same as on the wire and in serve.toml.
+        let r = intersections::messages::MAX_GREEN_FACTOR_RANGE;
+        if !r.contains(&f) {
             return Err(anyhow!(
-                "--max-green-factor {f}: must be between 1 and 4 (a stage's maximum is its planned green times the factor)"
+                "--max-green-factor {f} is outside {} to {} (a stage's maximum is its planned green times the factor; the limits the cabinets enforce)",
+                r.start(),
+                r.end()
             ));
         }
         params.actuated_max_green_factor = Some(f);

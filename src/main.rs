@@ -235,7 +235,10 @@ enum OffsetsArg {
 }
 
 /// The planner's parameters with `--offsets` applied.
-fn plan_params(offsets: Option<OffsetsArg>) -> PlanParams {
+/// The planner's parameters from the command line: `--offsets`, and
+/// `--price-permissive-lefts` (permissive left turns count in the flow ratios as the through
+/// vehicles they cost, by gap acceptance against the opposing stream).
+fn plan_params(offsets: Option<OffsetsArg>, price_permissive_lefts: bool) -> PlanParams {
     let mut p = PlanParams::default();
     match offsets {
         Some(OffsetsArg::GreenWave) => p.offsets = OffsetChoice::GreenWave,
@@ -243,13 +246,7 @@ fn plan_params(offsets: Option<OffsetsArg>) -> PlanParams {
         Some(OffsetsArg::Auto) => p.offsets = OffsetChoice::Auto,
         None => {}
     }
-    p
-}
-
-/// `--price-permissive-lefts`: permissive left turns count in the flow ratios as the through
-/// vehicles they cost (gap acceptance against the opposing stream).
-fn with_pricing(mut p: PlanParams, price: bool) -> PlanParams {
-    if price {
+    if price_permissive_lefts {
         p.permissive_left = Some(GapAcceptance::default());
     }
     p
@@ -284,7 +281,7 @@ enum BenchCommand {
         #[arg(long, value_enum)]
         offsets: Option<OffsetsArg>,
         /// Greenwave's isolated actuated operation: each stage's maximum is its planned green
-        /// times this factor (default 2; between 1 and 4).
+        /// times this factor (default 2; 1 to 3, the cabinets' limits).
         #[arg(long)]
         max_green_factor: Option<f64>,
         /// Price permissive left turns by gap acceptance against the opposing stream in the
@@ -423,7 +420,7 @@ fn main() -> ExitCode {
             threshold_pct: threshold,
             plan: PlanParams {
                 double_cycling,
-                ..with_pricing(plan_params(offsets), price_permissive_lefts)
+                ..plan_params(offsets, price_permissive_lefts)
             },
         })),
         Command::Bench { what } => report(match what {
@@ -445,7 +442,7 @@ fn main() -> ExitCode {
                 json,
                 no_validate,
                 max_green_factor,
-                plan: with_pricing(plan_params(offsets), price_permissive_lefts),
+                plan: plan_params(offsets, price_permissive_lefts),
             }),
             BenchCommand::Planning {
                 sizes,
@@ -460,7 +457,7 @@ fn main() -> ExitCode {
                 horizon_s: horizon,
                 json,
                 coordinate_rows,
-                plan: plan_params(offsets),
+                plan: plan_params(offsets, false),
             }),
         }),
     }

@@ -107,3 +107,29 @@ fn bench_control_json_has_the_issue_fields() {
         }
     }
 }
+
+/// `bench control --max-green-factor` outside the cabinets' limits is refused before any
+/// run, naming the option, the value and the limits.
+#[test]
+fn bench_control_refuses_a_max_green_factor_outside_the_cabinets_limits() {
+    for bad in ["0.5", "3.5"] {
+        let o = gw(&[
+            "bench",
+            "control",
+            "--networks",
+            "single",
+            "--seeds",
+            "1",
+            "--duration",
+            "60",
+            "--max-green-factor",
+            bad,
+        ]);
+        assert!(!o.status.success(), "{bad} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("--max-green-factor {bad} is outside 1 to 3")),
+            "{err}"
+        );
+    }
+}
