@@ -10,39 +10,28 @@
 //!
 //! Figures in docs/benchmarks.md (Optimizer, "Control").
 
-use std::path::Path;
+mod common;
 
-use intersections::{load, IntersectionIdx, Plan};
+use intersections::{IntersectionIdx, Plan};
 use optimizer::adaptive::webster_plans;
 use optimizer::cabinet::Cabinets;
 use optimizer::decide::{Figures, Operation};
-use optimizer::webster::{GapAcceptance, PlanParams};
-use simulator::{Control, ControlKind, Scenario, SimConfig};
+use simulator::{Control, ControlKind};
 
 fn main() {
-    let name = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .unwrap_or_else(|| "grid4".into());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
-    let net = load::load_network(&dir.join(format!("{name}.toml"))).unwrap();
-    let demand = load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net).unwrap();
-    let sc = Scenario::new(net, demand, SimConfig::default()).unwrap();
+    let (name, pp) = common::args();
+    let sc = common::shipped(&name);
     let seeds = [1u64, 2, 3, 4, 5];
     let dur = sc.demand().duration();
-    let shipped: Vec<(IntersectionIdx, Plan)> = sc
-        .network()
-        .intersections
-        .iter()
-        .enumerate()
-        .filter_map(|(i, ix)| ix.plans.first().map(|p| (IntersectionIdx(i), p.clone())))
+    // The plans the schedule runs at the start (what the simulator's `actuated` runs).
+    let net = sc.network();
+    let shipped: Vec<(IntersectionIdx, Plan)> = (0..net.intersections.len())
+        .map(IntersectionIdx)
+        .filter_map(|i| {
+            net.plan_in_force(i, &[], sc.config().start_of_day)
+                .map(|p| (i, p.clone()))
+        })
         .collect();
-    // `--price` prices permissive left turners (docs/optimizer.md).
-    let price = std::env::args().any(|a| a == "--price");
-    let pp = PlanParams {
-        permissive_left: price.then(GapAcceptance::default),
-        ..PlanParams::default()
-    };
     let webster = webster_plans(&sc, &pp).unwrap();
     for (i, p) in &webster {
         let g: Vec<f64> = p.stages.iter().map(|s| s.green.as_secs_f64()).collect();

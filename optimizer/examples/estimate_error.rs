@@ -8,22 +8,20 @@
 //! cargo run --release -p optimizer --example estimate_error -- grid4
 //! ```
 
+mod common;
+
 use intersections::spec::Turn;
-use intersections::{load, Ms};
+use intersections::Ms;
 use optimizer::adaptive::{webster_plans, CountTaker};
 use optimizer::cabinet::Cabinets;
 use optimizer::decide::Operation;
 use optimizer::estimate::{demand_flows, EstimateParams, Estimator};
 use optimizer::webster::{GapAcceptance, PlanParams};
-use simulator::{Control, ControlKind, Scenario, SimConfig};
-use std::path::Path;
+use simulator::{Control, ControlKind};
 
 fn main() {
-    let name = std::env::args().nth(1).unwrap_or_else(|| "grid4".into());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
-    let net = load::load_network(&dir.join(format!("{name}.toml"))).unwrap();
-    let demand = load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net).unwrap();
-    let sc = Scenario::new(net, demand, SimConfig::default()).unwrap();
+    let (name, _) = common::args();
+    let sc = common::shipped(&name);
     let pp = PlanParams {
         permissive_left: Some(GapAcceptance::default()),
         ..PlanParams::default()

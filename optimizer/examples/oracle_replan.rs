@@ -6,30 +6,20 @@
 //! cargo run --release -p optimizer --example oracle_replan -- grid4 [--price]
 //! ```
 
-use std::path::Path;
+mod common;
 
-use intersections::{load, Ms};
+use intersections::Ms;
 use optimizer::adaptive::webster_plans;
 use optimizer::cabinet::Cabinets;
 use optimizer::decide::{Figures, Operation};
 use optimizer::estimate::demand_flows;
-use optimizer::webster::{plan_network, GapAcceptance, PlanParams};
-use simulator::{Control, ControlKind, Scenario, SimConfig};
+use optimizer::webster::plan_network;
+use simulator::{Control, ControlKind};
 
 fn main() {
-    let name = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .unwrap_or_else(|| "grid4".into());
-    let price = std::env::args().any(|a| a == "--price");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
-    let net = load::load_network(&dir.join(format!("{name}.toml"))).unwrap();
-    let demand = load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net).unwrap();
-    let sc = Scenario::new(net, demand, SimConfig::default()).unwrap();
-    let pp = PlanParams {
-        permissive_left: price.then(GapAcceptance::default),
-        ..PlanParams::default()
-    };
+    let (name, pp) = common::args();
+    let price = pp.permissive_left.is_some();
+    let sc = common::shipped(&name);
     let seeds = [1u64, 2, 3, 4, 5];
     let dur = sc.demand().duration();
     let slice_s = sc.demand().slice.0 / 1000;
