@@ -306,16 +306,26 @@ pub fn commission(
     params: &AdaptiveParams,
 ) -> Result<Vec<IntersectionIdx>, AdaptiveError> {
     match params.actuated_max_green_factor {
-        Some(f) => {
-            let history = webster_plans(scenario, &params.plan)?;
-            Ok(choose_actuated(
-                scenario,
-                &history,
-                f,
-                &params.commissioning_seeds,
-                scenario.demand().duration(),
-            )?)
-        }
+        Some(_) => commission_with(scenario, &webster_plans(scenario, &params.plan)?, params),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// [`commission`] with the plans for the history's mean flows already made
+/// ([`webster_plans`] with `params.plan`), for a caller that needs them too.
+pub fn commission_with(
+    scenario: &Scenario,
+    history_plans: &[(IntersectionIdx, Plan)],
+    params: &AdaptiveParams,
+) -> Result<Vec<IntersectionIdx>, AdaptiveError> {
+    match params.actuated_max_green_factor {
+        Some(f) => Ok(choose_actuated(
+            scenario,
+            history_plans,
+            f,
+            &params.commissioning_seeds,
+            scenario.demand().duration(),
+        )?),
         None => Ok(Vec::new()),
     }
 }

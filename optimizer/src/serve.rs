@@ -205,7 +205,7 @@ impl HistoryModes {
         path: &Path,
         actuated: &intersections::control::ActuatedParams,
     ) -> Result<HistoryModes, String> {
-        use crate::adaptive::{commission, webster_plans, AdaptiveParams};
+        use crate::adaptive::{commission_with, webster_plans, AdaptiveParams};
         let max_green_factor = actuated.max_green_factor;
         let duration = history.duration();
         let params = AdaptiveParams {
@@ -216,11 +216,12 @@ impl HistoryModes {
         let scenario =
             simulator::Scenario::new(net.clone(), history, simulator::SimConfig::default())
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-        // The groups with a plan; the choice itself is the adaptive loop's commissioning.
+        // The plans for the history's mean flows (which groups have one), then the adaptive
+        // loop's commissioning on them.
         let plans = webster_plans(&scenario, &params.plan)
             .map_err(|e| format!("{}: no plans for its mean flows: {e}", path.display()))?;
-        let actuated_at =
-            commission(&scenario, &params).map_err(|e| format!("{}: {e}", path.display()))?;
+        let actuated_at = commission_with(&scenario, &plans, &params)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let groups = region_groups(net)
             .into_iter()
             .filter(|(_, members)| plans.iter().any(|(i, _)| members.contains(i)))
