@@ -81,8 +81,8 @@ pub struct Cabinets {
 impl Cabinets {
     /// Cabinets that power up at `sim`'s time (flashing yellow, all red, then the plan)
     /// running `op`; a signalised intersection `op` has no plan for runs the network's plan
-    /// scheduled at `sim`'s time of day ([`intersections::Network::plan_in_force`]), and one without either
-    /// is an error.
+    /// scheduled at `sim`'s time of day ([`intersections::Network::plan_in_force`]), and one
+    /// without either is an error.
     pub fn new(sim: &Simulation, op: &Operation) -> Result<Self, SimError> {
         let (net, now) = (sim.network(), sim.now());
         let n = net.intersections.len();

@@ -38,8 +38,10 @@
 //!    [`offsets`]: a TRANSYT-style hill-climb on a delay-and-stops index of cyclic flow
 //!    profiles with Robertson's platoon dispersion (Robertson 1969, *TRANSYT*, RRL LR 253).
 //!    Departures: no end gain for the yellow; a group green in `k` stages counts `y / k` in
-//!    each; double cycling as an option (`PlanParams::double_cycling`, off by default); no bandwidth maximisation; splits not searched. Every plan is
-//!    checked by `intersections::plan::validate`.
+//!    each; double cycling as an option (`PlanParams::double_cycling`, off by default);
+//!    permissive left turners priced by gap acceptance as an option
+//!    (`PlanParams::permissive_left`, off by default); no bandwidth maximisation; splits not
+//!    searched. Every plan is checked by `intersections::plan::validate`.
 //! 4. [`decide`]: candidate and plans in force simulated on the estimated demand, several
 //!    seeds, common random numbers; accepted only if mean delay improves by more than the
 //!    threshold (3%).
