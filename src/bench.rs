@@ -137,8 +137,8 @@ fn print_table(name: &str, duration: Ms, seeds: usize, rows: &[BenchRow]) {
             r.replans
                 .as_ref()
                 .map(|l| format!(
-                    "  ({} of {} re-plans deployed, {} actuated)",
-                    l.accepted, l.replans, l.actuated
+                    "  ({} of {} re-plans deployed, {} actuated, {} back to the history's plans)",
+                    l.accepted, l.replans, l.actuated, l.history
                 ))
                 .unwrap_or_default()
         );

@@ -2,7 +2,9 @@
 //! under the fixed plans for its mean demand (priced permissive lefts), seed 1, feeds each
 //! 10 min of simulated detector counts to the `Estimator`, and prints the mean absolute
 //! error of the planning flows per movement against the demand file's slice (left turns and
-//! the others apart).
+//! the others apart): the estimate (the filter as a random walk) against the interval just
+//! counted and against the interval to come, and the forecast along the history's profile
+//! (`Estimator::forecast`) against the interval to come.
 //!
 //! ```text
 //! cargo run --release -p optimizer --example estimate_error -- grid4
@@ -34,16 +36,18 @@ fn main() {
         .unwrap();
     let mut cab = Cabinets::new(&sim, &op).unwrap();
     let mut est = Estimator::new(net, Some(sc.demand()), EstimateParams::default());
+    let mut still = Estimator::new(
+        net,
+        Some(sc.demand()),
+        EstimateParams {
+            history_trend: false,
+            ..EstimateParams::default()
+        },
+    );
     let mut taker = CountTaker::new(&sim);
-    for k in 1..=12 {
-        let t = Ms::from_s(600 * k);
-        cab.run_until(&mut sim, t);
-        est.push(&taker.take(&sim));
-        let e = est.estimate().planning_flows(1.1);
-        let slice = ((600 * k - 300) / 900) as usize;
-        let truth = demand_flows(net, sc.demand(), Some(slice));
+    // Mean absolute error per movement (share of the true flow), left turns and the others.
+    let mape = |e: &[Vec<f64>], truth: &[Vec<f64>]| {
         let (mut el, mut nl, mut eo, mut no) = (0.0, 0, 0.0, 0);
-        let (mut sl_e, mut sl_t) = (0.0, 0.0);
         for (i, ix) in net.intersections.iter().enumerate() {
             for (m, mv) in ix.movements.iter().enumerate() {
                 let (a, b) = (e[i][m], truth[i][m]);
@@ -54,14 +58,46 @@ fn main() {
                 if matches!(mv.turn, Turn::Left) {
                     el += err;
                     nl += 1;
-                    sl_e += a;
-                    sl_t += b;
                 } else {
                     eo += err;
                     no += 1;
                 }
             }
         }
-        println!("t={:5} slice {slice}: left MAPE {:5.1}% (sum est {:6.0} true {:6.0}), other MAPE {:5.1}%", 600*k, 100.0*el/nl as f64, sl_e, sl_t, 100.0*eo/no as f64);
+        (100.0 * el / nl.max(1) as f64, 100.0 * eo / no.max(1) as f64)
+    };
+    let slice_of = |t: i64| ((t / 900) as usize).min(sc.demand().slices - 1);
+    println!(
+        "{name}: error per movement, left turns / the others (mean absolute, % of the true flow)"
+    );
+    println!("    t s | estimate, interval ended | estimate held, interval to come | forecast, interval to come");
+    let mut sums = [0.0; 3];
+    for k in 1..=12 {
+        let t = Ms::from_s(600 * k);
+        cab.run_until(&mut sim, t);
+        let records = taker.take(&sim);
+        est.push(&records);
+        still.push(&records);
+        let past = demand_flows(net, sc.demand(), Some(slice_of(600 * k - 300)));
+        let coming = demand_flows(net, sc.demand(), Some(slice_of(600 * k + 300)));
+        let a = mape(&still.estimate().planning_flows(1.1), &past);
+        let b = mape(&still.estimate().planning_flows(1.1), &coming);
+        let c = mape(
+            &est.forecast(t + Ms::from_s(300)).planning_flows(1.1),
+            &coming,
+        );
+        if k > 1 {
+            for (s, x) in sums.iter_mut().zip([a, b, c]) {
+                *s += (x.0 + x.1) / 2.0 / 11.0;
+            }
+        }
+        println!(
+            "{:7} | {:10.1}% / {:5.1}%        | {:10.1}% / {:5.1}%               | {:10.1}% / {:5.1}%",
+            600 * k, a.0, a.1, b.0, b.1, c.0, c.1
+        );
     }
+    println!(
+        "mean from 20 min on: estimate {:.1}%, held for the interval to come {:.1}%, forecast {:.1}%",
+        sums[0], sums[1], sums[2]
+    );
 }

@@ -140,6 +140,43 @@ impl Default for ValidateParams {
     }
 }
 
+/// The check's demand from the estimates of the last intervals (`recent`, oldest first, each
+/// the movement flows estimated over one `interval`, the last the newest): the street's
+/// recent past replayed as the warm-up, as many whole intervals as fit in `p.warmup`, then
+/// the newest estimate held over the horizon. Returns the demand and the check's settings
+/// with the warm-up that is replayed (shorter than `p.warmup` while fewer intervals are
+/// known). A warm-up shorter than one interval replays nothing: the newest estimate from
+/// empty for the warm-up and the horizon, the settings as given.
+///
+/// Replaying the estimated recent past, rather than filling an empty street for a while on
+/// the newest estimate alone, gives the check the queues the street has built: on grid4 the
+/// check from empty saw half the delay the street had at the peak and so ranked re-plans as
+/// on a light network (docs/benchmarks.md, "The check's warm-up").
+pub fn check_demand(
+    net: &Network,
+    recent: &[Vec<Vec<f64>>],
+    interval: Ms,
+    p: &ValidateParams,
+) -> Result<(Demand, ValidateParams), Vec<intersections::diag::Problem>> {
+    assert!(
+        !recent.is_empty() && interval > Ms::ZERO,
+        "check_demand needs an estimate and an interval"
+    );
+    let newest = recent.last().expect("checked above");
+    let fit = ((p.warmup.0 / interval.0).max(0) as usize).min(recent.len());
+    if fit == 0 {
+        let demand = crate::estimate::demand_from_flows(net, newest, p.warmup + p.horizon)?;
+        return Ok((demand, p.clone()));
+    }
+    let ahead = (p.horizon.0 + interval.0 - 1) / interval.0;
+    let mut slices = recent[recent.len() - fit..].to_vec();
+    slices.extend(std::iter::repeat_n(newest.clone(), ahead.max(1) as usize));
+    let demand = crate::estimate::demand_from_flow_slices(net, &slices, interval)?;
+    let mut p = p.clone();
+    p.warmup = Ms(interval.0 * fit as i64);
+    Ok((demand, p))
+}
+
 /// Figures of a set of runs, averaged over seeds (the simulator's one definition).
 pub use simulator::SeedSummary as Figures;
 

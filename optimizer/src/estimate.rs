@@ -24,7 +24,9 @@
 //! 4. **Smoothing: a scalar Kalman filter per movement** (R. E. Kalman, *A new approach to
 //!    linear filtering and prediction problems*, J. Basic Eng. 82, 1960; applied to traffic
 //!    volumes by I. Okutani and Y. J. Stephanedes, Transp. Res. B 18, 1984). State: the flow;
-//!    process: a random walk with standard deviation `10% of the flow + 20 veh/h` per interval;
+//!    process: with a history, the flow carried along the history's time-of-day profile (times
+//!    the ratio of its flows at the two times, [`EstimateParams::history_trend`]), plus a
+//!    random walk with standard deviation `10% of the flow + 20 veh/h` per interval;
 //!    measurement noise: Poisson, `var = n / T²` for `n` vehicles in `T` hours. A lower-bound
 //!    measurement below the prediction is censored (it says only "at least this", which the
 //!    prediction already satisfies) and does not pull the estimate down.
@@ -54,6 +56,11 @@ pub struct EstimateParams {
     /// Weight of the exit-count rows against the cluster totals (10) and the prior (0.1).
     pub exit_weight: f64,
     pub prior_weight: f64,
+    /// With a history (the demand file as prior): the filter's prediction follows the
+    /// history's time-of-day profile (the flow times the ratio of the history's flows at the
+    /// two times) instead of standing still, and [`Estimator::forecast`] carries the
+    /// estimate ahead the same way.
+    pub history_trend: bool,
 }
 
 impl Default for EstimateParams {
@@ -65,6 +72,7 @@ impl Default for EstimateParams {
             process_noise_floor_veh_h: 20.0,
             exit_weight: 1.0,
             prior_weight: 0.1,
+            history_trend: true,
         }
     }
 }
@@ -292,10 +300,23 @@ fn nnls(rows: &[Row], n: usize) -> Vec<f64> {
     q
 }
 
+/// How the history carries a flow from a time when it expected `from` veh/h to one when it
+/// expects `to`: their ratio, where both are large enough to say something (20 veh/h), kept
+/// within a factor of 2.
+fn profile_ratio(from: f64, to: f64) -> f64 {
+    if from >= 20.0 && to >= 20.0 {
+        (to / from).clamp(0.5, 2.0)
+    } else {
+        1.0
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct Filter {
     x: f64,
     p: f64,
+    /// The middle of the last interval measured (when `measured`).
+    t: Ms,
     init: bool,
     lower_bound: bool,
     measured: bool,
@@ -506,6 +527,23 @@ impl<'a> Estimator<'a> {
         }
         let q = nnls(&rows, n);
         self.intervals += 1;
+        let mid = start + Ms((end - start).0 / 2);
+        let profiles: Vec<Option<Vec<f64>>> = self.filters[ixi]
+            .iter()
+            .map(|f| {
+                f.measured
+                    .then(|| self.history_at(ixi, f.t).cloned())
+                    .flatten()
+            })
+            .collect();
+        let now_h = self.history_at(ixi, mid).cloned();
+        let trend = self.params.history_trend;
+        let profile = |m: usize| -> f64 {
+            match (trend, &profiles[m], &now_h) {
+                (true, Some(a), Some(b)) => profile_ratio(a[m], b[m]),
+                _ => 1.0,
+            }
+        };
         for m in 0..n {
             let z = q[m];
             let f = &mut self.filters[ixi][m];
@@ -523,11 +561,18 @@ impl<'a> Estimator<'a> {
             if !f.init || !f.measured {
                 f.x = z;
                 f.p = r;
+                f.t = mid;
                 f.init = true;
                 f.measured = true;
                 f.lower_bound = lower[m];
                 continue;
             }
+            // Predict: the history's profile carries the flow from the last interval to this
+            // one (`profile`), then the random walk.
+            let g = profile(m);
+            f.x *= g;
+            f.p *= g * g;
+            f.t = mid;
             let qn = (self.params.process_noise_share * f.x
                 + self.params.process_noise_floor_veh_h)
                 .powi(2);
@@ -544,6 +589,17 @@ impl<'a> Estimator<'a> {
 
     /// The current estimate. Movements never measured and without history are 0.
     pub fn estimate(&self) -> FlowEstimate {
+        self.estimate_at(None)
+    }
+
+    /// The estimate carried ahead to time `at` along the history's time-of-day profile
+    /// ([`EstimateParams::history_trend`]; without a history, or with the trend off, the
+    /// current estimate): what to plan for the time the plans will run.
+    pub fn forecast(&self, at: Ms) -> FlowEstimate {
+        self.estimate_at(Some(at))
+    }
+
+    fn estimate_at(&self, at: Option<Ms>) -> FlowEstimate {
         let net = self.net;
         let intersections = net
             .intersections
@@ -558,7 +614,16 @@ impl<'a> Estimator<'a> {
                     .map(|(m, mv)| {
                         let f = self.filters[i][m];
                         let (x, p) = if f.init {
-                            (f.x, f.p)
+                            let g = match at {
+                                Some(at) if f.measured && self.params.history_trend => {
+                                    match (self.history_at(i, f.t), self.history_at(i, at)) {
+                                        (Some(a), Some(b)) => profile_ratio(a[m], b[m]),
+                                        _ => 1.0,
+                                    }
+                                }
+                                _ => 1.0,
+                            };
+                            (f.x * g, f.p * g * g)
                         } else {
                             let h = self.history.get(&None).map_or(0.0, |h| h[i][m]);
                             (h, (0.3 * h + 50.0).powi(2))
@@ -601,26 +666,46 @@ pub fn demand_from_flows(
     flows: &[Vec<f64>],
     duration: Ms,
 ) -> Result<Demand, Vec<intersections::diag::Problem>> {
+    demand_from_flow_slices(net, std::slice::from_ref(&flows.to_vec()), duration)
+}
+
+/// A demand of one slice of length `slice` per element of `slices` (each an estimate of the
+/// movement flows, oldest first), entry flows per slice as in [`demand_from_flows`]; the
+/// turning ratios (one table for the whole demand) are the last slice's. `slices` must not be
+/// empty.
+pub fn demand_from_flow_slices(
+    net: &Network,
+    slices: &[Vec<Vec<f64>>],
+    slice: Ms,
+) -> Result<Demand, Vec<intersections::diag::Problem>> {
     use intersections::spec::{DemandSpec, EntryFlowSpec, TurningSpec};
+    assert!(!slices.is_empty(), "a demand needs a slice");
     let mut entries = Vec::new();
     for l in net.entries() {
         let link = &net.links[l.0];
-        let flow = match link.to {
-            Endpoint::Intersection(ix) => net.intersections[ix.0]
-                .movements
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m.from == l)
-                .map(|(k, _)| flows[ix.0][k])
-                .sum::<f64>(),
-            Endpoint::Boundary(_) => 0.0,
-        };
         let cap = 2400.0 * link.lanes as f64;
+        let flows_veh_h = slices
+            .iter()
+            .map(|flows| {
+                let flow = match link.to {
+                    Endpoint::Intersection(ix) => net.intersections[ix.0]
+                        .movements
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, m)| m.from == l)
+                        .map(|(k, _)| flows[ix.0][k])
+                        .sum::<f64>(),
+                    Endpoint::Boundary(_) => 0.0,
+                };
+                (flow.clamp(0.0, cap) * 10.0).round() / 10.0
+            })
+            .collect();
         entries.push(EntryFlowSpec {
             link: link.id.clone(),
-            flows_veh_h: vec![(flow.clamp(0.0, cap) * 10.0).round() / 10.0],
+            flows_veh_h,
         });
     }
+    let flows = slices.last().expect("checked above");
     let mut turning = Vec::new();
     for (i, ix) in net.intersections.iter().enumerate() {
         for &a in &ix.approaches {
@@ -650,7 +735,7 @@ pub fn demand_from_flows(
         version: 1,
         network: String::new(),
         description: Some("estimated from detector counts".into()),
-        slice_s: duration.as_secs_f64().max(60.0),
+        slice_s: slice.as_secs_f64().max(60.0),
         entries,
         turning,
     };

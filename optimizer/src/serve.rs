@@ -190,6 +190,10 @@ pub struct HistoryModes {
     /// The seeds and the length of the simulations of the history.
     pub seeds: Vec<u64>,
     pub duration: Ms,
+    /// The plans for the history's mean flows (the region's base plans): the check is
+    /// offered them beside every re-plan, as in the benchmark's adaptive loop
+    /// ([`crate::adaptive::AdaptiveParams::offer_history_plans`]).
+    pub plans: Vec<(intersections::IntersectionIdx, intersections::Plan)>,
 }
 
 impl HistoryModes {
@@ -250,6 +254,7 @@ impl HistoryModes {
             max_green_factor,
             seeds,
             duration,
+            plans,
         })
     }
 
@@ -827,47 +832,65 @@ pub fn optimizer_planner(
     operations: OperationChoice,
 ) -> Planner {
     use crate::counts::CountRecord;
-    use crate::decide::{validate_operations, Operation as Check};
-    use crate::estimate::{demand_from_flows, estimate, EstimateParams};
+    use crate::decide::{check_demand, validate_operations, Operation as Check};
+    use crate::estimate::{estimate, EstimateParams};
     use crate::webster::{plan_network, PlanParams};
     use intersections::{IntersectionIdx, Plan};
     Arc::new(
         move |region: &str, net: &Network, store: &CountStore, in_force: &InForce, now: Ms| {
-            let mut records = Vec::new();
-            for (i, ix) in net.intersections.iter().enumerate() {
-                for (d, det) in ix.detectors.iter().enumerate() {
-                    if store
-                        .flow_veh_h(
-                            region,
-                            &ix.id,
-                            &det.id,
-                            now - window,
-                            now + Ms::from_s(3600),
-                        )
-                        .is_none()
-                    {
-                        continue; // no samples, or the detector is in fault: history stands in
+            // The reports that ended in (from, to], of the detectors with samples in the last
+            // window and not in fault (history stands in for the others).
+            let records_in = |from: Ms, to: Ms| {
+                let mut records = Vec::new();
+                for (i, ix) in net.intersections.iter().enumerate() {
+                    for (d, det) in ix.detectors.iter().enumerate() {
+                        if store
+                            .flow_veh_h(
+                                region,
+                                &ix.id,
+                                &det.id,
+                                now - window,
+                                now + Ms::from_s(3600),
+                            )
+                            .is_none()
+                        {
+                            continue;
+                        }
+                        records.extend(
+                            store
+                                .samples(region, &ix.id, &det.id)
+                                .filter(|s| s.end > from && s.end <= to)
+                                .map(|s| CountRecord {
+                                    intersection: IntersectionIdx(i),
+                                    detector: d,
+                                    start: s.start,
+                                    end: s.end,
+                                    count: s.count,
+                                    occupancy: Some(s.occupancy),
+                                }),
+                        );
                     }
-                    records.extend(
-                        store
-                            .samples(region, &ix.id, &det.id)
-                            .filter(|s| s.end > now - window)
-                            .map(|s| CountRecord {
-                                intersection: IntersectionIdx(i),
-                                detector: d,
-                                start: s.start,
-                                end: s.end,
-                                count: s.count,
-                                occupancy: Some(s.occupancy),
-                            }),
-                    );
                 }
-            }
+                records
+            };
+            let records = records_in(now - window, Ms(i64::MAX));
             if records.is_empty() {
                 return Vec::new();
             }
-            let est = estimate(net, &records, None, EstimateParams::default());
-            let flows = est.planning_flows(1.1);
+            let flows_of = |records: &[CountRecord]| {
+                estimate(net, records, None, EstimateParams::default()).planning_flows(1.1)
+            };
+            let flows = flows_of(&records);
+            // The windows before, oldest first, as far back as the check's warm-up replays
+            // (`check_demand`) and the store has reports.
+            let mut recent = vec![flows.clone()];
+            for k in 1..(params.warmup.0 / window.0.max(1)).max(0) {
+                let earlier = records_in(now - Ms(window.0 * (k + 1)), now - Ms(window.0 * k));
+                if earlier.is_empty() {
+                    break;
+                }
+                recent.insert(0, flows_of(&earlier));
+            }
             // The modes chosen from the region's history, with the actuated parameters.
             let modes = operations
                 .actuated
@@ -913,7 +936,7 @@ pub fn optimizer_planner(
                         .map(|p| (IntersectionIdx(i), p))
                 })
                 .collect();
-            let demand = match demand_from_flows(net, &flows, params.warmup + params.horizon) {
+            let (demand, params) = match check_demand(net, &recent, window, &params) {
                 Ok(d) => d,
                 Err(p) => {
                     return vec![GroupDecision {
@@ -956,7 +979,16 @@ pub fn optimizer_planner(
                     if c.actuated.is_some() {
                         c.actuated = Some(a.clone()); // the passage offered too
                     }
-                    vec![c]
+                    // The base plans stay on offer, in the same modes.
+                    let base = Check {
+                        plans: m.plans.clone(),
+                        ..c.clone()
+                    };
+                    if base.plans.is_empty() {
+                        vec![c]
+                    } else {
+                        vec![c, base]
+                    }
                 }
                 None => {
                     let mut c = vec![Check::coordinated(planned.plans.clone())];
@@ -997,7 +1029,7 @@ pub fn optimizer_planner(
             region_groups(net)
                 .into_iter()
                 .filter_map(|(g, members)| {
-                    let plans: Vec<&(IntersectionIdx, Plan)> = planned
+                    let plans: Vec<&(IntersectionIdx, Plan)> = chosen
                         .plans
                         .iter()
                         .filter(|(i, _)| members.contains(i))

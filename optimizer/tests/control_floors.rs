@@ -11,18 +11,27 @@ use optimizer::adaptive::{bench_network, AdaptiveParams, BenchControl, BenchRow}
 use simulator::{Scenario, SimConfig};
 
 fn rows(name: &str, seeds: &[u64], duration: Ms) -> Vec<BenchRow> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
-    let net = load::load_network(&dir.join(format!("{name}.toml"))).unwrap();
-    let d = load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net).unwrap();
-    let sc = Scenario::new(net, d, SimConfig::default()).unwrap();
-    bench_network(
-        &sc,
+    rows_with(
+        name,
         &BenchControl::ALL,
         seeds,
         duration,
         &AdaptiveParams::default(),
     )
-    .unwrap()
+}
+
+fn rows_with(
+    name: &str,
+    controls: &[BenchControl],
+    seeds: &[u64],
+    duration: Ms,
+    params: &AdaptiveParams,
+) -> Vec<BenchRow> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
+    let net = load::load_network(&dir.join(format!("{name}.toml"))).unwrap();
+    let d = load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net).unwrap();
+    let sc = Scenario::new(net, d, SimConfig::default()).unwrap();
+    bench_network(&sc, controls, seeds, duration, params).unwrap()
 }
 
 /// Runs in CI: every control produces figures on a short run of the smallest network.
@@ -70,23 +79,24 @@ fn assert_floors(name: &str) {
     );
 }
 
-// NOT MET on grid4 since lane changes (2026-11-29, third session). With vehicles able to
-// leave a lane held by a waiting permissive left turner (the simulator now agrees with SUMO
-// on grid4), `greenwave bench control` measured greenwave 123.9 s against fixed-webster
-// 203.0 s (-39.0%, TTI -24.8%, speed +33.3%) but the simulator's actuated control 106.9 s:
-// the floor "better than actuated" fails. The actuated baseline runs the network's own
-// balanced 80 s plans; greenwave's actuated maximums come from Webster plans that price a
-// shared lane's permissive left turners as through vehicles and so give the avenues too
-// little (docs/benchmarks.md, "Lane changes and the permissive-left price").
+// NOT MET on grid4 since lane changes (2026-11-29). With vehicles able to leave a lane held
+// by a waiting permissive left turner (the simulator now agrees with SUMO on grid4),
+// `greenwave bench control` measured greenwave 109.8 s against fixed-webster 203.0 s (-45.9%,
+// TTI -29.2%, speed +41.2%) but the simulator's actuated control 106.9 s: the floor "better
+// than actuated" fails by 2.7%. The actuated baseline runs the network's own balanced 80 s
+// plans; greenwave's actuated maximums come from Webster plans that take a shared lane's
+// permissive left turners for through vehicles and so give the avenues too little
+// (docs/benchmarks.md).
 #[test]
 #[ignore = "issue 6 floors not met on grid4 (actuated is ahead); figures in docs/benchmarks.md"]
 fn greenwave_meets_the_floors_on_grid4() {
     assert_floors("grid4");
 }
 
-/// Met (2026-11-29, with lane changes): district -50.4% delay, well ahead of actuated and
-/// max-pressure (docs/benchmarks.md). Against a Webster baseline that prices permissive
-/// left turners (`--price-permissive-lefts`) it is not met: see docs/benchmarks.md.
+/// Met (2026-11-29): district -52.3% delay, well ahead of actuated and max-pressure
+/// (docs/benchmarks.md). Against a Webster baseline that prices permissive left turners
+/// (`--price-permissive-lefts`) it is not met (greenwave +2.3%, see the test below and
+/// docs/benchmarks.md).
 #[test]
 fn greenwave_meets_the_floors_on_district() {
     assert_floors("district");
@@ -105,4 +115,36 @@ fn greenwave_meets_the_floors_on_district() {
 fn greenwave_meets_the_floors_on_single_and_arterial() {
     assert_floors("single");
     assert_floors("arterial");
+}
+
+/// Not a floor but the promise under it: the adaptive loop deploys only what the check finds
+/// better, so it must not lose to a well-timed fixed plan. Against the Webster plans that
+/// price permissive left turners (`--price-permissive-lefts`, the strongest fixed baseline on
+/// grid4 and district, 84.6 s and 84.5 s), greenwave with the same planner, 2 h, seeds 1-5,
+/// stays within 5% (measured 2026-11-29: +0.2% and +2.3%; it was +52% and +24% before the
+/// check replayed the recent past, the history's plans stayed on offer and the planner
+/// planned for the forecast; docs/benchmarks.md).
+#[test]
+fn greenwave_does_not_lose_to_the_priced_fixed_plans() {
+    let params = AdaptiveParams {
+        plan: optimizer::webster::PlanParams {
+            permissive_left: Some(optimizer::webster::GapAcceptance::default()),
+            ..Default::default()
+        },
+        ..AdaptiveParams::default()
+    };
+    for name in ["grid4", "district"] {
+        let r = rows_with(
+            name,
+            &[BenchControl::FixedWebster, BenchControl::Greenwave],
+            &[1, 2, 3, 4, 5],
+            Ms::from_s(7200),
+            &params,
+        );
+        let (fw, gw) = (&r[0], &r[1]);
+        assert!(
+            gw.mean_delay_s <= 1.05 * fw.mean_delay_s && gw.gridlocks == 0,
+            "{name}: greenwave {gw:?} against fixed-webster {fw:?}"
+        );
+    }
 }

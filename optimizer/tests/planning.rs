@@ -9,7 +9,9 @@ use optimizer::adaptive::{
     choose_actuated, run_control, simulated_counts, webster_plans, AdaptiveParams, BenchControl,
 };
 use optimizer::counts::{parse_counts, to_csv};
-use optimizer::decide::{validate_candidate, validate_operations, Operation, ValidateParams};
+use optimizer::decide::{
+    check_demand, validate_candidate, validate_operations, Operation, ValidateParams,
+};
 use optimizer::estimate::{demand_flows, demand_from_flows, estimate, EstimateParams};
 use optimizer::webster::{plan_network, GapAcceptance, PlanParams};
 use simulator::{Control, Scenario, SimConfig};
@@ -385,4 +387,143 @@ fn greenwave_adaptive_loop_runs() {
     .unwrap();
     assert_eq!(log.replans, 2);
     assert!(m.completed > 500 && m.gridlock.is_none(), "{m:?}");
+}
+
+/// The check's demand replays the recent estimates as its warm-up (one slice per interval,
+/// oldest first, as many whole intervals as fit in the warm-up and are known) and holds the
+/// newest over the horizon; a warm-up shorter than an interval replays nothing. A heavy
+/// recent past leaves its queues in the check: the plans in force show more delay than on
+/// the newest estimate from empty.
+#[test]
+fn the_check_replays_the_recent_estimates() {
+    let sc = scenario("single");
+    let net = sc.network();
+    let slice = |k| demand_flows(net, sc.demand(), Some(k));
+    let heavy: Vec<Vec<f64>> = slice(3)
+        .iter()
+        .map(|f| f.iter().map(|x| x * 2.0).collect())
+        .collect();
+    let recent = vec![heavy.clone(), heavy.clone(), heavy, slice(0)];
+    let interval = Ms::from_s(600);
+    let p = ValidateParams {
+        seeds: vec![1, 2],
+        horizon: Ms::from_s(900),
+        warmup: Ms::from_s(3600),
+        ..ValidateParams::default()
+    };
+    let (d, q) = check_demand(net, &recent, interval, &p).unwrap();
+    // Four intervals known (fewer than the hour's six): 40 min replayed, then 15 min in two
+    // slices of the newest.
+    assert_eq!(q.warmup, Ms::from_s(2400));
+    assert_eq!((q.horizon, q.seeds.clone()), (p.horizon, p.seeds.clone()));
+    assert_eq!((d.slice, d.slices), (interval, 6));
+    for (k, flows) in recent.iter().chain([&recent[3], &recent[3]]).enumerate() {
+        let one = demand_from_flows(net, flows, interval).unwrap();
+        for (e, o) in d.entries.iter().zip(&one.entries) {
+            assert_eq!(e.link, o.link);
+            assert!(
+                (e.flows_veh_h[k] - o.flows_veh_h[0]).abs() < 1e-9,
+                "slice {k}"
+            );
+        }
+    }
+    assert_eq!(
+        d.turning,
+        demand_from_flows(net, &recent[3], interval)
+            .unwrap()
+            .turning
+    );
+    // Only the last two fit in 20 min.
+    let short = ValidateParams {
+        warmup: Ms::from_s(1200),
+        ..p.clone()
+    };
+    let (d2, q2) = check_demand(net, &recent, interval, &short).unwrap();
+    assert_eq!((q2.warmup, d2.slices), (Ms::from_s(1200), 4));
+    // Less than an interval: the newest from empty, the settings as given.
+    let none = ValidateParams {
+        warmup: Ms::from_s(300),
+        ..p.clone()
+    };
+    let (d0, q0) = check_demand(net, &recent, interval, &none).unwrap();
+    assert_eq!(q0, none);
+    assert_eq!(
+        d0,
+        demand_from_flows(net, &recent[3], none.warmup + none.horizon).unwrap()
+    );
+    // The heavy past shows: the plans in force against themselves, replayed and from empty.
+    let plans = plan_network(net, &slice(0), &PlanParams::default())
+        .unwrap()
+        .plans;
+    let op = Operation::coordinated(plans);
+    let (replayed, _) = validate_operations(net, &d, &op, std::slice::from_ref(&op), &q).unwrap();
+    let (empty, _) = validate_operations(net, &d0, &op, std::slice::from_ref(&op), &q0).unwrap();
+    assert!(
+        replayed.before.mean_delay_s > 2.0 * empty.before.mean_delay_s,
+        "replayed {:.1} s, from empty {:.1} s",
+        replayed.before.mean_delay_s,
+        empty.before.mean_delay_s
+    );
+}
+
+/// The forecast along the history's time-of-day profile (`Estimator::forecast`) is closer to
+/// the demand of the interval to come than the estimate held still (the random walk): on
+/// grid4 and single under their fixed plans, 10-min counts, the mean absolute error per
+/// movement from the second interval on. With the trend off the forecast is the estimate.
+#[test]
+fn the_forecast_follows_the_history_profile() {
+    use optimizer::adaptive::CountTaker;
+    use optimizer::cabinet::Cabinets;
+    use optimizer::estimate::Estimator;
+    use simulator::ControlKind;
+    for name in ["grid4", "single"] {
+        let sc = scenario(name);
+        let net = sc.network();
+        let op = Operation::coordinated(webster_plans(&sc, &PlanParams::default()).unwrap());
+        let mut sim = sc
+            .simulation(&Control::of_kind(ControlKind::External), 1)
+            .unwrap();
+        let mut cab = Cabinets::new(&sim, &op).unwrap();
+        let mut est = Estimator::new(net, Some(sc.demand()), EstimateParams::default());
+        let off = EstimateParams {
+            history_trend: false,
+            ..EstimateParams::default()
+        };
+        let mut still = Estimator::new(net, Some(sc.demand()), off);
+        let mut taker = CountTaker::new(&sim);
+        let error = |e: &[Vec<f64>], truth: &[Vec<f64>]| {
+            let (mut sum, mut n) = (0.0, 0);
+            for (ei, ti) in e.iter().zip(truth) {
+                for (a, b) in ei.iter().zip(ti) {
+                    if *b >= 1.0 {
+                        sum += (a - b).abs() / b;
+                        n += 1;
+                    }
+                }
+            }
+            sum / n as f64
+        };
+        let (mut held, mut ahead) = (0.0, 0.0);
+        for k in 1..12 {
+            let t = Ms::from_s(600 * k);
+            cab.run_until(&mut sim, t);
+            let records = taker.take(&sim);
+            est.push(&records);
+            still.push(&records);
+            let at = t + Ms::from_s(300);
+            let slice = (at.0 / sc.demand().slice.0) as usize;
+            let coming = demand_flows(net, sc.demand(), Some(slice));
+            assert_eq!(still.forecast(at), still.estimate(), "{name}: trend off");
+            if k > 1 {
+                held += error(&still.estimate().planning_flows(1.0), &coming);
+                ahead += error(&est.forecast(at).planning_flows(1.0), &coming);
+            }
+        }
+        assert!(
+            ahead < 0.9 * held,
+            "{name}: forecast {:.3} against held {:.3}",
+            ahead / 10.0,
+            held / 10.0
+        );
+    }
 }

@@ -155,6 +155,8 @@ fn a_region_with_a_history_keeps_the_modes_chosen_from_it_per_group() {
         let want = choose_actuated(&sc, &plans, factor, &seeds, duration).unwrap();
         let m = &ops.from_history[&r.id];
         assert_eq!(m.actuated_at, want, "{}", r.id);
+        // The base plans the check is offered beside each re-plan.
+        assert_eq!(m.plans, plans, "{}", r.id);
         // Whole groups.
         for g in &m.groups {
             let n = g

@@ -1,0 +1,139 @@
+//! Does the check before deployment predict what a re-plan does on the street? Runs
+//! greenwave's adaptive loop on a shipped network (the benchmark's loop, coordinated, one
+//! seed: plans for the forecast, the check replaying the last hour's estimates, the history's
+//! plans on offer) and at every re-plan sets the check's verdict beside the truth: the street
+//! itself forked at that moment and run on for the check's horizon with the plans in force
+//! and with the chosen candidate handed to the cabinets.
+//!
+//! ```text
+//! cargo run --release -p optimizer --example check_truth -- grid4 [--price] [--seed N]
+//!     [--no-replay: the check fills an empty street for 10 min on the newest estimate]
+//!     [--no-library: no history plans on offer] [--start-mean: start on the history's plans]
+//!     [--held: plan for the estimate of the interval just counted, not the forecast]
+//! ```
+
+mod common;
+
+use optimizer::adaptive::{AdaptiveParams, CountTaker};
+use optimizer::cabinet::Cabinets;
+use optimizer::decide::{check_demand, validate_operations, Operation};
+use optimizer::estimate::{demand_flows, demand_from_flows, Estimator};
+use optimizer::webster::plan_network;
+use simulator::{Control, ControlKind};
+
+fn main() {
+    let (name, pp) = common::args();
+    let seed: u64 = std::env::args()
+        .skip_while(|a| a != "--seed")
+        .nth(1)
+        .map(|s| s.parse().expect("--seed N"))
+        .unwrap_or(1);
+    let sc = common::shipped(&name);
+    let net = sc.network();
+    let params = AdaptiveParams {
+        plan: pp.clone(),
+        ..AdaptiveParams::default()
+    };
+    let vp = params.validate.clone().expect("the default checks");
+    let flag = |f: &str| std::env::args().any(|a| a == f);
+    let (replay, library, held) = (!flag("--no-replay"), !flag("--no-library"), flag("--held"));
+    let mut history: Vec<Vec<Vec<f64>>> = Vec::new();
+    let dur = sc.demand().duration();
+    let start_mean = flag("--start-mean");
+    let first = plan_network(
+        net,
+        &demand_flows(net, sc.demand(), (!start_mean).then_some(0)),
+        &pp,
+    )
+    .unwrap()
+    .plans;
+    let mean = Operation::coordinated(
+        plan_network(net, &demand_flows(net, sc.demand(), None), &pp)
+            .unwrap()
+            .plans,
+    );
+    let mut in_force = Operation::coordinated(first);
+    let mut sim = sc
+        .simulation(&Control::of_kind(ControlKind::External), seed)
+        .unwrap();
+    let mut cab = Cabinets::new(&sim, &in_force).unwrap();
+    let mut est = Estimator::new(net, Some(sc.demand()), params.estimate.clone());
+    let mut taker = CountTaker::new(&sim);
+    println!(
+        "{name} seed {seed} price {}: check (estimated demand, seeds {:?}) against truth (the street forked), delay s over {} s",
+        pp.permissive_left.is_some(),
+        vp.seeds,
+        vp.horizon.0 / 1000
+    );
+    println!("  t s | check in force | check candidate | check gain | true in force | true candidate | true gain | deployed");
+    let mut t = params.replan_every;
+    let (mut agree, mut n) = (0, 0);
+    while t < dur {
+        cab.run_until(&mut sim, t);
+        est.push(&taker.take(&sim));
+        let flows = if held {
+            est.estimate()
+        } else {
+            est.forecast(t + intersections::Ms(params.replan_every.0 / 2))
+        }
+        .planning_flows(params.lower_bound_boost);
+        let cand = Operation::coordinated(plan_network(net, &flows, &pp).unwrap().plans);
+        history.push(flows.clone());
+        let (d, vp) = if replay {
+            check_demand(net, &history, params.replan_every, &vp).unwrap()
+        } else {
+            let mut vp = vp.clone();
+            vp.warmup = params.replan_every;
+            (
+                demand_from_flows(net, &flows, vp.warmup + vp.horizon).unwrap(),
+                vp,
+            )
+        };
+        let mut cands = vec![cand];
+        if library {
+            cands.push(mean.clone());
+        }
+        let (dec, k) = validate_operations(net, &d, &in_force, &cands, &vp).unwrap();
+        let cand = cands.swap_remove(k);
+        let truth = |deploy: bool| {
+            let (mut s, mut c) = (sim.clone(), cab.clone());
+            s.reset_metrics();
+            if deploy {
+                c.deploy(&cand, s.now());
+            }
+            c.run_until(&mut s, t + vp.horizon);
+            s.metrics().mean_delay_s
+        };
+        let (tb, ta) = (truth(false), truth(true));
+        let tg = (tb - ta) / tb;
+        n += 1;
+        if (tg > vp.threshold) == dec.accepted {
+            agree += 1;
+        }
+        println!(
+            "{:5} | {:14.1} | {:15.1} | {:+9.1}% | {:13.1} | {:14.1} | {:+8.1}% | {}",
+            t.0 / 1000,
+            dec.before.mean_delay_s,
+            dec.after.mean_delay_s,
+            dec.improvement * 100.0,
+            tb,
+            ta,
+            tg * 100.0,
+            match (dec.accepted, k) {
+                (false, _) => "no",
+                (true, 0) => "yes",
+                (true, _) => "yes, the mean plans",
+            }
+        );
+        if dec.accepted {
+            cab.deploy(&cand, t);
+            in_force = cand;
+        }
+        t += params.replan_every;
+    }
+    cab.run_until(&mut sim, dur);
+    println!(
+        "the check agreed with the truth on {agree} of {n} re-plans; the run's mean delay {:.1} s",
+        sim.metrics().mean_delay_s
+    );
+}
