@@ -190,6 +190,9 @@ pub struct HistoryModes {
     /// The seeds and the length of the simulations of the history.
     pub seeds: Vec<u64>,
     pub duration: Ms,
+    /// The history itself: the estimator's prior (turning shares, and the time-of-day
+    /// profile its filter follows).
+    pub demand: intersections::demand::Demand,
     /// The plans for the history's mean flows (the region's base plans): the check is
     /// offered them beside every re-plan, as in the benchmark's adaptive loop
     /// ([`crate::adaptive::AdaptiveParams::offer_history_plans`]).
@@ -217,9 +220,12 @@ impl HistoryModes {
             ..AdaptiveParams::default()
         };
         let seeds = params.commissioning_seeds.clone();
-        let scenario =
-            simulator::Scenario::new(net.clone(), history, simulator::SimConfig::default())
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+        let scenario = simulator::Scenario::new(
+            net.clone(),
+            history.clone(),
+            simulator::SimConfig::default(),
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
         // The plans for the history's mean flows (which groups have one), then the adaptive
         // loop's commissioning on them.
         let plans = webster_plans(&scenario, &params.plan)
@@ -254,6 +260,7 @@ impl HistoryModes {
             max_green_factor,
             seeds,
             duration,
+            demand: history,
             plans,
         })
     }
@@ -833,7 +840,7 @@ pub fn optimizer_planner(
 ) -> Planner {
     use crate::counts::CountRecord;
     use crate::decide::{check_demand, validate_operations, Operation as Check};
-    use crate::estimate::{estimate, EstimateParams};
+    use crate::estimate::{EstimateParams, Estimator};
     use crate::webster::{plan_network, PlanParams};
     use intersections::{IntersectionIdx, Plan};
     Arc::new(
@@ -877,20 +884,37 @@ pub fn optimizer_planner(
             if records.is_empty() {
                 return Vec::new();
             }
-            let flows_of = |records: &[CountRecord]| {
-                estimate(net, records, None, EstimateParams::default()).planning_flows(1.1)
-            };
-            let flows = flows_of(&records);
-            // The windows before, oldest first, as far back as the check's warm-up replays
-            // (`check_demand`) and the store has reports.
-            let mut recent = vec![flows.clone()];
+            // The windows before, as far back as the check's warm-up replays
+            // (`check_demand`) and the store has reports, go into one estimator, oldest first,
+            // with the region's history as prior where it names one (the benchmark's loop:
+            // the filter follows the history's profile). After each window, the forecast for
+            // the middle of the window that follows it is what that window planned for; the
+            // check replays them, and the last is what this round plans for.
+            let history = operations
+                .from_history
+                .get(region)
+                .filter(|_| operations.actuated.is_some())
+                .map(|m| &m.demand);
+            let mut windows = vec![records];
             for k in 1..(params.warmup.0 / window.0.max(1)).max(0) {
                 let earlier = records_in(now - Ms(window.0 * (k + 1)), now - Ms(window.0 * k));
                 if earlier.is_empty() {
                     break;
                 }
-                recent.insert(0, flows_of(&earlier));
+                windows.push(earlier);
             }
+            let mut estimator = Estimator::new(net, history, EstimateParams::default());
+            let mut recent = Vec::with_capacity(windows.len());
+            for (k, w) in windows.iter().enumerate().rev() {
+                estimator.push(w);
+                let end = now - Ms(window.0 * k as i64);
+                recent.push(
+                    estimator
+                        .forecast(end + Ms(window.0 / 2))
+                        .planning_flows(1.1),
+                );
+            }
+            let flows = recent.last().expect("one window at least").clone();
             // The modes chosen from the region's history, with the actuated parameters.
             let modes = operations
                 .actuated

@@ -286,3 +286,41 @@ fn a_region_with_a_history_keeps_the_modes_chosen_from_it_per_group() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The service's check replays the windows it has reports for, as the benchmark's loop does
+/// (`decide::check_demand`): with 10-min windows and an hour of reports its warm-up is the
+/// hour; with 20 min of reports, those 20 min.
+#[test]
+fn the_service_check_replays_the_windows_it_has() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
+    let net = load_network(&dir.join("single.toml")).unwrap();
+    let demand = load_demand_for(&dir.join("single.demand.toml"), &net).unwrap();
+    let sc = Scenario::new(net.clone(), demand, SimConfig::default()).unwrap();
+    let records =
+        simulated_counts(&sc, &Control::fixed(), 1, Ms::from_s(3600), Ms::from_s(300)).unwrap();
+    let check = ValidateParams {
+        seeds: vec![1],
+        horizon: Ms::from_s(600),
+        ..AdaptiveParams::default().validate.unwrap()
+    };
+    assert_eq!(check.warmup, Ms::from_s(3600));
+    for (from_s, want_s) in [(0, 3600.0), (2400, 1200.0)] {
+        let kept: Vec<CountRecord> = records
+            .iter()
+            .filter(|r| r.start >= Ms::from_s(from_s))
+            .cloned()
+            .collect();
+        let store = ingested(&net, "r", &kept);
+        let planner = optimizer_planner(Ms::from_s(600), check.clone(), OperationChoice::default());
+        let decisions = planner("r", &net, &store, &Default::default(), Ms::from_s(3600));
+        assert!(!decisions.is_empty());
+        for d in &decisions {
+            assert_eq!(
+                d.record["detail"]["warmup_s"].as_f64(),
+                Some(want_s),
+                "{}",
+                d.record
+            );
+        }
+    }
+}
