@@ -1026,9 +1026,9 @@ pub fn optimizer_planner(
                     c
                 }
             };
-            let (decision, chosen) =
+            let (decision, k) =
                 match validate_operations(net, &demand, &before, &candidates, &params) {
-                    Ok((d, k)) => (d, &candidates[k]),
+                    Ok(dk) => dk,
                     Err(e) => {
                         return vec![GroupDecision {
                             group: "*".into(),
@@ -1038,7 +1038,16 @@ pub fn optimizer_planner(
                         }]
                     }
                 };
-            let detail = serde_json::to_value(&decision).unwrap_or_default();
+            let chosen = &candidates[k];
+            let mut detail = serde_json::to_value(&decision).unwrap_or_default();
+            // Which candidate the figures are about: the re-plan from counts, or the
+            // history's base plans (the second candidate of a region with a history).
+            let base = modes.is_some() && k == 1;
+            detail["candidate"] = if base { "history" } else { "re-plan" }.into();
+            if base {
+                let r = detail["reason"].as_str().unwrap_or_default().to_string();
+                detail["reason"] = format!("{r} (the history's base plans)").into();
+            }
             if !decision.accepted {
                 return vec![GroupDecision {
                     group: "*".into(),

@@ -252,9 +252,21 @@ fn a_region_with_a_history_keeps_the_modes_chosen_from_it_per_group() {
         let m = &ops.from_history["grid4"];
         let planner = optimizer_planner(Ms::from_s(3600), params.clone(), ops.clone());
         let decisions = planner("grid4", net, &store, &Default::default(), Ms::from_s(3600));
-        // One candidate, in the history's modes: the check's mode is theirs.
+        // Two candidates in the history's modes, the re-plan and the history's base plans:
+        // the check's mode is theirs, and the record says which one its figures are about.
         for d in &decisions {
             assert_eq!(d.record["modes_from"], "history", "{}", d.record);
+            let which = d.record["detail"]["candidate"].as_str().unwrap_or_default();
+            assert!(which == "re-plan" || which == "history", "{}", d.record);
+            if which == "history" {
+                let reason = d.record["detail"]["reason"].as_str().unwrap_or_default();
+                assert!(reason.ends_with("(the history's base plans)"), "{reason}");
+                for (ix, p) in &d.plans {
+                    let i = net.intersection(ix).unwrap();
+                    let base = &m.plans.iter().find(|(j, _)| *j == i).unwrap().1;
+                    assert_eq!(p, &base.to_spec(&net.intersections[i.0]), "{ix}");
+                }
+            }
             assert_eq!(d.record["actuated"], serde_json::json!(m.actuated_ids));
             assert_eq!(d.record["detail"]["mode"], want_mode, "{}", d.record);
         }
