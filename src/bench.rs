@@ -10,8 +10,8 @@ use intersections::load;
 use intersections::model::CoordinationGroup;
 use intersections::Ms;
 use optimizer::adaptive::{bench_network, AdaptiveParams, BenchControl, BenchRow};
-use optimizer::decide::{validate_candidate, ValidateParams};
-use optimizer::estimate::{demand_flows, demand_from_flows};
+use optimizer::decide::{check_demand, validate_candidate};
+use optimizer::estimate::demand_flows;
 use optimizer::webster::{plan_network, PlanParams};
 use simulator::{Scenario, SimConfig};
 
@@ -154,8 +154,11 @@ fn wall_clock() -> std::time::Instant {
 
 pub struct PlanningArgs {
     pub sizes: Vec<usize>,
-    pub seeds: u64,
-    pub horizon_s: f64,
+    /// The check's seeds, horizon and replayed warm-up; `None`: the adaptive loop's
+    /// (`AdaptiveParams::default().validate`).
+    pub seeds: Option<u64>,
+    pub horizon_s: Option<f64>,
+    pub warmup_s: Option<f64>,
     pub json: bool,
     /// Each east-west row of the grid one coordination group.
     pub coordinate_rows: bool,
@@ -174,6 +177,7 @@ struct PlanningRow {
     total_s: f64,
     seeds: u64,
     horizon_s: f64,
+    warmup_s: f64,
     improvement: f64,
 }
 
@@ -198,14 +202,27 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
         let t0 = wall_clock();
         let planned = plan_network(&net, &flows, &a.plan)?;
         let planning_s = t0.elapsed().as_secs_f64();
-        let vp = ValidateParams {
-            seeds: (1..=a.seeds.max(1)).collect(),
-            horizon: Ms::from_secs_f64(a.horizon_s).unwrap_or(Ms::from_s(900)),
-            warmup: Ms::ZERO,
-            ..ValidateParams::default()
-        };
+        // The check as the adaptive loop runs it: the estimates of the last intervals
+        // replayed (here the grid's one demand, interval after interval), then the horizon.
+        let adaptive = AdaptiveParams::default();
+        let mut vp = adaptive.validate.clone().expect("the adaptive loop checks");
+        if let Some(s) = a.seeds {
+            vp.seeds = (1..=s.max(1)).collect();
+        }
+        if let Some(h) = a.horizon_s {
+            vp.horizon = Ms::from_secs_f64(h)
+                .filter(|h| *h >= Ms::from_s(60))
+                .ok_or_else(|| anyhow!("--horizon {h} must be at least 60 s"))?;
+        }
+        if let Some(w) = a.warmup_s {
+            vp.warmup = Ms::from_secs_f64(w)
+                .filter(|w| *w >= Ms::ZERO)
+                .ok_or_else(|| anyhow!("--warmup {w} must be 0 or more seconds"))?;
+        }
         let t1 = wall_clock();
-        let d = demand_from_flows(&net, &flows, vp.horizon)
+        let every = adaptive.replan_every;
+        let known = ((vp.warmup.0 / every.0) as usize).max(1);
+        let (d, vp) = check_demand(&net, &vec![flows.clone(); known], every, &vp)
             .map_err(|p| anyhow!("estimated demand: {p:?}"))?;
         let in_force: Vec<_> = net
             .intersections
@@ -227,13 +244,14 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
             planning_s,
             validation_s,
             total_s: planning_s + validation_s,
-            seeds: a.seeds,
+            seeds: vp.seeds.len() as u64,
             horizon_s: vp.horizon.as_secs_f64(),
+            warmup_s: vp.warmup.as_secs_f64(),
             improvement: decision.improvement,
         };
         if !a.json {
             println!(
-                "{:>5} intersections, {:>5} links, {} groups ({} offsets tried): planning {:.3} s, validation {:.2} s ({} seeds x 2 plans x {:.0} s simulated), total {:.2} s; candidate {:+.1}% delay",
+                "{:>5} intersections, {:>5} links, {} groups ({} offsets tried): planning {:.3} s, validation {:.2} s ({} seeds x ({:.0} s replayed + 2 plans x {:.0} s)), total {:.2} s; candidate {:+.1}% delay",
                 row.intersections,
                 row.links,
                 row.groups,
@@ -241,6 +259,7 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
                 row.planning_s,
                 row.validation_s,
                 row.seeds,
+                row.warmup_s,
                 row.horizon_s,
                 row.total_s,
                 -row.improvement * 100.0

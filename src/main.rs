@@ -293,12 +293,16 @@ enum BenchCommand {
     Planning {
         #[arg(long, num_args = 1.., default_values_t = [100usize, 1000])]
         sizes: Vec<usize>,
-        /// Validation seeds.
-        #[arg(long, default_value_t = 2)]
-        seeds: u64,
-        /// Simulated seconds per validation run.
-        #[arg(long, default_value_t = 900.0)]
-        horizon: f64,
+        /// Validation seeds (default: the adaptive loop's check, 3).
+        #[arg(long)]
+        seeds: Option<u64>,
+        /// Simulated seconds measured after the switch (default: the adaptive loop's, 1800).
+        #[arg(long)]
+        horizon: Option<f64>,
+        /// Seconds of estimated demand replayed before the switch, in whole re-plan intervals
+        /// (default: the adaptive loop's, 3600; 0: none).
+        #[arg(long)]
+        warmup: Option<f64>,
         #[arg(long)]
         json: bool,
         /// Make each east-west row of a generated grid a coordination group (generated grids
@@ -448,6 +452,7 @@ fn main() -> ExitCode {
                 sizes,
                 seeds,
                 horizon,
+                warmup,
                 json,
                 coordinate_rows,
                 offsets,
@@ -455,6 +460,7 @@ fn main() -> ExitCode {
                 sizes,
                 seeds,
                 horizon_s: horizon,
+                warmup_s: warmup,
                 json,
                 coordinate_rows,
                 plan: plan_params(offsets, false),

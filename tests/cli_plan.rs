@@ -133,3 +133,43 @@ fn bench_control_refuses_a_max_green_factor_outside_the_cabinets_limits() {
         );
     }
 }
+
+/// `bench planning` runs the adaptive loop's check by default and takes its seeds, horizon
+/// and replayed warm-up from the command line: a tiny grid runs and says what it simulated;
+/// a horizon under a minute or a negative warm-up is refused, naming the option and value.
+#[test]
+fn bench_planning_takes_the_check_settings_and_refuses_bad_ones() {
+    let o = gw(&[
+        "bench",
+        "planning",
+        "--sizes",
+        "4",
+        "--seeds",
+        "1",
+        "--horizon",
+        "120",
+        "--warmup",
+        "1200",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("4 intersections")
+            && out.contains("1 seeds x (1200 s replayed + 2 plans x 120 s)"),
+        "{out}"
+    );
+    for (flag, bad, want) in [
+        ("--horizon", "30", "--horizon 30 must be at least 60 s"),
+        ("--warmup", "-5", "--warmup -5 must be 0 or more seconds"),
+    ] {
+        let arg = format!("{flag}={bad}");
+        let o = gw(&["bench", "planning", "--sizes", "4", &arg]);
+        assert!(!o.status.success(), "{flag} {bad} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{err}");
+    }
+}

@@ -21,7 +21,7 @@ use intersections::control::ActuatedParams;
 use intersections::demand::Demand;
 use intersections::{IntersectionIdx, Ms, Network, Plan};
 use serde::Serialize;
-use simulator::{par_seeds, Control, ControlKind, RunMetrics, Scenario, SimConfig, SimError};
+use simulator::{Control, ControlKind, RunMetrics, Scenario, SimConfig, SimError, Simulation};
 
 use crate::cabinet::Cabinets;
 
@@ -236,23 +236,26 @@ pub fn validate_operations(
     // then, from that same state, on under it (before) and with each candidate handed to the
     // cabinets (after): common random numbers, and each candidate's transition measured.
     let external = Control::of_kind(ControlKind::External);
-    let per_seed = par_seeds(&p.seeds, |seed| -> Result<Vec<RunMetrics>, SimError> {
-        let mut sim = scenario.simulation(&external, seed)?;
-        let mut cabinets = Cabinets::new(&sim, in_force)?;
-        cabinets.run_until(&mut sim, p.warmup);
-        sim.reset_metrics();
-        let end = p.warmup + p.horizon;
-        let mut out = Vec::with_capacity(candidates.len() + 1);
-        for op in std::iter::once(None).chain(candidates.iter().map(Some)) {
+    let end = p.warmup + p.horizon;
+    let per_seed = fork_runs(
+        &p.seeds,
+        candidates.len() + 1,
+        |seed| -> Result<(Simulation, Cabinets), SimError> {
+            let mut sim = scenario.simulation(&external, seed)?;
+            let mut cabinets = Cabinets::new(&sim, in_force)?;
+            cabinets.run_until(&mut sim, p.warmup);
+            sim.reset_metrics();
+            Ok((sim, cabinets))
+        },
+        |(sim, cabinets): &(Simulation, Cabinets), k: usize| -> Result<RunMetrics, SimError> {
             let (mut s, mut c) = (sim.clone(), cabinets.clone());
-            if let Some(op) = op {
-                c.deploy(op, s.now());
+            if k > 0 {
+                c.deploy(&candidates[k - 1], s.now());
             }
             c.run_until(&mut s, end);
-            out.push(s.metrics());
-        }
-        Ok(out)
-    })?;
+            Ok(s.metrics())
+        },
+    )?;
     let figures: Vec<Figures> = (0..=candidates.len())
         .map(|k| Figures::of(&per_seed.iter().map(|r| r[k].clone()).collect::<Vec<_>>()))
         .collect();
@@ -317,4 +320,179 @@ pub fn validate_operations(
         },
         best - 1,
     ))
+}
+
+/// Runs `warm(seed)` for every seed and then `fork(&state, k)` for `k` in `0..forks` from each
+/// seed's state, on as many threads as the machine has cores, taking work as it comes: a
+/// thread that finishes a warm-up queues its forks, and any idle thread takes the next task
+/// (warm-ups first, so every seed's forks become available early). Returns per seed, in the
+/// order of `seeds`, the forks' results in order of `k`; the first error (in that order)
+/// wins. Each task is deterministic on its own, so the result does not depend on the
+/// scheduling. With 3 seeds on 2 cores this keeps both cores busy where running each seed's
+/// warm-up and forks on one thread left one idle for a third of the time.
+fn fork_runs<S, T, W, F>(
+    seeds: &[u64],
+    forks: usize,
+    warm: W,
+    fork: F,
+) -> Result<Vec<Vec<T>>, SimError>
+where
+    S: Send + Sync,
+    T: Send,
+    W: Fn(u64) -> Result<S, SimError> + Sync,
+    F: Fn(&S, usize) -> Result<T, SimError> + Sync,
+{
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Condvar, Mutex};
+    enum Task {
+        Warm(usize),
+        Fork(usize, usize),
+    }
+    struct Shared<S, T> {
+        queue: VecDeque<Task>,
+        /// Warm-ups taken but not finished: an idle thread waits for their forks.
+        warming: usize,
+        states: Vec<Option<Arc<S>>>,
+        results: Vec<Vec<Option<Result<T, SimError>>>>,
+        /// Seeds whose warm-up failed (their forks are not run).
+        failed: Vec<Option<SimError>>,
+    }
+    let n = seeds.len();
+    let shared = Mutex::new(Shared {
+        queue: (0..n).map(Task::Warm).collect(),
+        warming: 0,
+        states: (0..n).map(|_| None).collect(),
+        results: (0..n).map(|_| (0..forks).map(|_| None).collect()).collect(),
+        failed: (0..n).map(|_| None).collect(),
+    });
+    let ready = Condvar::new();
+    let threads = std::thread::available_parallelism()
+        .map(|c| c.get())
+        .unwrap_or(1)
+        .min((n * forks).max(1));
+    let worker = || loop {
+        let task = {
+            let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(t) = g.queue.pop_front() {
+                    if let Task::Warm(_) = t {
+                        g.warming += 1;
+                    }
+                    break t;
+                }
+                if g.warming == 0 {
+                    return;
+                }
+                g = ready.wait(g).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        match task {
+            Task::Warm(i) => {
+                let state =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| warm(seeds[i])))
+                        .unwrap_or_else(|_| Err(SimError::Config("a run panicked".into())));
+                let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+                g.warming -= 1;
+                match state {
+                    Ok(st) => {
+                        g.states[i] = Some(Arc::new(st));
+                        // Behind the warm-ups still queued, so those start first.
+                        for k in 0..forks {
+                            g.queue.push_back(Task::Fork(i, k));
+                        }
+                    }
+                    Err(e) => g.failed[i] = Some(e),
+                }
+                ready.notify_all();
+            }
+            Task::Fork(i, k) => {
+                let st = {
+                    let g = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    g.states[i]
+                        .clone()
+                        .expect("forks are queued after their warm-up")
+                };
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fork(&st, k)))
+                    .unwrap_or_else(|_| Err(SimError::Config("a run panicked".into())));
+                let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+                g.results[i][k] = Some(r);
+                let done = g.results[i].iter().all(Option::is_some);
+                if done {
+                    g.states[i] = None; // free the warm state
+                }
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(worker);
+        }
+    });
+    let g = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::with_capacity(n);
+    for (i, (row, failed)) in g.results.into_iter().zip(g.failed).enumerate() {
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let mut r = Vec::with_capacity(forks);
+        for x in row {
+            r.push(x.unwrap_or_else(|| {
+                Err(SimError::Config(format!(
+                    "seed {}: a fork did not run",
+                    seeds[i]
+                )))
+            })?);
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fork_runs;
+    use simulator::SimError;
+
+    /// Every fork of every seed runs once from its own seed's state, results in order of
+    /// seed and fork whatever the threads did; a failed warm-up is the error, the first seed's
+    /// first.
+    #[test]
+    fn fork_runs_keeps_the_order_and_reports_the_first_error() {
+        let seeds = [7u64, 3, 11, 5, 2];
+        let out = fork_runs(
+            &seeds,
+            3,
+            |s| Ok(s * 100),
+            |st: &u64, k| Ok::<_, SimError>(st + k as u64),
+        )
+        .unwrap();
+        let want: Vec<Vec<u64>> = seeds
+            .iter()
+            .map(|s| (0..3).map(|k| s * 100 + k).collect())
+            .collect();
+        assert_eq!(out, want);
+        let e = fork_runs(
+            &seeds,
+            2,
+            |s| {
+                if s == 11 || s == 2 {
+                    Err(SimError::Config(format!("seed {s} failed")))
+                } else {
+                    Ok(s)
+                }
+            },
+            |st: &u64, _| Ok::<_, SimError>(*st),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("seed 11 failed"), "{e}");
+        // A panicking fork is an error, not a hang.
+        let e = fork_runs(&seeds, 2, Ok, |st: &u64, k| {
+            if *st == 5 && k == 1 {
+                panic!("boom")
+            }
+            Ok::<_, SimError>(*st)
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("panicked"), "{e}");
+    }
 }
