@@ -8,6 +8,7 @@
 //! GW_VS_SUMO_END=600 cargo bench -p sumo --bench vs_sumo   # simulate 600 s in every case
 //! cargo bench -p sumo --bench vs_sumo -- --agree      # agreement over seeds (GW_VS_SUMO_SEEDS, 5)
 //! cargo bench -p sumo --bench vs_sumo -- --agree DIR/NAME.toml   # an imported network
+//! GW_VS_SUMO_DEMAND=1.3 cargo bench -p sumo --bench vs_sumo -- --agree   # every entry flow x1.3
 //! ```
 //!
 //! A case named by a path ending in `.toml` is a network file with its demand beside it
@@ -51,9 +52,28 @@ fn case_names() -> Vec<String> {
     synth::bench_case_names()
 }
 
+/// Network, demand and simulated time of a case, every entry flow times `GW_VS_SUMO_DEMAND`
+/// (default 1; a heavier level for the agreement check).
+fn load(name: &str) -> (Network, Demand, Ms) {
+    let (net, mut demand, d) = load_case(name);
+    if let Ok(v) = std::env::var("GW_VS_SUMO_DEMAND") {
+        let k: f64 = v
+            .parse()
+            .ok()
+            .filter(|k: &f64| *k > 0.0 && k.is_finite())
+            .unwrap_or_else(|| panic!("GW_VS_SUMO_DEMAND={v}: want a factor above 0"));
+        for e in &mut demand.entries {
+            for f in &mut e.flows_veh_h {
+                *f *= k;
+            }
+        }
+    }
+    (net, demand, d)
+}
+
 /// Network, demand and simulated time of a case. Grids simulate less of their hour as they
 /// grow, so that SUMO's side of the 32x32 grid stays within minutes.
-fn load(name: &str) -> (Network, Demand, Ms) {
+fn load_case(name: &str) -> (Network, Demand, Ms) {
     if name.ends_with(".toml") {
         let path = Path::new(name);
         let net = intersections::load::load_network(path).unwrap_or_else(|e| panic!("{e}"));
