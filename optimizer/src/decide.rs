@@ -169,8 +169,14 @@ pub fn check_demand(
         return Ok((demand, p.clone()));
     }
     let ahead = (p.horizon.0 + interval.0 - 1) / interval.0;
-    let mut slices = recent[recent.len() - fit..].to_vec();
-    slices.extend(std::iter::repeat_n(newest.clone(), ahead.max(1) as usize));
+    let mut slices: Vec<&[Vec<f64>]> = recent[recent.len() - fit..]
+        .iter()
+        .map(Vec::as_slice)
+        .collect();
+    slices.extend(std::iter::repeat_n(
+        newest.as_slice(),
+        ahead.max(1) as usize,
+    ));
     let demand = crate::estimate::demand_from_flow_slices(net, &slices, interval)?;
     let mut p = p.clone();
     p.warmup = Ms(interval.0 * fit as i64);

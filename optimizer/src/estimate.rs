@@ -403,6 +403,20 @@ impl<'a> Estimator<'a> {
         self.history.get(&key).map(|h| &h[ix])
     }
 
+    /// What the history's time-of-day profile multiplies movement `m` of intersection `ix`
+    /// by from time `from` to time `to` ([`profile_ratio`] of its flows then); 1 without a
+    /// history or with [`EstimateParams::history_trend`] off. The filter's prediction and
+    /// [`Estimator::forecast`] both carry the flow by it.
+    fn carry(&self, ix: usize, m: usize, from: Ms, to: Ms) -> f64 {
+        if !self.params.history_trend {
+            return 1.0;
+        }
+        match (self.history_at(ix, from), self.history_at(ix, to)) {
+            (Some(a), Some(b)) => profile_ratio(a[m], b[m]),
+            _ => 1.0,
+        }
+    }
+
     /// Take in counts (any order, any intersections): each (intersection, interval) is one
     /// measurement, taken in order of interval end.
     pub fn push(&mut self, records: &[CountRecord]) {
@@ -528,24 +542,10 @@ impl<'a> Estimator<'a> {
         let q = nnls(&rows, n);
         self.intervals += 1;
         let mid = start + Ms((end - start).0 / 2);
-        let profiles: Vec<Option<Vec<f64>>> = self.filters[ixi]
-            .iter()
-            .map(|f| {
-                f.measured
-                    .then(|| self.history_at(ixi, f.t).cloned())
-                    .flatten()
-            })
-            .collect();
-        let now_h = self.history_at(ixi, mid).cloned();
-        let trend = self.params.history_trend;
-        let profile = |m: usize| -> f64 {
-            match (trend, &profiles[m], &now_h) {
-                (true, Some(a), Some(b)) => profile_ratio(a[m], b[m]),
-                _ => 1.0,
-            }
-        };
         for m in 0..n {
             let z = q[m];
+            // The history's profile from the last interval measured to this one.
+            let g = self.carry(ixi, m, self.filters[ixi][m].t, mid);
             let f = &mut self.filters[ixi][m];
             if !measured[m] {
                 // History only: it replaces the state unless something was measured before.
@@ -568,8 +568,7 @@ impl<'a> Estimator<'a> {
                 continue;
             }
             // Predict: the history's profile carries the flow from the last interval to this
-            // one (`profile`), then the random walk.
-            let g = profile(m);
+            // one (`g`), then the random walk.
             f.x *= g;
             f.p *= g * g;
             f.t = mid;
@@ -615,12 +614,7 @@ impl<'a> Estimator<'a> {
                         let f = self.filters[i][m];
                         let (x, p) = if f.init {
                             let g = match at {
-                                Some(at) if f.measured && self.params.history_trend => {
-                                    match (self.history_at(i, f.t), self.history_at(i, at)) {
-                                        (Some(a), Some(b)) => profile_ratio(a[m], b[m]),
-                                        _ => 1.0,
-                                    }
-                                }
+                                Some(at) if f.measured => self.carry(i, m, f.t, at),
                                 _ => 1.0,
                             };
                             (f.x * g, f.p * g * g)
@@ -666,7 +660,7 @@ pub fn demand_from_flows(
     flows: &[Vec<f64>],
     duration: Ms,
 ) -> Result<Demand, Vec<intersections::diag::Problem>> {
-    demand_from_flow_slices(net, std::slice::from_ref(&flows.to_vec()), duration)
+    demand_from_flow_slices(net, &[flows], duration)
 }
 
 /// A demand of one slice of length `slice` per element of `slices` (each an estimate of the
@@ -675,7 +669,7 @@ pub fn demand_from_flows(
 /// empty.
 pub fn demand_from_flow_slices(
     net: &Network,
-    slices: &[Vec<Vec<f64>>],
+    slices: &[&[Vec<f64>]],
     slice: Ms,
 ) -> Result<Demand, Vec<intersections::diag::Problem>> {
     use intersections::spec::{DemandSpec, EntryFlowSpec, TurningSpec};

@@ -187,9 +187,8 @@ pub struct HistoryModes {
     pub groups: Vec<GroupMode>,
     /// The factor of isolated actuation the choice was made with.
     pub max_green_factor: f64,
-    /// The seeds and the length of the simulations of the history.
+    /// The seeds of the simulations of the history (which run its whole duration).
     pub seeds: Vec<u64>,
-    pub duration: Ms,
     /// The history itself: the estimator's prior (turning shares, and the time-of-day
     /// profile its filter follows).
     pub demand: intersections::demand::Demand,
@@ -214,7 +213,6 @@ impl HistoryModes {
     ) -> Result<HistoryModes, String> {
         use crate::adaptive::{commission_with, webster_plans, AdaptiveParams};
         let max_green_factor = actuated.max_green_factor;
-        let duration = history.duration();
         let params = AdaptiveParams {
             actuated_max_green_factor: Some(max_green_factor),
             ..AdaptiveParams::default()
@@ -259,7 +257,6 @@ impl HistoryModes {
             groups,
             max_green_factor,
             seeds,
-            duration,
             demand: history,
             plans,
         })
@@ -306,7 +303,7 @@ impl HistoryModes {
                     "groups": self.groups,
                     "max_green_factor": self.max_green_factor,
                     "seeds": self.seeds,
-                    "duration_s": self.duration.as_secs_f64(),
+                    "duration_s": self.demand.duration().as_secs_f64(),
                     "reason": format!(
                         "chosen from the history {}: actuated {}; coordinated {}",
                         self.history.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -845,38 +842,44 @@ pub fn optimizer_planner(
     use intersections::{IntersectionIdx, Plan};
     Arc::new(
         move |region: &str, net: &Network, store: &CountStore, in_force: &InForce, now: Ms| {
-            // The reports that ended in (from, to], of the detectors with samples in the last
-            // window and not in fault (history stands in for the others).
+            // The detectors with samples in the last window and not in fault (history stands
+            // in for the others), found once; then the reports of those that ended in
+            // (from, to].
+            let usable: Vec<(usize, usize)> = net
+                .intersections
+                .iter()
+                .enumerate()
+                .flat_map(|(i, ix)| (0..ix.detectors.len()).map(move |d| (i, d)))
+                .filter(|&(i, d)| {
+                    let ix = &net.intersections[i];
+                    store
+                        .flow_veh_h(
+                            region,
+                            &ix.id,
+                            &ix.detectors[d].id,
+                            now - window,
+                            now + Ms::from_s(3600),
+                        )
+                        .is_some()
+                })
+                .collect();
             let records_in = |from: Ms, to: Ms| {
                 let mut records = Vec::new();
-                for (i, ix) in net.intersections.iter().enumerate() {
-                    for (d, det) in ix.detectors.iter().enumerate() {
-                        if store
-                            .flow_veh_h(
-                                region,
-                                &ix.id,
-                                &det.id,
-                                now - window,
-                                now + Ms::from_s(3600),
-                            )
-                            .is_none()
-                        {
-                            continue;
-                        }
-                        records.extend(
-                            store
-                                .samples(region, &ix.id, &det.id)
-                                .filter(|s| s.end > from && s.end <= to)
-                                .map(|s| CountRecord {
-                                    intersection: IntersectionIdx(i),
-                                    detector: d,
-                                    start: s.start,
-                                    end: s.end,
-                                    count: s.count,
-                                    occupancy: Some(s.occupancy),
-                                }),
-                        );
-                    }
+                for &(i, d) in &usable {
+                    let ix = &net.intersections[i];
+                    records.extend(
+                        store
+                            .samples(region, &ix.id, &ix.detectors[d].id)
+                            .filter(|s| s.end > from && s.end <= to)
+                            .map(|s| CountRecord {
+                                intersection: IntersectionIdx(i),
+                                detector: d,
+                                start: s.start,
+                                end: s.end,
+                                count: s.count,
+                                occupancy: Some(s.occupancy),
+                            }),
+                    );
                 }
                 records
             };
@@ -890,11 +893,12 @@ pub fn optimizer_planner(
             // the filter follows the history's profile). After each window, the forecast for
             // the middle of the window that follows it is what that window planned for; the
             // check replays them, and the last is what this round plans for.
-            let history = operations
-                .from_history
-                .get(region)
-                .filter(|_| operations.actuated.is_some())
-                .map(|m| &m.demand);
+            // The modes chosen from the region's history, with the actuated parameters.
+            let modes = operations
+                .actuated
+                .as_ref()
+                .and_then(|a| Some((operations.from_history.get(region)?, a)));
+            let history = modes.map(|(m, _)| &m.demand);
             let mut windows = vec![records];
             for k in 1..(params.warmup.0 / window.0.max(1)).max(0) {
                 let earlier = records_in(now - Ms(window.0 * (k + 1)), now - Ms(window.0 * k));
@@ -915,11 +919,6 @@ pub fn optimizer_planner(
                 );
             }
             let flows = recent.last().expect("one window at least").clone();
-            // The modes chosen from the region's history, with the actuated parameters.
-            let modes = operations
-                .actuated
-                .as_ref()
-                .and_then(|a| Some((operations.from_history.get(region)?, a)));
             let record = |what: &str, extra: serde_json::Value| {
                 let mut r = serde_json::json!({"region": region, "time_ms": now.0, "what": what, "detail": extra});
                 if let Some((m, _)) = modes {

@@ -55,14 +55,21 @@ fn ingested(net: &Network, region: &str, records: &[CountRecord]) -> CountStore 
     store
 }
 
-#[test]
-fn the_service_planner_decides_per_group_from_ingested_reports() {
+/// A shipped network and an hour of its simulated detectors' counts (its demand file, its
+/// scheduled plans, seed 1, 5-min reports).
+fn an_hour_of_counts(name: &str) -> (Network, Vec<CountRecord>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
-    let net = load_network(&dir.join("arterial.toml")).unwrap();
-    let demand = load_demand_for(&dir.join("arterial.demand.toml"), &net).unwrap();
+    let net = load_network(&dir.join(format!("{name}.toml"))).unwrap();
+    let demand = load_demand_for(&dir.join(format!("{name}.demand.toml")), &net).unwrap();
     let sc = Scenario::new(net.clone(), demand, SimConfig::default()).unwrap();
     let records =
         simulated_counts(&sc, &Control::fixed(), 1, Ms::from_s(3600), Ms::from_s(300)).unwrap();
+    (net, records)
+}
+
+#[test]
+fn the_service_planner_decides_per_group_from_ingested_reports() {
+    let (net, records) = an_hour_of_counts("arterial");
     let store = ingested(&net, "r", &records);
     let planner = optimizer_planner(
         Ms::from_s(3600),
@@ -304,12 +311,7 @@ fn a_region_with_a_history_keeps_the_modes_chosen_from_it_per_group() {
 /// hour; with 20 min of reports, those 20 min.
 #[test]
 fn the_service_check_replays_the_windows_it_has() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
-    let net = load_network(&dir.join("single.toml")).unwrap();
-    let demand = load_demand_for(&dir.join("single.demand.toml"), &net).unwrap();
-    let sc = Scenario::new(net.clone(), demand, SimConfig::default()).unwrap();
-    let records =
-        simulated_counts(&sc, &Control::fixed(), 1, Ms::from_s(3600), Ms::from_s(300)).unwrap();
+    let (net, records) = an_hour_of_counts("single");
     let check = ValidateParams {
         seeds: vec![1],
         horizon: Ms::from_s(600),
