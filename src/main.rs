@@ -288,6 +288,10 @@ enum BenchCommand {
         /// flow ratios (off by default; see docs/optimizer.md).
         #[arg(long)]
         price_permissive_lefts: bool,
+        /// Greenwave's check keeps its simulated street from one re-plan to the next instead
+        /// of replaying the last hour's estimates at each (see docs/benchmarks.md).
+        #[arg(long)]
+        persistent_twin: bool,
     },
     /// Planning plus validation time on generated grids of about these many intersections.
     Planning {
@@ -438,6 +442,7 @@ fn main() -> ExitCode {
                 offsets,
                 max_green_factor,
                 price_permissive_lefts,
+                persistent_twin,
             } => bench::control(bench::ControlArgs {
                 dir,
                 networks,
@@ -446,6 +451,7 @@ fn main() -> ExitCode {
                 json,
                 no_validate,
                 max_green_factor,
+                persistent_twin,
                 plan: plan_params(offsets, price_permissive_lefts),
             }),
             BenchCommand::Planning {

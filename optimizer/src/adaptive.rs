@@ -34,7 +34,7 @@ use simulator::{Control, ControlKind, RunMetrics, Scenario, SimError, Simulation
 
 use crate::cabinet::Cabinets;
 use crate::counts::CountRecord;
-use crate::decide::{check_demand, validate_operations, Operation, ValidateParams};
+use crate::decide::{Operation, Twin, ValidateParams};
 use crate::estimate::{demand_flows, EstimateParams, Estimator};
 use crate::webster::{plan_network, PlanError, PlanParams};
 
@@ -88,6 +88,11 @@ pub struct AdaptiveParams {
     /// flows (the `fixed-webster` plans, a centre's base plans), so that it can go back to
     /// them when re-plans from counts lose (only with [`AdaptiveParams::validate`]).
     pub offer_history_plans: bool,
+    /// Keep the check's simulated street from one re-plan to the next ([`Twin`], persistent)
+    /// instead of replaying the recent estimates at each (the default). Faster by about a
+    /// third per check; better on the default benchmark, worse with priced permissive lefts
+    /// (docs/benchmarks.md, "A persistent twin").
+    pub persistent_twin: bool,
 }
 
 impl Default for AdaptiveParams {
@@ -111,6 +116,7 @@ impl Default for AdaptiveParams {
             actuated_max_green_factor: Some(2.0),
             commissioning_seeds: vec![101, 102],
             offer_history_plans: true,
+            persistent_twin: false,
         }
     }
 }
@@ -381,8 +387,8 @@ pub fn run_greenwave_at(
     let mut estimator = Estimator::new(net, Some(demand), params.estimate.clone());
     let mut taker = CountTaker::new(&sim);
     let mut next_replan = params.replan_every;
-    // The estimates of the intervals so far, oldest first: the check replays them.
-    let mut recent: Vec<Vec<Vec<f64>>> = Vec::new();
+    // The check's simulated street: replayed at each re-plan, or kept from one to the next.
+    let mut twin = Twin::new(params.replan_every, params.persistent_twin);
     let mut log = AdaptiveLog::default();
     while sim.now() < duration && sim.gridlock().is_none() {
         let now = sim.now();
@@ -395,14 +401,6 @@ pub fn run_greenwave_at(
             let flows = estimator
                 .forecast(now + Ms(params.replan_every.0 / 2))
                 .planning_flows(params.lower_bound_boost);
-            recent.push(flows.clone());
-            if let Some(vp) = &params.validate {
-                // Only what the check replays is kept.
-                let keep = (vp.warmup.0 / params.replan_every.0.max(1)).max(1) as usize;
-                if recent.len() > keep {
-                    recent.drain(..recent.len() - keep);
-                }
-            }
             pp.plan_id = format!("gw-{}", now.0 / 1000);
             let plans = plan_network(net, &flows, &pp)?.plans;
             log.replans += 1;
@@ -420,16 +418,11 @@ pub fn run_greenwave_at(
             let chosen = match &params.validate {
                 None => Some(candidates.swap_remove(0)),
                 Some(vp) => {
-                    let (d, vp) =
-                        check_demand(net, &recent, params.replan_every, vp).map_err(|p| {
-                            AdaptiveError::Demand(
-                                p.iter()
-                                    .map(|x| format!("{}: {}", x.path, x.message))
-                                    .collect::<Vec<_>>()
-                                    .join("; "),
-                            )
-                        })?;
-                    let (decision, k) = validate_operations(net, &d, &in_force, &candidates, &vp)?;
+                    // The twin goes on over the interval just ended on the forecast too:
+                    // on the filtered estimate of that interval it did worse
+                    // (docs/benchmarks.md, "A persistent twin").
+                    let (decision, k) =
+                        twin.check(net, flows.clone(), &flows, now, &in_force, &candidates, vp)?;
                     if decision.accepted && k == 1 {
                         log.history += 1;
                     }

@@ -163,7 +163,7 @@ pub fn check_demand(
         "check_demand needs an estimate and an interval"
     );
     let newest = recent.last().expect("checked above");
-    let fit = ((p.warmup.0 / interval.0).max(0) as usize).min(recent.len());
+    let fit = replayed_intervals(p, interval).min(recent.len());
     if fit == 0 {
         let demand = crate::estimate::demand_from_flows(net, newest, p.warmup + p.horizon)?;
         return Ok((demand, p.clone()));
@@ -181,6 +181,270 @@ pub fn check_demand(
     let mut p = p.clone();
     p.warmup = Ms(interval.0 * fit as i64);
     Ok((demand, p))
+}
+
+/// How many intervals of estimates the check replays as its warm-up: as many whole
+/// `interval`s as fit in `p.warmup` (the one rule, for [`check_demand`] and [`Twin`]).
+fn replayed_intervals(p: &ValidateParams, interval: Ms) -> usize {
+    (p.warmup.0 / interval.0.max(1)).max(0) as usize
+}
+
+/// The estimated street the check forks from, kept from one check to the next: per seed of
+/// the check, a simulation of the network driven by the cabinets' logic under the operations
+/// that were in force, advanced over each interval on that interval's estimate
+/// ([`Simulation::set_demand`]). At each check the twins advance over the interval just
+/// ended, and each candidate is forked from them as in [`validate_operations`].
+///
+/// Against [`check_demand`]'s replay (the last hour's estimates from an empty street, under
+/// the operation in force now), a twin has the whole past behind it, under the operations
+/// that really ran, and costs one interval of simulation per check instead of the hour
+/// replayed: the per-check time of the 1,024-intersection bench falls by about a third
+/// (docs/benchmarks.md). The twin is a pure function of the sequence of checks it is given
+/// (the estimates, the times and the operations in force), so runs stay reproducible.
+///
+/// A seed's twin starts again from a replay of the estimates it keeps ([`check_demand`])
+/// when it has none yet, when it gridlocked, when the checks are not one interval apart, or
+/// when the check's seeds change; and at every check unless it is persistent. A twin that is
+/// not persistent is [`check_demand`]'s replay followed by [`validate_operations`], the same
+/// figures to the last digit: the adaptive loop's check by default, because on the priced
+/// benchmark the persistent twin lost to it (docs/benchmarks.md, "A persistent twin").
+#[derive(Clone, Debug, Default)]
+pub struct Twin {
+    interval: Ms,
+    persistent: bool,
+    /// The estimates of the last intervals, oldest first: what a restart replays.
+    recent: Vec<Vec<Vec<f64>>>,
+    /// The time of the last check, and the operation that ran from it.
+    last: Option<(Ms, Operation)>,
+    seeds: Vec<u64>,
+    runs: Vec<Option<TwinRun>>,
+}
+
+#[derive(Clone, Debug)]
+struct TwinRun {
+    sim: Simulation,
+    cabinets: Cabinets,
+    /// The street's time at the simulation's time 0.
+    origin: Ms,
+}
+
+impl Twin {
+    /// A twin for checks `interval` apart, kept from check to check if `persistent`; it
+    /// builds its simulations at the first check.
+    pub fn new(interval: Ms, persistent: bool) -> Self {
+        assert!(interval > Ms::ZERO, "a twin needs an interval");
+        Twin {
+            interval,
+            persistent,
+            ..Twin::default()
+        }
+    }
+
+    /// How many estimates the twin keeps for a replay with the check's settings `p`, oldest
+    /// first (the caller's own list of them, if it keeps one, needs no more).
+    pub fn keeps(&self, p: &ValidateParams) -> usize {
+        replayed_intervals(p, self.interval).max(1)
+    }
+
+    /// How long the street behind the check is: the shortest history of the seeds' twins
+    /// (zero before the first check).
+    pub fn age(&self, now: Ms) -> Ms {
+        self.runs
+            .iter()
+            .map(|r| r.as_ref().map_or(Ms::ZERO, |r| now - r.origin))
+            .min()
+            .unwrap_or(Ms::ZERO)
+    }
+
+    /// The check at street time `now`. `past` is the estimate of the movement flows over the
+    /// interval just ended, which the twins advance on; `ahead` the flows the candidates are
+    /// checked on, held over the horizon (the forecast the plans are made for). `in_force` is
+    /// the operation in force: if it is not the one of the last check, the twins take it as
+    /// from the last check (the adaptive loop deploys at the check's time, so the twins follow
+    /// the street exactly). Then, per seed, the twin goes on from its state under the
+    /// operation in force and with each candidate, over `p.horizon`; the decision is
+    /// [`validate_operations`]'s (its `warmup_s` is the twins' age).
+    #[allow(clippy::too_many_arguments)]
+    pub fn check(
+        &mut self,
+        net: &Network,
+        past: Vec<Vec<f64>>,
+        ahead: &[Vec<f64>],
+        now: Ms,
+        in_force: &Operation,
+        candidates: &[Operation],
+        p: &ValidateParams,
+    ) -> Result<(Decision, usize), SimError> {
+        assert!(!candidates.is_empty(), "a check needs a candidate");
+        let per_seed = self.go(net, past, ahead, now, in_force, candidates, p)?;
+        let age = self.age(now);
+        Ok(decide(&per_seed, candidates, p, age))
+    }
+
+    /// The twins go on over the interval to `now` as in [`Twin::check`], with nothing to
+    /// check: an interval without a re-plan, or a benchmark's way to a twin with a past.
+    pub fn advance(
+        &mut self,
+        net: &Network,
+        past: Vec<Vec<f64>>,
+        now: Ms,
+        in_force: &Operation,
+        p: &ValidateParams,
+    ) -> Result<(), SimError> {
+        let ahead = past.clone();
+        self.go(net, past, &ahead, now, in_force, &[], p)?;
+        Ok(())
+    }
+
+    /// [`Twin::check`]'s runs: per seed, the operation in force and then each candidate
+    /// (none if `candidates` is empty).
+    #[allow(clippy::too_many_arguments)]
+    fn go(
+        &mut self,
+        net: &Network,
+        past: Vec<Vec<f64>>,
+        ahead: &[Vec<f64>],
+        now: Ms,
+        in_force: &Operation,
+        candidates: &[Operation],
+        p: &ValidateParams,
+    ) -> Result<Vec<Vec<RunMetrics>>, SimError> {
+        let problems = |p: Vec<intersections::diag::Problem>| {
+            SimError::Config(format!(
+                "the estimated demand does not check: {}",
+                p.iter()
+                    .map(|x| format!("{}: {}", x.path, x.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        };
+        let past_is_ahead = past.as_slice() == ahead;
+        self.recent.push(past);
+        let keep = self.keeps(p);
+        if self.recent.len() > keep {
+            self.recent.drain(..self.recent.len() - keep);
+        }
+        let since = now - self.interval;
+        let last = self.last.take();
+        let go_on = self.persistent
+            && self.seeds == p.seeds
+            && last.as_ref().is_some_and(|(t, _)| *t == since);
+        if !go_on {
+            self.seeds = p.seeds.clone();
+            self.runs = vec![None; p.seeds.len()];
+        }
+        // Taken as from the last check, where the street took it.
+        let switch = last
+            .as_ref()
+            .and_then(|(_, op)| (op != in_force).then_some(in_force));
+        // A demand held from the oldest twin's time 0 (a restarted one's included) to the end
+        // of the horizon: a single slice, so where a twin's time 0 is does not matter.
+        let reach = self
+            .runs
+            .iter()
+            .flatten()
+            .map(|r| now - r.origin)
+            .chain([Ms(self.interval.0 * keep as i64)])
+            .max()
+            .unwrap_or(Ms::ZERO)
+            + p.horizon;
+        let held = |flows: &[Vec<f64>]| -> Result<Scenario, SimError> {
+            Scenario::new(
+                net.clone(),
+                crate::estimate::demand_from_flows(net, flows, reach).map_err(problems)?,
+                SimConfig::default(),
+            )
+        };
+        let over_past = match go_on {
+            true => Some(held(self.recent.last().expect("pushed above"))?),
+            false => None,
+        };
+        // The replay and `over_past` hold the newest estimate on: a switch only if the
+        // horizon's flows are other ones.
+        let over_horizon = if past_is_ahead {
+            None
+        } else {
+            Some(held(ahead)?)
+        };
+        // Made the first time a seed starts again: the estimates kept, replayed.
+        let replay = std::sync::OnceLock::new();
+        let runs: Vec<std::sync::Mutex<Option<TwinRun>>> = std::mem::take(&mut self.runs)
+            .into_iter()
+            .map(std::sync::Mutex::new)
+            .collect();
+        let index = |seed: u64| {
+            p.seeds
+                .iter()
+                .position(|&s| s == seed)
+                .expect("a seed of p")
+        };
+        let external = Control::of_kind(ControlKind::External);
+        let restart = |seed: u64| -> Result<TwinRun, SimError> {
+            let (scenario, warmup) = replay
+                .get_or_init(|| -> Result<(Scenario, Ms), SimError> {
+                    let (d, q) =
+                        check_demand(net, &self.recent, self.interval, p).map_err(problems)?;
+                    Ok((
+                        Scenario::new(net.clone(), d, SimConfig::default())?,
+                        q.warmup,
+                    ))
+                })
+                .as_ref()
+                .map_err(|e| SimError::Config(e.to_string()))?;
+            let mut sim = scenario.simulation(&external, seed)?;
+            let mut cabinets = Cabinets::new(&sim, in_force)?;
+            cabinets.run_until(&mut sim, *warmup);
+            Ok(TwinRun {
+                sim,
+                cabinets,
+                origin: now - *warmup,
+            })
+        };
+        let forks = if candidates.is_empty() {
+            0
+        } else {
+            candidates.len() + 1
+        };
+        let per_seed = fork_runs(
+            &p.seeds,
+            forks,
+            |seed| -> Result<(Simulation, Cabinets), SimError> {
+                let mut slot = runs[index(seed)].lock().unwrap_or_else(|e| e.into_inner());
+                let run = match slot.take() {
+                    Some(mut r) if r.sim.gridlock().is_none() => {
+                        r.sim
+                            .set_demand(over_past.as_ref().expect("made for twins that go on"))?;
+                        if let Some(op) = switch {
+                            let at = r.sim.now();
+                            r.cabinets.deploy(op, at);
+                        }
+                        let end = now - r.origin;
+                        if r.cabinets.run_until(&mut r.sim, end) {
+                            r
+                        } else {
+                            restart(seed)?
+                        }
+                    }
+                    _ => restart(seed)?,
+                };
+                let mut state = (run.sim.clone(), run.cabinets.clone());
+                if let Some(d) = &over_horizon {
+                    state.0.set_demand(d)?;
+                }
+                state.0.reset_metrics();
+                *slot = Some(run);
+                Ok(state)
+            },
+            |state, k| run_fork(state, candidates, k, p.horizon),
+        );
+        self.runs = runs
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        let per_seed = per_seed?;
+        self.last = Some((now, in_force.clone()));
+        Ok(per_seed)
+    }
 }
 
 /// Figures of a set of runs, averaged over seeds (the simulator's one definition).
@@ -242,7 +506,6 @@ pub fn validate_operations(
     // then, from that same state, on under it (before) and with each candidate handed to the
     // cabinets (after): common random numbers, and each candidate's transition measured.
     let external = Control::of_kind(ControlKind::External);
-    let end = p.warmup + p.horizon;
     let per_seed = fork_runs(
         &p.seeds,
         candidates.len() + 1,
@@ -253,15 +516,38 @@ pub fn validate_operations(
             sim.reset_metrics();
             Ok((sim, cabinets))
         },
-        |(sim, cabinets): &(Simulation, Cabinets), k: usize| -> Result<RunMetrics, SimError> {
-            let (mut s, mut c) = (sim.clone(), cabinets.clone());
-            if k > 0 {
-                c.deploy(&candidates[k - 1], s.now());
-            }
-            c.run_until(&mut s, end);
-            Ok(s.metrics())
-        },
+        |state, k| run_fork(state, candidates, k, p.horizon),
     )?;
+    Ok(decide(&per_seed, candidates, p, p.warmup))
+}
+
+/// From a warmed-up state: on under the operation in force (`k` = 0) or with candidate
+/// `k - 1` handed to the cabinets now, for `horizon`; the figures of that time.
+fn run_fork(
+    (sim, cabinets): &(Simulation, Cabinets),
+    candidates: &[Operation],
+    k: usize,
+    horizon: Ms,
+) -> Result<RunMetrics, SimError> {
+    let (mut s, mut c) = (sim.clone(), cabinets.clone());
+    if k > 0 {
+        c.deploy(&candidates[k - 1], s.now());
+    }
+    let end = s.now() + horizon;
+    c.run_until(&mut s, end);
+    Ok(s.metrics())
+}
+
+/// The decision from each seed's runs (the plans in force first, then the candidates): the
+/// candidate with the lowest mean delay among those that gridlock no more often than the
+/// plans in force, accepted if it beats them by more than the threshold. `warmup` is what
+/// preceded the measured time, for the record.
+fn decide(
+    per_seed: &[Vec<RunMetrics>],
+    candidates: &[Operation],
+    p: &ValidateParams,
+    warmup: Ms,
+) -> (Decision, usize) {
     let figures: Vec<Figures> = (0..=candidates.len())
         .map(|k| Figures::of(&per_seed.iter().map(|r| r[k].clone()).collect::<Vec<_>>()))
         .collect();
@@ -311,7 +597,7 @@ pub fn validate_operations(
             p.threshold * 100.0
         )
     };
-    Ok((
+    (
         Decision {
             accepted,
             improvement,
@@ -320,12 +606,12 @@ pub fn validate_operations(
             after,
             seeds: p.seeds.clone(),
             horizon_s: p.horizon.as_secs_f64(),
-            warmup_s: p.warmup.as_secs_f64(),
+            warmup_s: warmup.as_secs_f64(),
             mode: mode.into(),
             reason,
         },
         best - 1,
-    ))
+    )
 }
 
 /// Runs `warm(seed)` for every seed and then `fork(&state, k)` for `k` in `0..forks` from each
@@ -375,7 +661,7 @@ where
     let threads = std::thread::available_parallelism()
         .map(|c| c.get())
         .unwrap_or(1)
-        .min((n * forks).max(1));
+        .min((n * forks.max(1)).max(1));
     let worker = || loop {
         let task = {
             let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());

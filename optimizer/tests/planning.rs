@@ -10,7 +10,7 @@ use optimizer::adaptive::{
 };
 use optimizer::counts::{parse_counts, to_csv};
 use optimizer::decide::{
-    check_demand, validate_candidate, validate_operations, Operation, ValidateParams,
+    check_demand, validate_candidate, validate_operations, Operation, Twin, ValidateParams,
 };
 use optimizer::estimate::{demand_flows, demand_from_flows, estimate, EstimateParams};
 use optimizer::webster::{plan_network, GapAcceptance, PlanParams};
@@ -464,6 +464,118 @@ fn the_check_replays_the_recent_estimates() {
         replayed.before.mean_delay_s,
         empty.before.mean_delay_s
     );
+}
+
+/// The check's twin (`decide::Twin`). One that is not persistent is the replay
+/// (`check_demand` then `validate_operations`) to the last digit. A persistent one goes on
+/// from check to check (its age grows by an interval each time), remembers the heavy past
+/// that a replay of the last intervals has forgotten, takes a new operation in force, starts
+/// again when a check comes late, and is reproducible.
+#[test]
+fn the_twin_goes_on_from_check_to_check() {
+    let sc = scenario("single");
+    let net = sc.network();
+    let slice = |k| demand_flows(net, sc.demand(), Some(k));
+    let scale = |f: &[Vec<f64>], x: f64| -> Vec<Vec<f64>> {
+        f.iter()
+            .map(|r| r.iter().map(|q| q * x).collect())
+            .collect()
+    };
+    let interval = Ms::from_s(600);
+    // Twenty minutes replayed (two intervals), 15 min checked.
+    let p = ValidateParams {
+        seeds: vec![1, 2],
+        horizon: Ms::from_s(900),
+        warmup: Ms::from_s(1200),
+        ..ValidateParams::default()
+    };
+    let plans = plan_network(net, &slice(0), &PlanParams::default())
+        .unwrap()
+        .plans;
+    let op = Operation::coordinated(plans.clone());
+    let other = plan_network(net, &scale(&slice(3), 1.4), &PlanParams::default())
+        .unwrap()
+        .plans;
+    let cand = [Operation::coordinated(other.clone())];
+    // Heavy for three intervals, then light.
+    let heavy = scale(&slice(3), 2.0);
+    let seq = [heavy.clone(), heavy.clone(), heavy, slice(0), slice(0)];
+
+    // Not persistent: the replay, check by check.
+    let mut replay = Twin::new(interval, false);
+    let mut recent = Vec::new();
+    for (k, f) in seq.iter().enumerate() {
+        let now = Ms(interval.0 * (k as i64 + 1));
+        let (got, gk) = replay
+            .check(net, f.clone(), f, now, &op, &cand, &p)
+            .unwrap();
+        recent.push(f.clone());
+        let (d, q) = check_demand(net, &recent, interval, &p).unwrap();
+        let (want, wk) = validate_operations(net, &d, &op, &cand, &q).unwrap();
+        assert_eq!((got, gk), (want, wk), "check {k}");
+        assert!(replay.age(now) <= p.warmup);
+    }
+
+    // Persistent: the same checks.
+    let run = || {
+        let mut twin = Twin::new(interval, true);
+        let mut out = Vec::new();
+        for (k, f) in seq.iter().enumerate() {
+            let now = Ms(interval.0 * (k as i64 + 1));
+            let (d, _) = twin.check(net, f.clone(), f, now, &op, &cand, &p).unwrap();
+            assert_eq!(twin.age(now), now, "check {k}: the twin has the whole past");
+            out.push(d);
+        }
+        (twin, out)
+    };
+    let (mut twin, went_on) = run();
+    assert_eq!(went_on, run().1, "reproducible");
+    // At the last check the replay has only the two light intervals; the twin still carries
+    // what the heavy hour left.
+    let last_now = Ms(interval.0 * seq.len() as i64);
+    let mut fresh = Twin::new(interval, false);
+    fresh
+        .check(
+            net,
+            seq[3].clone(),
+            &seq[3],
+            last_now - interval,
+            &op,
+            &cand,
+            &p,
+        )
+        .unwrap();
+    let (replayed, _) = fresh
+        .check(net, seq[4].clone(), &seq[4], last_now, &op, &cand, &p)
+        .unwrap();
+    let twin_last = went_on.last().unwrap();
+    assert!(
+        twin_last.before.mean_delay_s > replayed.before.mean_delay_s,
+        "twin {:.1} s, replay {:.1} s",
+        twin_last.before.mean_delay_s,
+        replayed.before.mean_delay_s
+    );
+    // A new operation in force is taken as from the last check: the twin's "before" runs
+    // it, so it checks the same as a candidate that is the operation in force.
+    let now = last_now + interval;
+    let mut same = twin.clone();
+    let (moved, _) = twin
+        .check(net, slice(0), &slice(0), now, &cand[0], &cand, &p)
+        .unwrap();
+    assert!(moved.improvement.abs() < 1e-12, "{moved:?}");
+    let (stayed, _) = same
+        .check(net, slice(0), &slice(0), now, &op, &cand, &p)
+        .unwrap();
+    assert_ne!(moved.before, stayed.before);
+    // A check that comes an interval late starts again from the replay.
+    let late = now + interval + interval;
+    twin.check(net, slice(0), &slice(0), late, &cand[0], &cand, &p)
+        .unwrap();
+    assert_eq!(twin.age(late), p.warmup);
+    // `advance` goes on without a check.
+    twin.advance(net, slice(0), late + interval, &cand[0], &p)
+        .unwrap();
+    assert_eq!(twin.age(late + interval), p.warmup + interval);
 }
 
 /// The forecast along the history's time-of-day profile (`Estimator::forecast`) is closer to

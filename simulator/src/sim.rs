@@ -859,6 +859,45 @@ impl Simulation {
         Ok(())
     }
 
+    /// Go on with another demand from now: vehicles arrive at `scenario`'s entry flows (read
+    /// at the simulated time, as ever) and draw their routes from its turning ratios; the
+    /// vehicles already generated keep theirs. `scenario` must be the same network with the
+    /// same configuration and demand entries (the same links, in the same order), as the
+    /// scenarios of one network's estimated demands are. Arrivals are Poisson, so drawing
+    /// each entry's next arrival afresh from now (from the entry's own random stream) is the
+    /// new demand's arrival process, with no memory of the old one. What lets a simulated twin
+    /// of a street follow the street's demand interval by interval without starting again.
+    pub fn set_demand(&mut self, scenario: &Scenario) -> Result<(), SimError> {
+        let (old, new) = (&self.st, &scenario.st);
+        if !Arc::ptr_eq(old, new) {
+            if old.net != new.net {
+                return Err(SimError::Config(format!(
+                    "set_demand: the new demand is for network {:?}, this run is of {:?} (or the networks differ)",
+                    new.net.name, old.net.name
+                )));
+            }
+            if old.cfg != new.cfg {
+                return Err(SimError::Config(
+                    "set_demand: the new scenario's simulation configuration differs from the run's"
+                        .into(),
+                ));
+            }
+            let links = |d: &Demand| d.entries.iter().map(|e| e.link).collect::<Vec<_>>();
+            if links(&old.demand) != links(&new.demand) {
+                return Err(SimError::Config(
+                    "set_demand: the new demand's entries are not the run's (the same links in the same order)"
+                        .into(),
+                ));
+            }
+        }
+        self.st = new.clone();
+        let now_s = self.now.as_secs_f64();
+        for e in 0..self.entry_rng.len() {
+            self.next_arrival_s[e] = self.draw_arrival(e, now_s);
+        }
+        Ok(())
+    }
+
     /// Forget what was measured so far (the run goes on): metrics from here cover vehicles
     /// that complete from now on and queue samples from now on.
     pub fn reset_metrics(&mut self) {
@@ -2033,5 +2072,63 @@ mod tests {
         };
         assert_eq!(run(false), run(false));
         assert_ne!(run(false), run(true));
+    }
+
+    /// A run goes on with another demand: arrivals follow the new flows from the switch (none
+    /// with a zero demand, twice as many with twice the flows), the vehicles already there
+    /// finish their trips, two runs that switch alike are the same bit for bit, and a demand
+    /// for another network or with other entries is refused.
+    #[test]
+    fn set_demand_goes_on_with_the_new_flows() {
+        let sc = grid4(true);
+        let scaled = |f: f64| {
+            let mut d = sc.demand().clone();
+            for e in &mut d.entries {
+                for q in &mut e.flows_veh_h {
+                    *q *= f;
+                }
+            }
+            Scenario::new(sc.network().clone(), d, sc.config().clone()).unwrap()
+        };
+        let switch = Ms::from_s(600);
+        let end = Ms::from_s(1500);
+        let run = |to: &Scenario| {
+            let mut sim = sc.simulation(&Control::fixed(), 4).unwrap();
+            sim.run_until(switch);
+            let before = sim.metrics().generated;
+            sim.set_demand(to).unwrap();
+            sim.run_until(end);
+            (before, sim.metrics())
+        };
+        let (g0, none) = run(&scaled(0.0));
+        assert_eq!(none.generated, g0, "arrivals after a switch to no demand");
+        assert!(
+            none.in_network < 60,
+            "the street empties: {}",
+            none.in_network
+        );
+        let (g1, same) = run(&scaled(1.0));
+        let (g2, double) = run(&scaled(2.0));
+        assert_eq!((g0, g1), (g1, g2), "the same run up to the switch");
+        let (after1, after2) = ((same.generated - g1) as f64, (double.generated - g2) as f64);
+        assert!(
+            (1.7..2.3).contains(&(after2 / after1)),
+            "arrivals after the switch: {after1} at the flows, {after2} at twice them"
+        );
+        let (_, again) = run(&scaled(2.0));
+        assert_eq!(
+            serde_json::to_string(&again).unwrap(),
+            serde_json::to_string(&double).unwrap()
+        );
+        let mut sim = sc.simulation(&Control::fixed(), 4).unwrap();
+        let (other, other_demand) = crate::synth::grid(2, 300.0, 1).unwrap();
+        let other = Scenario::new(other, other_demand, sc.config().clone()).unwrap();
+        let e = sim.set_demand(&other).unwrap_err();
+        assert!(e.to_string().contains("network"), "{e}");
+        let mut d = sc.demand().clone();
+        d.entries.swap(0, 1);
+        let swapped = Scenario::new(sc.network().clone(), d, sc.config().clone()).unwrap();
+        let e = sim.set_demand(&swapped).unwrap_err();
+        assert!(e.to_string().contains("entries"), "{e}");
     }
 }
