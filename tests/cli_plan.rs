@@ -135,7 +135,8 @@ fn bench_control_refuses_a_max_green_factor_outside_the_cabinets_limits() {
 }
 
 /// `bench planning` runs the adaptive loop's check by default and takes its seeds, horizon
-/// and replayed warm-up from the command line: a tiny grid runs and says what it simulated;
+/// and replayed warm-up from the command line: a tiny grid runs and says what it simulated,
+/// the replayed check and one re-plan's check from a persistent twin;
 /// a horizon under a minute or a negative warm-up is refused, naming the option and value.
 #[test]
 fn bench_planning_takes_the_check_settings_and_refuses_bad_ones() {
@@ -159,7 +160,9 @@ fn bench_planning_takes_the_check_settings_and_refuses_bad_ones() {
     );
     assert!(
         out.contains("4 intersections")
-            && out.contains("1 seeds x (1200 s replayed + 2 plans x 120 s)"),
+            && out.contains("1 seeds x (1200 s replayed + 2 plans x 120 s)")
+            && out.contains("from a persistent twin: validation")
+            && out.contains("(600 s on + 2 plans x 120 s)"),
         "{out}"
     );
     for (flag, bad, want) in [
