@@ -138,6 +138,13 @@ pub struct SimConfig {
     /// Off, a vehicle keeps the lane it chose on entering the link (the model before
     /// 2026-11-29).
     pub lane_changes: bool,
+    /// Speed limits of turning vehicles through a junction (`None`, the default: turners
+    /// cross at the links' speed). A turner slows so that it reaches the stop line no faster
+    /// than its limit (braking at the driver's `decel_mps2`, as a SUMO vehicle anticipates the
+    /// speed of a junction's internal lane), and its free-flow time through the junction is
+    /// taken at that speed. Off by default: measured against SUMO it closes only a small part
+    /// of the gaps it was meant to explain (docs/benchmarks.md, "Turn speeds").
+    pub turn_speeds: Option<TurnSpeeds>,
     /// Keep a record per completed vehicle (off by default: aggregates only).
     pub record_vehicles: bool,
     /// Keep every detector on/off event (off by default).
@@ -157,8 +164,29 @@ impl Default for SimConfig {
             gridlock_exit_fraction: 0.25,
             gridlock_min_vehicles: 20,
             lane_changes: true,
+            turn_speeds: None,
             record_vehicles: false,
             record_detector_events: false,
+        }
+    }
+}
+
+/// Speed limits of turning vehicles through a junction, m/s. SUMO's netconvert limits the
+/// speed of a junction's internal lanes by their radius (`junctions.limit-turn-speed`, a
+/// lateral acceleration of 5.5 m/s²); on the shipped networks exported to SUMO that gives
+/// 9.6 m/s for left turns and 6.6 to 7.5 m/s for right turns (docs/benchmarks.md, "A heavier
+/// demand level"), the defaults here. A U-turn takes the right turn's limit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TurnSpeeds {
+    pub left_mps: f64,
+    pub right_mps: f64,
+}
+
+impl Default for TurnSpeeds {
+    fn default() -> Self {
+        TurnSpeeds {
+            left_mps: 9.6,
+            right_mps: 7.0,
         }
     }
 }

@@ -112,7 +112,7 @@ pub mod metrics;
 pub mod sim;
 pub mod synth;
 
-pub use config::{Control, ControlKind, DriverParams, SimConfig};
+pub use config::{Control, ControlKind, DriverParams, SimConfig, TurnSpeeds};
 pub use intersections::Ms;
 pub use metrics::{
     ApproachMetrics, Gridlock, GridlockRule, IntersectionMetrics, RunMetrics, SeedSummary,

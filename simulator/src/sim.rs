@@ -88,6 +88,11 @@ struct Static {
     /// Lane and conflict lists of the movements ([`MvInfo`] ranges).
     mv_pool: Vec<u32>,
     mv_ff: Vec<f64>,
+    /// Per movement, the speed its vehicles may have at the stop line
+    /// ([`SimConfig::turn_speeds`]; infinite: no limit).
+    mv_vmax: Vec<f64>,
+    /// How far before the stop line a turn's limit can bind (0 without limits).
+    turn_reach: f64,
     /// First flat signal-group index of each intersection.
     ix_group_off: Vec<usize>,
     ix_priority: Vec<bool>,
@@ -321,6 +326,31 @@ pub struct Simulation {
     acc: Acc,
 }
 
+/// The fastest a vehicle `to_line` metres before a stop line may go this step when it must
+/// cross the line no faster than `vt`, braking at `b` in steps of `dt`: if it stops short of
+/// the line this step, it must still be able to brake from its speed to `vt` over what is
+/// left (`v·dt + (v² - vt²) / 2b <= to_line`); if it crosses this step, `vt` itself. So the
+/// discrete steps do not carry it over the line faster (SUMO's vehicles anticipate the speed
+/// of a junction's internal lane the same way).
+#[inline]
+fn turn_speed(vt: f64, to_line: f64, b: f64, dt: f64) -> f64 {
+    let bdt = b * dt;
+    vt.max(-bdt + (bdt * bdt + vt * vt + 2.0 * b * to_line.max(0.0)).sqrt())
+}
+
+/// How far before a stop line the slowest turn's limit can bind: beyond it [`turn_speed`]
+/// is above the fastest link's speed (0 if no movement has a limit below a link's speed).
+fn turn_reach(link_speed: &[f64], mv_vmax: &[f64], b: f64, dt: f64) -> f64 {
+    let vmax = link_speed.iter().copied().fold(0.0, f64::max);
+    let vturn = mv_vmax.iter().copied().fold(f64::INFINITY, f64::min);
+    if vturn >= vmax || b <= 0.0 {
+        0.0
+    } else {
+        let bdt = b * dt;
+        ((vmax + bdt).powi(2) - bdt * bdt - vturn * vturn) / (2.0 * b)
+    }
+}
+
 /// Krauss's safe speed behind a leader at speed `vl`, `gap` metres ahead (no closer than 0),
 /// with deceleration `b` and reaction time `tau`.
 #[inline]
@@ -430,6 +460,7 @@ impl Scenario {
         let mut mv = Vec::new();
         let mut mv_pool = Vec::new();
         let mut mv_ff = Vec::new();
+        let mut mv_vmax = Vec::new();
         let mut ix_priority = Vec::new();
         for (xi, ix) in net.intersections.iter().enumerate() {
             let me = IntersectionIdx(xi);
@@ -457,7 +488,13 @@ impl Scenario {
                 let lanes0 = mv_pool.len() as u32;
                 mv_pool.extend(m.lanes.iter().map(|l| first + l));
                 let lanes1 = mv_pool.len() as u32;
-                mv_ff.push(cfg.junction_length_m / link_speed[m.to.0]);
+                let vturn = match (m.turn, cfg.turn_speeds) {
+                    (Turn::Left, Some(t)) => t.left_mps,
+                    (Turn::Right | Turn::Uturn, Some(t)) => t.right_mps,
+                    _ => f64::INFINITY,
+                };
+                mv_vmax.push(vturn);
+                mv_ff.push(cfg.junction_length_m / link_speed[m.to.0].min(vturn));
                 let turning_left = matches!(m.turn, Turn::Left | Turn::Uturn);
                 let conflicts: Vec<LinkIdx> = if priority {
                     if !major.contains(&m.from) {
@@ -565,6 +602,12 @@ impl Scenario {
         }
         link_mv_in_off.push(link_mv_in.len() as u32);
 
+        let reach = turn_reach(
+            &link_speed,
+            &mv_vmax,
+            cfg.driver.decel_mps2,
+            cfg.step.as_secs_f64(),
+        );
         Ok(Scenario {
             st: Arc::new(Static {
                 net,
@@ -588,6 +631,8 @@ impl Scenario {
                 mv,
                 mv_pool,
                 mv_ff,
+                turn_reach: reach,
+                mv_vmax,
                 ix_group_off,
                 ix_priority,
             }),
@@ -1206,6 +1251,7 @@ impl Simulation {
             dp.tau_s,
         );
         let safe = |gap: f64, vl: f64| krauss_safe_speed(b, tau, gap, vl);
+        let turn_reach = st.turn_reach;
         let mut progress = false;
 
         // 1. Signals.
@@ -1344,6 +1390,14 @@ impl Simulation {
                 let mut v = vmax.min(c.v + accel * dt);
                 if gap.is_finite() {
                     v = v.min(safe(gap, vl));
+                }
+                let to_line = l_len - c.x;
+                if to_line < turn_reach && c.mv != NO_MOVE {
+                    // A turner reaches the stop line no faster than its turn's limit.
+                    let vt = st.mv_vmax[c.mv as usize];
+                    if vt.is_finite() {
+                        v = v.min(turn_speed(vt, to_line, b, dt));
+                    }
                 }
                 if sigma > 0.0 {
                     v -= sigma * accel * dt * uniform(&mut self.driver_rng);
@@ -2130,5 +2184,73 @@ mod tests {
         let swapped = Scenario::new(sc.network().clone(), d, sc.config().clone()).unwrap();
         let e = sim.set_demand(&swapped).unwrap_err();
         assert!(e.to_string().contains("entries"), "{e}");
+    }
+
+    /// The turn-speed rule ([`turn_speed`]): a vehicle at the link's speed that keeps to it
+    /// crosses the stop line no faster than the turn's limit, never has to brake harder than
+    /// its deceleration, and is not held below the limit; with `dt` 1 s and 0.5 s.
+    #[test]
+    fn turners_cross_at_their_limit_braking_no_harder_than_they_can() {
+        let (b, vmax, accel): (f64, f64, f64) = (4.5, 13.9, 2.6);
+        for dt in [1.0, 0.5] {
+            for vt in [6.6, 7.0, 9.6] {
+                for start in [30.0, 47.3, 80.0, 151.1] {
+                    let (mut d, mut v) = (start, vmax);
+                    let mut crossed = None;
+                    while crossed.is_none() {
+                        let want = vmax.min(v + accel * dt).min(turn_speed(vt, d, b, dt));
+                        assert!(
+                            want >= v - b * dt - 1e-9,
+                            "dt {dt} vt {vt} from {start}: {v} to {want} at {d} m"
+                        );
+                        assert!(want >= vt.min(vmax) - 1e-9, "held below the limit at {d} m");
+                        v = want;
+                        if v * dt >= d {
+                            crossed = Some(v);
+                        }
+                        d -= v * dt;
+                    }
+                    let c = crossed.unwrap();
+                    assert!(
+                        c <= vt + 1e-9,
+                        "dt {dt} vt {vt} from {start}: crossed at {c}"
+                    );
+                }
+            }
+        }
+        assert_eq!(turn_speed(7.0, 0.0, 4.5, 1.0), 7.0);
+        assert_eq!(turn_reach(&[13.9], &[f64::INFINITY], 4.5, 1.0), 0.0);
+        assert!(turn_reach(&[13.9], &[7.0], 4.5, 1.0) > 20.0);
+    }
+
+    /// With turn speeds, turners slow before the junction: grid4 has more delay with about
+    /// the same throughput, the run is reproducible, and without them the model is the one
+    /// before (the golden digests hold with the default, which has none).
+    #[test]
+    fn turn_speeds_slow_the_turners() {
+        let run = |ts: Option<crate::TurnSpeeds>| {
+            let sc = grid4(true);
+            let cfg = SimConfig {
+                turn_speeds: ts,
+                ..sc.config().clone()
+            };
+            let sc = Scenario::new(sc.network().clone(), sc.demand().clone(), cfg).unwrap();
+            sc.run(&Control::fixed(), 3, Ms::from_s(1800)).unwrap()
+        };
+        assert!(SimConfig::default().turn_speeds.is_none());
+        let (off, on) = (run(None), run(Some(crate::TurnSpeeds::default())));
+        assert!(
+            on.mean_delay_s > off.mean_delay_s * 1.02,
+            "delay {:.1} s with, {:.1} s without",
+            on.mean_delay_s,
+            off.mean_delay_s
+        );
+        let (a, b) = (on.completed as f64, off.completed as f64);
+        assert!((a - b).abs() < 0.03 * b, "completed {a} with, {b} without");
+        let again = run(Some(crate::TurnSpeeds::default()));
+        assert_eq!(
+            serde_json::to_string(&again).unwrap(),
+            serde_json::to_string(&on).unwrap()
+        );
     }
 }

@@ -9,6 +9,7 @@
 //! cargo bench -p sumo --bench vs_sumo -- --agree      # agreement over seeds (GW_VS_SUMO_SEEDS, 5)
 //! cargo bench -p sumo --bench vs_sumo -- --agree DIR/NAME.toml   # an imported network
 //! GW_VS_SUMO_DEMAND=1.3 cargo bench -p sumo --bench vs_sumo -- --agree   # every entry flow x1.3
+//! GW_VS_SUMO_TURN_SPEEDS=1 cargo bench -p sumo --bench vs_sumo -- --agree  # ours with turn speeds
 //! ```
 //!
 //! A case named by a path ending in `.toml` is a network file with its demand beside it
@@ -38,7 +39,7 @@ use std::path::{Path, PathBuf};
 
 use intersections::demand::Demand;
 use intersections::{Ms, Network};
-use simulator::{synth, Control, Scenario, SimConfig};
+use simulator::{synth, Control, Scenario, SimConfig, TurnSpeeds};
 use sumo::tools::{self, SumoRun};
 use sumo::ExportOptions;
 
@@ -56,12 +57,9 @@ fn case_names() -> Vec<String> {
 /// (default 1; a heavier level for the agreement check).
 fn load(name: &str) -> (Network, Demand, Ms) {
     let (net, mut demand, d) = load_case(name);
-    if let Ok(v) = std::env::var("GW_VS_SUMO_DEMAND") {
-        let k: f64 = v
-            .parse()
-            .ok()
-            .filter(|k: &f64| *k > 0.0 && k.is_finite())
-            .unwrap_or_else(|| panic!("GW_VS_SUMO_DEMAND={v}: want a factor above 0"));
+    let k = tools::demand_factor(std::env::var("GW_VS_SUMO_DEMAND").ok().as_deref())
+        .unwrap_or_else(|e| panic!("{e}"));
+    if k != 1.0 {
         for e in &mut demand.entries {
             for f in &mut e.flows_veh_h {
                 *f *= k;
@@ -115,7 +113,13 @@ struct Ours {
 }
 
 fn run_ours(net: &Network, demand: &Demand, duration: Ms, seed: u64, repeat: usize) -> Ours {
-    let sc = Scenario::new(net.clone(), demand.clone(), SimConfig::default()).expect("scenario");
+    let cfg = SimConfig {
+        turn_speeds: tools::turn_speeds(std::env::var("GW_VS_SUMO_TURN_SPEEDS").ok().as_deref())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .then(TurnSpeeds::default),
+        ..SimConfig::default()
+    };
+    let sc = Scenario::new(net.clone(), demand.clone(), cfg).expect("scenario");
     let mut best: Option<Ours> = None;
     for _ in 0..repeat {
         let mut sim = sc.simulation(&Control::fixed(), seed).expect("simulation");

@@ -217,3 +217,47 @@ pub fn run_sumo(
         what: "the duration and UPS statistics".into(),
     })
 }
+
+/// The factor `vs_sumo` scales every entry flow by, from the value of `GW_VS_SUMO_DEMAND`
+/// (unset: 1). Anything but a finite number above 0 is an error naming the variable.
+pub fn demand_factor(value: Option<&str>) -> Result<f64, String> {
+    let Some(v) = value else { return Ok(1.0) };
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|k| *k > 0.0 && k.is_finite())
+        .ok_or_else(|| format!("GW_VS_SUMO_DEMAND={v}: want a factor above 0, e.g. 1.3"))
+}
+
+/// Whether `vs_sumo` runs our simulator with turn speeds (`simulator::TurnSpeeds`, SUMO's
+/// internal-lane limits), from the value of `GW_VS_SUMO_TURN_SPEEDS`: `1` or `on` yes, `0`,
+/// `off` or unset no; anything else is an error naming the variable.
+pub fn turn_speeds(value: Option<&str>) -> Result<bool, String> {
+    match value.map(str::trim) {
+        None | Some("0") | Some("off") => Ok(false),
+        Some("1") | Some("on") => Ok(true),
+        Some(v) => Err(format!(
+            "GW_VS_SUMO_TURN_SPEEDS={v}: want 1 (on) or 0 (off)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    #[test]
+    fn the_bench_settings_refuse_bad_values_by_name() {
+        assert_eq!(demand_factor(None), Ok(1.0));
+        assert_eq!(demand_factor(Some("1.3")), Ok(1.3));
+        for bad in ["0", "-1", "x", "", "inf", "NaN"] {
+            let e = demand_factor(Some(bad)).unwrap_err();
+            assert!(e.starts_with(&format!("GW_VS_SUMO_DEMAND={bad}:")), "{e}");
+        }
+        assert_eq!(turn_speeds(None), Ok(false));
+        assert_eq!(turn_speeds(Some("off")), Ok(false));
+        assert_eq!(turn_speeds(Some("1")), Ok(true));
+        let e = turn_speeds(Some("yes")).unwrap_err();
+        assert!(e.starts_with("GW_VS_SUMO_TURN_SPEEDS=yes:"), "{e}");
+    }
+}
