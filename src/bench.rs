@@ -29,6 +29,8 @@ pub struct ControlArgs {
     pub max_green_factor: Option<f64>,
     /// `--persistent-twin`: `AdaptiveParams::persistent_twin`.
     pub persistent_twin: bool,
+    /// `--turn-speeds`: the simulator with `SimConfig::turn_speeds`.
+    pub turn_speeds: bool,
     /// The planner's parameters (`--offsets`).
     pub plan: PlanParams,
 }
@@ -71,7 +73,14 @@ pub fn control(a: ControlArgs) -> Result<()> {
     }
     let mut rows: Vec<BenchRow> = Vec::new();
     for name in &networks {
-        let sc = scenario(&a.dir, name).with_context(|| format!("network {name}"))?;
+        let mut sc = scenario(&a.dir, name).with_context(|| format!("network {name}"))?;
+        if a.turn_speeds {
+            let cfg = SimConfig {
+                turn_speeds: Some(simulator::TurnSpeeds::default()),
+                ..sc.config().clone()
+            };
+            sc = Scenario::new(sc.network().clone(), sc.demand().clone(), cfg)?;
+        }
         let duration = match a.duration_s {
             Some(s) => Ms::from_secs_f64(s)
                 .filter(|d| *d > Ms::ZERO)

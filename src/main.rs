@@ -292,6 +292,10 @@ enum BenchCommand {
         /// of replaying the last hour's estimates at each (see docs/benchmarks.md).
         #[arg(long)]
         persistent_twin: bool,
+        /// Simulate with turn speeds (turners reach the stop line no faster than SUMO's
+        /// internal-lane limits; off by default, see docs/benchmarks.md "Turn speeds").
+        #[arg(long)]
+        turn_speeds: bool,
     },
     /// Planning plus validation time on generated grids of about these many intersections.
     Planning {
@@ -443,6 +447,7 @@ fn main() -> ExitCode {
                 max_green_factor,
                 price_permissive_lefts,
                 persistent_twin,
+                turn_speeds,
             } => bench::control(bench::ControlArgs {
                 dir,
                 networks,
@@ -452,6 +457,7 @@ fn main() -> ExitCode {
                 no_validate,
                 max_green_factor,
                 persistent_twin,
+                turn_speeds,
                 plan: plan_params(offsets, price_permissive_lefts),
             }),
             BenchCommand::Planning {

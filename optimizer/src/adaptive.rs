@@ -30,7 +30,7 @@
 
 use intersections::{IntersectionIdx, Ms, Plan};
 use serde::Serialize;
-use simulator::{Control, ControlKind, RunMetrics, Scenario, SimError, Simulation};
+use simulator::{Control, ControlKind, RunMetrics, Scenario, SimConfig, SimError, Simulation};
 
 use crate::cabinet::Cabinets;
 use crate::counts::CountRecord;
@@ -112,6 +112,7 @@ impl Default for AdaptiveParams {
                 // its lead (docs/benchmarks.md).
                 horizon: Ms::from_s(1800),
                 warmup: Ms::from_s(3600),
+                sim: simulator::SimConfig::default(),
             }),
             actuated_max_green_factor: Some(2.0),
             commissioning_seeds: vec![101, 102],
@@ -389,6 +390,15 @@ pub fn run_greenwave_at(
     let mut next_replan = params.replan_every;
     // The check's simulated street: replayed at each re-plan, or kept from one to the next.
     let mut twin = Twin::new(params.replan_every, params.persistent_twin);
+    // The check simulates with the street's model (its records off).
+    let check = params.validate.clone().map(|mut vp| {
+        vp.sim = SimConfig {
+            record_vehicles: false,
+            record_detector_events: false,
+            ..scenario.config().clone()
+        };
+        vp
+    });
     let mut log = AdaptiveLog::default();
     while sim.now() < duration && sim.gridlock().is_none() {
         let now = sim.now();
@@ -415,7 +425,7 @@ pub fn run_greenwave_at(
                 // re-plans from counts lose.
                 candidates.push(op_of(history_plans.clone()));
             }
-            let chosen = match &params.validate {
+            let chosen = match &check {
                 None => Some(candidates.swap_remove(0)),
                 Some(vp) => {
                     // The twin goes on over the interval just ended on the forecast too:

@@ -127,6 +127,9 @@ pub struct ValidateParams {
     pub horizon: Ms,
     /// Time run first to fill the network (not measured).
     pub warmup: Ms,
+    /// The simulator's configuration of the check's runs (the model the centre checks with;
+    /// the adaptive benchmark checks with its street's).
+    pub sim: SimConfig,
 }
 
 impl Default for ValidateParams {
@@ -136,6 +139,7 @@ impl Default for ValidateParams {
             seeds: vec![1, 2, 3],
             horizon: Ms::from_s(3600),
             warmup: Ms::from_s(300),
+            sim: SimConfig::default(),
         }
     }
 }
@@ -352,7 +356,7 @@ impl Twin {
             Scenario::new(
                 net.clone(),
                 crate::estimate::demand_from_flows(net, flows, reach).map_err(problems)?,
-                SimConfig::default(),
+                p.sim.clone(),
             )
         };
         let over_past = match go_on {
@@ -384,10 +388,7 @@ impl Twin {
                 .get_or_init(|| -> Result<(Scenario, Ms), SimError> {
                     let (d, q) =
                         check_demand(net, &self.recent, self.interval, p).map_err(problems)?;
-                    Ok((
-                        Scenario::new(net.clone(), d, SimConfig::default())?,
-                        q.warmup,
-                    ))
+                    Ok((Scenario::new(net.clone(), d, p.sim.clone())?, q.warmup))
                 })
                 .as_ref()
                 .map_err(|e| SimError::Config(e.to_string()))?;
@@ -501,7 +502,7 @@ pub fn validate_operations(
         !candidates.is_empty(),
         "validate_operations needs a candidate"
     );
-    let scenario = Scenario::new(net.clone(), demand.clone(), SimConfig::default())?;
+    let scenario = Scenario::new(net.clone(), demand.clone(), p.sim.clone())?;
     // Per seed, the street under the operation in force from power-up through the warm-up,
     // then, from that same state, on under it (before) and with each candidate handed to the
     // cabinets (after): common random numbers, and each candidate's transition measured.

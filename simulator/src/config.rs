@@ -142,8 +142,9 @@ pub struct SimConfig {
     /// cross at the links' speed). A turner slows so that it reaches the stop line no faster
     /// than its limit (braking at the driver's `decel_mps2`, as a SUMO vehicle anticipates the
     /// speed of a junction's internal lane), and its free-flow time through the junction is
-    /// taken at that speed. Off by default: measured against SUMO it closes only a small part
-    /// of the gaps it was meant to explain (docs/benchmarks.md, "Turn speeds").
+    /// taken at that speed. With them every agreement figure against SUMO came closer, but the
+    /// adaptive loop then loses to the priced fixed plans on district, which is why they are
+    /// not the default yet (docs/benchmarks.md, "Turn speeds").
     pub turn_speeds: Option<TurnSpeeds>,
     /// Keep a record per completed vehicle (off by default: aggregates only).
     pub record_vehicles: bool,

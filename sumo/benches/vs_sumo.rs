@@ -113,12 +113,12 @@ struct Ours {
 }
 
 fn run_ours(net: &Network, demand: &Demand, duration: Ms, seed: u64, repeat: usize) -> Ours {
-    let cfg = SimConfig {
-        turn_speeds: tools::turn_speeds(std::env::var("GW_VS_SUMO_TURN_SPEEDS").ok().as_deref())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .then(TurnSpeeds::default),
-        ..SimConfig::default()
-    };
+    let mut cfg = SimConfig::default();
+    match tools::turn_speeds(std::env::var("GW_VS_SUMO_TURN_SPEEDS").ok().as_deref()) {
+        Ok(None) => {}
+        Ok(Some(on)) => cfg.turn_speeds = on.then(TurnSpeeds::default),
+        Err(e) => panic!("{e}"),
+    }
     let sc = Scenario::new(net.clone(), demand.clone(), cfg).expect("scenario");
     let mut best: Option<Ours> = None;
     for _ in 0..repeat {

@@ -230,12 +230,14 @@ pub fn demand_factor(value: Option<&str>) -> Result<f64, String> {
 }
 
 /// Whether `vs_sumo` runs our simulator with turn speeds (`simulator::TurnSpeeds`, SUMO's
-/// internal-lane limits), from the value of `GW_VS_SUMO_TURN_SPEEDS`: `1` or `on` yes, `0`,
-/// `off` or unset no; anything else is an error naming the variable.
-pub fn turn_speeds(value: Option<&str>) -> Result<bool, String> {
+/// internal-lane limits), from the value of `GW_VS_SUMO_TURN_SPEEDS`: `1` or `on` yes, `0` or
+/// `off` no, unset the simulator's default (`None`); anything else is an error naming the
+/// variable.
+pub fn turn_speeds(value: Option<&str>) -> Result<Option<bool>, String> {
     match value.map(str::trim) {
-        None | Some("0") | Some("off") => Ok(false),
-        Some("1") | Some("on") => Ok(true),
+        None => Ok(None),
+        Some("0") | Some("off") => Ok(Some(false)),
+        Some("1") | Some("on") => Ok(Some(true)),
         Some(v) => Err(format!(
             "GW_VS_SUMO_TURN_SPEEDS={v}: want 1 (on) or 0 (off)"
         )),
@@ -254,9 +256,9 @@ mod env_tests {
             let e = demand_factor(Some(bad)).unwrap_err();
             assert!(e.starts_with(&format!("GW_VS_SUMO_DEMAND={bad}:")), "{e}");
         }
-        assert_eq!(turn_speeds(None), Ok(false));
-        assert_eq!(turn_speeds(Some("off")), Ok(false));
-        assert_eq!(turn_speeds(Some("1")), Ok(true));
+        assert_eq!(turn_speeds(None), Ok(None));
+        assert_eq!(turn_speeds(Some("off")), Ok(Some(false)));
+        assert_eq!(turn_speeds(Some("1")), Ok(Some(true)));
         let e = turn_speeds(Some("yes")).unwrap_err();
         assert!(e.starts_with("GW_VS_SUMO_TURN_SPEEDS=yes:"), "{e}");
     }
