@@ -65,6 +65,13 @@
 //! lost time emerge from the car following: a standing queue discharges at about 1,900
 //! veh/h/lane (tested).
 //!
+//! **Turns** cross at the link's speed by default. With `SimConfig::turn_speeds` a turner
+//! reaches the stop line no faster than its turn's limit (SUMO's internal-lane speeds on our
+//! exports), braking for it stepwise; that brings every agreement figure against SUMO closer,
+//! and is not the default yet only because the adaptive loop then loses on one benchmark
+//! (docs/benchmarks.md, "Turn speeds"). [`Simulation::set_demand`] lets a run go on with
+//! another demand (a simulated twin following a street's estimates).
+//!
 //! **Storage** is finite: a full exit lane stops the vehicles behind the stop line (spillback),
 //! a full entry link keeps arrivals in the entry queue, and a jammed run stops and reports a
 //! [`Gridlock`] (which rule fired, when, the vehicles in the network and the exits in the
