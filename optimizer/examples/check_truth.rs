@@ -11,6 +11,7 @@
 //!     [--no-library: no history plans on offer] [--start-mean: start on the history's plans]
 //!     [--held: plan for the estimate of the interval just counted, not the forecast]
 //!     [--twin: the check forks a persistent twin (`decide::Twin`) instead of the replay]
+//!     [--turn-speeds: street and check with the simulator's turn speeds]
 //! ```
 
 mod common;
@@ -35,7 +36,9 @@ fn main() {
         plan: pp.clone(),
         ..AdaptiveParams::default()
     };
-    let vp = params.validate.clone().expect("the default checks");
+    let mut vp = params.validate.clone().expect("the default checks");
+    // The check simulates with the street's model (`--turn-speeds`).
+    vp.sim = sc.config().clone();
     let flag = |f: &str| std::env::args().any(|a| a == f);
     let (replay, library, held) = (!flag("--no-replay"), !flag("--no-library"), flag("--held"));
     let mut history: Vec<Vec<Vec<f64>>> = Vec::new();

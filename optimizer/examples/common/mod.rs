@@ -1,5 +1,5 @@
 //! What the optimizer's diagnostic examples share: a shipped network with its demand, and
-//! their command line (`NETWORK [--price]`).
+//! their command line (`NETWORK [--price] [--turn-speeds]`).
 
 use std::path::Path;
 
@@ -14,7 +14,14 @@ pub fn shipped(name: &str) -> Scenario {
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let demand = load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net)
         .unwrap_or_else(|e| panic!("{name} demand: {e}"));
-    Scenario::new(net, demand, SimConfig::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    // `--turn-speeds`: the simulator with `SimConfig::turn_speeds` (docs/benchmarks.md).
+    let cfg = SimConfig {
+        turn_speeds: std::env::args()
+            .any(|a| a == "--turn-speeds")
+            .then(simulator::TurnSpeeds::default),
+        ..SimConfig::default()
+    };
+    Scenario::new(net, demand, cfg).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// The network named on the command line (the first argument not starting with `--`,
