@@ -35,13 +35,13 @@ pub struct ControlArgs {
     pub plan: PlanParams,
 }
 
-/// A shipped network and its demand, by name.
-pub fn scenario(dir: &Path, name: &str) -> Result<Scenario> {
+/// A shipped network and its demand, by name, simulated with `cfg`.
+pub fn scenario(dir: &Path, name: &str, cfg: SimConfig) -> Result<Scenario> {
     let np = dir.join(format!("{name}.toml"));
     let dp = dir.join(format!("{name}.demand.toml"));
     let net = load::load_network(&np).map_err(|d| anyhow!("{d}"))?;
     let demand = load::load_demand_for(&dp, &net).map_err(|d| anyhow!("{d}"))?;
-    Ok(Scenario::new(net, demand, SimConfig::default())?)
+    Ok(Scenario::new(net, demand, cfg)?)
 }
 
 pub fn control(a: ControlArgs) -> Result<()> {
@@ -73,14 +73,11 @@ pub fn control(a: ControlArgs) -> Result<()> {
     }
     let mut rows: Vec<BenchRow> = Vec::new();
     for name in &networks {
-        let mut sc = scenario(&a.dir, name).with_context(|| format!("network {name}"))?;
-        if a.turn_speeds {
-            let cfg = SimConfig {
-                turn_speeds: Some(simulator::TurnSpeeds::default()),
-                ..sc.config().clone()
-            };
-            sc = Scenario::new(sc.network().clone(), sc.demand().clone(), cfg)?;
-        }
+        let cfg = SimConfig {
+            turn_speeds: a.turn_speeds.then(simulator::TurnSpeeds::default),
+            ..SimConfig::default()
+        };
+        let sc = scenario(&a.dir, name, cfg).with_context(|| format!("network {name}"))?;
         let duration = match a.duration_s {
             Some(s) => Ms::from_secs_f64(s)
                 .filter(|d| *d > Ms::ZERO)

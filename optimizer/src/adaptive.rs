@@ -128,8 +128,6 @@ pub enum AdaptiveError {
     Sim(#[from] SimError),
     #[error(transparent)]
     Plan(#[from] PlanError),
-    #[error("the estimated demand does not check: {0}")]
-    Demand(String),
 }
 
 /// Plans for the demand file's mean flows (the `fixed-webster` baseline).

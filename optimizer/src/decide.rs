@@ -382,7 +382,6 @@ impl Twin {
                 .position(|&s| s == seed)
                 .expect("a seed of p")
         };
-        let external = Control::of_kind(ControlKind::External);
         let restart = |seed: u64| -> Result<TwinRun, SimError> {
             let (scenario, warmup) = replay
                 .get_or_init(|| -> Result<(Scenario, Ms), SimError> {
@@ -392,9 +391,7 @@ impl Twin {
                 })
                 .as_ref()
                 .map_err(|e| SimError::Config(e.to_string()))?;
-            let mut sim = scenario.simulation(&external, seed)?;
-            let mut cabinets = Cabinets::new(&sim, in_force)?;
-            cabinets.run_until(&mut sim, *warmup);
+            let (sim, cabinets) = power_up(scenario, in_force, seed, *warmup)?;
             Ok(TwinRun {
                 sim,
                 cabinets,
@@ -506,20 +503,32 @@ pub fn validate_operations(
     // Per seed, the street under the operation in force from power-up through the warm-up,
     // then, from that same state, on under it (before) and with each candidate handed to the
     // cabinets (after): common random numbers, and each candidate's transition measured.
-    let external = Control::of_kind(ControlKind::External);
     let per_seed = fork_runs(
         &p.seeds,
         candidates.len() + 1,
         |seed| -> Result<(Simulation, Cabinets), SimError> {
-            let mut sim = scenario.simulation(&external, seed)?;
-            let mut cabinets = Cabinets::new(&sim, in_force)?;
-            cabinets.run_until(&mut sim, p.warmup);
+            let (mut sim, cabinets) = power_up(&scenario, in_force, seed, p.warmup)?;
             sim.reset_metrics();
             Ok((sim, cabinets))
         },
         |state, k| run_fork(state, candidates, k, p.horizon),
     )?;
     Ok(decide(&per_seed, candidates, p, p.warmup))
+}
+
+/// The street of `scenario` from empty for `seed`, the cabinets powering up on `in_force`
+/// and running it through `warmup`: where every check's runs start (the replay's warm-up,
+/// and a twin's).
+fn power_up(
+    scenario: &Scenario,
+    in_force: &Operation,
+    seed: u64,
+    warmup: Ms,
+) -> Result<(Simulation, Cabinets), SimError> {
+    let mut sim = scenario.simulation(&Control::of_kind(ControlKind::External), seed)?;
+    let mut cabinets = Cabinets::new(&sim, in_force)?;
+    cabinets.run_until(&mut sim, warmup);
+    Ok((sim, cabinets))
 }
 
 /// From a warmed-up state: on under the operation in force (`k` = 0) or with candidate
