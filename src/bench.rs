@@ -155,6 +155,23 @@ fn print_table(name: &str, duration: Ms, seeds: usize, rows: &[BenchRow]) {
     println!();
 }
 
+/// The machine the timings were taken on: the processor's model name (Linux
+/// `/proc/cpuinfo`; "unknown" elsewhere) and the threads available, so that figures from
+/// different machines are not compared as if they were one.
+fn machine() -> (String, usize) {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (model, threads)
+}
+
 /// The one place this command reads the wall clock: to time planning and validation.
 #[allow(clippy::disallowed_methods)]
 fn wall_clock() -> std::time::Instant {
@@ -192,12 +209,19 @@ struct PlanningRow {
     twin_validation_s: f64,
     twin_interval_s: f64,
     twin_improvement: f64,
+    /// The processor's model name and the threads available to the run.
+    cpu: String,
+    threads: usize,
 }
 
 /// Planning plus validation on generated `n` x `n` grids (sizes given as intersection counts,
 /// rounded to the nearest square).
 pub fn planning(a: PlanningArgs) -> Result<()> {
     let mut rows = Vec::new();
+    let (cpu, threads) = machine();
+    if !a.json {
+        println!("machine: {cpu}, {threads} threads");
+    }
     for &size in &a.sizes {
         let n = ((size as f64).sqrt().round() as usize).max(1);
         let (mut net, demand) = simulator::synth::grid(n, 400.0, 1)?;
@@ -284,6 +308,8 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
             twin_validation_s,
             twin_interval_s: every.as_secs_f64(),
             twin_improvement: twin_decision.improvement,
+            cpu: cpu.clone(),
+            threads,
         };
         if !a.json {
             println!(

@@ -136,8 +136,8 @@ fn bench_control_refuses_a_max_green_factor_outside_the_cabinets_limits() {
 
 /// `bench planning` runs the adaptive loop's check by default and takes its seeds, horizon
 /// and replayed warm-up from the command line: a tiny grid runs and says what it simulated,
-/// the replayed check and one re-plan's check from a persistent twin;
-/// a horizon under a minute or a negative warm-up is refused, naming the option and value.
+/// the replayed check and one re-plan's check from a persistent twin, after a line naming
+/// the machine (figures from different machines must not be compared as one); a horizon under a minute or a negative warm-up is refused, naming the option and value.
 #[test]
 fn bench_planning_takes_the_check_settings_and_refuses_bad_ones() {
     let o = gw(&[
@@ -157,6 +157,10 @@ fn bench_planning_takes_the_check_settings_and_refuses_bad_ones() {
         o.status.success(),
         "{out}{}",
         String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.starts_with("machine: ") && out.lines().next().unwrap().ends_with(" threads"),
+        "the machine line comes first: {out}"
     );
     assert!(
         out.contains("4 intersections")
