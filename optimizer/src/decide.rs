@@ -690,9 +690,10 @@ where
         };
         match task {
             Task::Warm(i) => {
-                let state =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| warm(seeds[i])))
-                        .unwrap_or_else(|_| Err(SimError::Config("a run panicked".into())));
+                let state = simulator::guard(
+                    || format!("the warm-up of seed {}", seeds[i]),
+                    || warm(seeds[i]),
+                );
                 let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
                 g.warming -= 1;
                 match state {
@@ -714,8 +715,8 @@ where
                         .clone()
                         .expect("forks are queued after their warm-up")
                 };
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fork(&st, k)))
-                    .unwrap_or_else(|_| Err(SimError::Config("a run panicked".into())));
+                let r =
+                    simulator::guard(|| format!("fork {k} of seed {}", seeds[i]), || fork(&st, k));
                 let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
                 g.results[i][k] = Some(r);
                 let done = g.results[i].iter().all(Option::is_some);
@@ -795,6 +796,23 @@ mod tests {
             Ok::<_, SimError>(*st)
         })
         .unwrap_err();
-        assert!(e.to_string().contains("panicked"), "{e}");
+        assert_eq!(e.to_string(), "fork 1 of seed 5 panicked: boom");
+        // A panicking warm-up names its seed and keeps the formatted message.
+        let e = fork_runs(
+            &seeds,
+            2,
+            |s| {
+                if s == 7 {
+                    panic!("warm-up {s} broke")
+                }
+                Ok(s)
+            },
+            |st: &u64, _| Ok::<_, SimError>(*st),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the warm-up of seed 7 panicked: warm-up 7 broke"
+        );
     }
 }

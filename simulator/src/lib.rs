@@ -125,7 +125,7 @@ pub use metrics::{
     ApproachMetrics, Gridlock, GridlockRule, IntersectionMetrics, RunMetrics, SeedSummary,
     VehicleRecord,
 };
-pub use sim::{par_seeds, DetectorEvent, Scenario, Simulation};
+pub use sim::{guard, par_seeds, DetectorEvent, Scenario, Simulation};
 
 /// What can stop a run from starting.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -136,4 +136,8 @@ pub enum SimError {
     NoPlan { intersection: String },
     #[error("invalid simulation setup: {0}")]
     Config(String),
+    /// A run on a worker thread panicked (a bug, not bad input): what ran, and the panic's
+    /// message. See [`guard`].
+    #[error("{what} panicked: {message}")]
+    Panicked { what: String, message: String },
 }

@@ -365,9 +365,30 @@ fn uniform(rng: &mut ChaCha8Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
+/// Run `f`, a panic inside it becoming [`SimError::Panicked`] with `what` and the panic's
+/// message: the one way a run on a worker thread ([`par_seeds`], the optimizer's check)
+/// reports a panic, so one broken run is an error that says which, not a lost thread.
+pub fn guard<T, E: From<SimError>>(
+    what: impl FnOnce() -> String,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(SimError::Panicked {
+            what: what(),
+            message,
+        }
+        .into())
+    })
+}
+
 /// `run(seed)` for every seed, on as many threads as the machine has cores (each thread a
 /// contiguous share of the seeds), returned in the order of `seeds`; the first error (in that
-/// order) wins, and a run that panics is an error. The one way Greenwave runs seeds in
+/// order) wins, and a run that panics is an error naming its seed ([`guard`]). The one way Greenwave runs seeds in
 /// parallel: runs are independent and deterministic per seed, so the result does not depend
 /// on the number of threads.
 pub fn par_seeds<T, E, F>(seeds: &[u64], run: F) -> Result<Vec<T>, E>
@@ -385,14 +406,17 @@ where
     let results: Vec<Result<Vec<T>, E>> = std::thread::scope(|s| {
         let handles: Vec<_> = seeds
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|&seed| run(seed)).collect()))
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|&seed| guard(|| format!("the run of seed {seed}"), || run(seed)))
+                        .collect()
+                })
+            })
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(SimError::Config("a run panicked".into()).into()))
-            })
+            .map(|h| h.join().expect("each run's panic is caught by guard"))
             .collect()
     });
     let mut out = Vec::with_capacity(seeds.len());
@@ -2028,6 +2052,36 @@ impl Field for Simulation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `par_seeds` returns the runs in seed order, the first failure in that order wins, and
+    /// a run that panics is an error naming its seed with the panic's message, whichever
+    /// thread ran it.
+    #[test]
+    fn par_seeds_keeps_order_and_names_a_panicking_seed() {
+        let seeds: Vec<u64> = (1..=7).collect();
+        let out = par_seeds(&seeds, |s| Ok::<_, SimError>(s * 10)).unwrap();
+        assert_eq!(out, vec![10, 20, 30, 40, 50, 60, 70]);
+        let e = par_seeds(&seeds, |s| {
+            if s == 6 {
+                panic!("lane {s} out of range")
+            }
+            if s == 7 {
+                return Err(SimError::Config("seven".into()));
+            }
+            Ok(s)
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the run of seed 6 panicked: lane 6 out of range"
+        );
+        let e = guard(
+            || "a static panic".into(),
+            || -> Result<(), SimError> { panic!("plain") },
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "the test run panicked: plain");
+    }
 
     fn grid4(lane_changes: bool) -> Scenario {
         let dir =
