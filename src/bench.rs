@@ -10,7 +10,7 @@ use intersections::load;
 use intersections::model::CoordinationGroup;
 use intersections::Ms;
 use optimizer::adaptive::{bench_network, AdaptiveParams, BenchControl, BenchRow};
-use optimizer::decide::{check_demand, validate_candidate, Operation, Twin};
+use optimizer::decide::{check_demand, validate_candidate, Operation, Twin, TwinStep};
 use optimizer::estimate::demand_flows;
 use optimizer::webster::{plan_network, PlanParams};
 use simulator::{Scenario, SimConfig};
@@ -280,15 +280,16 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
         let op = Operation::coordinated(in_force.clone());
         let mut twin = Twin::new(every, true);
         for k in 1..=known {
-            twin.advance(&net, flows.clone(), Ms(every.0 * k as i64), &op, &check)?;
+            twin.advance(
+                &net,
+                TwinStep::held(Ms(every.0 * k as i64), flows.clone(), &op),
+                &check,
+            )?;
         }
         let t2 = wall_clock();
         let (twin_decision, _) = twin.check(
             &net,
-            flows.clone(),
-            &flows,
-            Ms(every.0 * (known + 1) as i64),
-            &op,
+            TwinStep::held(Ms(every.0 * (known + 1) as i64), flows.clone(), &op),
             &[Operation::coordinated(planned.plans.clone())],
             &check,
         )?;

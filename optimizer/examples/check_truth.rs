@@ -18,7 +18,7 @@ mod common;
 
 use optimizer::adaptive::{AdaptiveParams, CountTaker};
 use optimizer::cabinet::Cabinets;
-use optimizer::decide::{check_demand, validate_operations, Operation, Twin};
+use optimizer::decide::{check_demand, validate_operations, Operation, Twin, TwinStep};
 use optimizer::estimate::{demand_flows, demand_from_flows, Estimator};
 use optimizer::webster::plan_network;
 use simulator::{Control, ControlKind};
@@ -102,7 +102,12 @@ fn main() {
         }
         let (dec, k) = match twin.as_mut() {
             Some(tw) => tw
-                .check(net, flows.clone(), &flows, t, &in_force, &cands, &vp)
+                .check(
+                    net,
+                    TwinStep::held(t, flows.clone(), &in_force),
+                    &cands,
+                    &vp,
+                )
                 .unwrap(),
             None => validate_operations(net, &d, &in_force, &cands, &vp).unwrap(),
         };

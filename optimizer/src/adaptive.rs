@@ -34,7 +34,7 @@ use simulator::{Control, ControlKind, RunMetrics, Scenario, SimConfig, SimError,
 
 use crate::cabinet::Cabinets;
 use crate::counts::CountRecord;
-use crate::decide::{Operation, Twin, ValidateParams};
+use crate::decide::{Operation, Twin, TwinStep, ValidateParams};
 use crate::estimate::{demand_flows, EstimateParams, Estimator};
 use crate::webster::{plan_network, PlanError, PlanParams};
 
@@ -429,8 +429,12 @@ pub fn run_greenwave_at(
                     // The twin goes on over the interval just ended on the forecast too:
                     // on the filtered estimate of that interval it did worse
                     // (docs/benchmarks.md, "A persistent twin").
-                    let (decision, k) =
-                        twin.check(net, flows.clone(), &flows, now, &in_force, &candidates, vp)?;
+                    let (decision, k) = twin.check(
+                        net,
+                        TwinStep::held(now, flows.clone(), &in_force),
+                        &candidates,
+                        vp,
+                    )?;
                     if decision.accepted && k == 1 {
                         log.history += 1;
                     }

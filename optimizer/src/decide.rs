@@ -232,6 +232,40 @@ struct TwinRun {
     origin: Ms,
 }
 
+/// One interval of the street as a [`Twin`] sees it, at a check or an advance.
+#[derive(Clone, Debug)]
+pub struct TwinStep<'a> {
+    /// Street time at the end of the interval.
+    pub now: Ms,
+    /// The estimate of the movement flows over the interval, which the twins advance on.
+    pub past: Vec<Vec<f64>>,
+    /// The flows the candidates are checked on, held over the horizon; `None`: `past`.
+    pub ahead: Option<&'a [Vec<f64>]>,
+    /// The operation in force.
+    pub in_force: &'a Operation,
+}
+
+impl<'a> TwinStep<'a> {
+    /// The interval ending at `now` on `flows`, checked on the same flows (the adaptive
+    /// loop advances on its forecast and checks on it).
+    pub fn held(now: Ms, flows: Vec<Vec<f64>>, in_force: &'a Operation) -> TwinStep<'a> {
+        TwinStep {
+            now,
+            past: flows,
+            ahead: None,
+            in_force,
+        }
+    }
+
+    /// The candidates checked on `ahead` instead of the interval's flows.
+    pub fn ahead(self, ahead: &'a [Vec<f64>]) -> TwinStep<'a> {
+        TwinStep {
+            ahead: Some(ahead),
+            ..self
+        }
+    }
+}
+
 impl Twin {
     /// A twin for checks `interval` apart, kept from check to check if `persistent`; it
     /// builds its simulations at the first check.
@@ -260,59 +294,53 @@ impl Twin {
             .unwrap_or(Ms::ZERO)
     }
 
-    /// The check at street time `now`. `past` is the estimate of the movement flows over the
-    /// interval just ended, which the twins advance on; `ahead` the flows the candidates are
-    /// checked on, held over the horizon (the forecast the plans are made for). `in_force` is
-    /// the operation in force: if it is not the one of the last check, the twins take it as
-    /// from the last check (the adaptive loop deploys at the check's time, so the twins follow
-    /// the street exactly). Then, per seed, the twin goes on from its state under the
-    /// operation in force and with each candidate, over `p.horizon`; the decision is
-    /// [`validate_operations`]'s (its `warmup_s` is the twins' age).
-    #[allow(clippy::too_many_arguments)]
+    /// The check at the end of `step`: if `step.in_force` is not the operation of the last
+    /// check, the twins take it as from the last check (the adaptive loop deploys at the
+    /// check's time, so the twins follow the street exactly); they go on over the interval on
+    /// `step.past`; then, per seed, each twin goes on from its state under the operation in
+    /// force and with each candidate, over `p.horizon`, on `step`'s flows ahead. The decision
+    /// is [`validate_operations`]'s (its `warmup_s` is the twins' age).
     pub fn check(
         &mut self,
         net: &Network,
-        past: Vec<Vec<f64>>,
-        ahead: &[Vec<f64>],
-        now: Ms,
-        in_force: &Operation,
+        step: TwinStep<'_>,
         candidates: &[Operation],
         p: &ValidateParams,
     ) -> Result<(Decision, usize), SimError> {
         assert!(!candidates.is_empty(), "a check needs a candidate");
-        let per_seed = self.go(net, past, ahead, now, in_force, candidates, p)?;
+        let now = step.now;
+        let per_seed = self.go(net, step, candidates, p)?;
         let age = self.age(now);
         Ok(decide(&per_seed, candidates, p, age))
     }
 
-    /// The twins go on over the interval to `now` as in [`Twin::check`], with nothing to
-    /// check: an interval without a re-plan, or a benchmark's way to a twin with a past.
+    /// The twins go on over `step` as in [`Twin::check`], with nothing to check: an interval
+    /// without a re-plan, or a benchmark's way to a twin with a past.
     pub fn advance(
         &mut self,
         net: &Network,
-        past: Vec<Vec<f64>>,
-        now: Ms,
-        in_force: &Operation,
+        step: TwinStep<'_>,
         p: &ValidateParams,
     ) -> Result<(), SimError> {
-        let ahead = past.clone();
-        self.go(net, past, &ahead, now, in_force, &[], p)?;
+        self.go(net, step, &[], p)?;
         Ok(())
     }
 
     /// [`Twin::check`]'s runs: per seed, the operation in force and then each candidate
     /// (none if `candidates` is empty).
-    #[allow(clippy::too_many_arguments)]
     fn go(
         &mut self,
         net: &Network,
-        past: Vec<Vec<f64>>,
-        ahead: &[Vec<f64>],
-        now: Ms,
-        in_force: &Operation,
+        step: TwinStep<'_>,
         candidates: &[Operation],
         p: &ValidateParams,
     ) -> Result<Vec<Vec<RunMetrics>>, SimError> {
+        let TwinStep {
+            now,
+            past,
+            ahead,
+            in_force,
+        } = step;
         let problems = |p: Vec<intersections::diag::Problem>| {
             SimError::Config(format!(
                 "the estimated demand does not check: {}",
@@ -322,7 +350,7 @@ impl Twin {
                     .join("; ")
             ))
         };
-        let past_is_ahead = past.as_slice() == ahead;
+        let ahead = ahead.filter(|a| *a != past.as_slice());
         self.recent.push(past);
         let keep = self.keeps(p);
         if self.recent.len() > keep {
@@ -365,11 +393,7 @@ impl Twin {
         };
         // The replay and `over_past` hold the newest estimate on: a switch only if the
         // horizon's flows are other ones.
-        let over_horizon = if past_is_ahead {
-            None
-        } else {
-            Some(held(ahead)?)
-        };
+        let over_horizon = ahead.map(held).transpose()?;
         // Made the first time a seed starts again: the estimates kept, replayed.
         let replay = std::sync::OnceLock::new();
         let runs: Vec<std::sync::Mutex<Option<TwinRun>>> = std::mem::take(&mut self.runs)

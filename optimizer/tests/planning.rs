@@ -10,7 +10,8 @@ use optimizer::adaptive::{
 };
 use optimizer::counts::{parse_counts, to_csv};
 use optimizer::decide::{
-    check_demand, validate_candidate, validate_operations, Operation, Twin, ValidateParams,
+    check_demand, validate_candidate, validate_operations, Operation, Twin, TwinStep,
+    ValidateParams,
 };
 use optimizer::estimate::{demand_flows, demand_from_flows, estimate, EstimateParams};
 use optimizer::webster::{plan_network, GapAcceptance, PlanParams};
@@ -507,7 +508,7 @@ fn the_twin_goes_on_from_check_to_check() {
     for (k, f) in seq.iter().enumerate() {
         let now = Ms(interval.0 * (k as i64 + 1));
         let (got, gk) = replay
-            .check(net, f.clone(), f, now, &op, &cand, &p)
+            .check(net, TwinStep::held(now, f.clone(), &op), &cand, &p)
             .unwrap();
         recent.push(f.clone());
         let (d, q) = check_demand(net, &recent, interval, &p).unwrap();
@@ -522,7 +523,9 @@ fn the_twin_goes_on_from_check_to_check() {
         let mut out = Vec::new();
         for (k, f) in seq.iter().enumerate() {
             let now = Ms(interval.0 * (k as i64 + 1));
-            let (d, _) = twin.check(net, f.clone(), f, now, &op, &cand, &p).unwrap();
+            let (d, _) = twin
+                .check(net, TwinStep::held(now, f.clone(), &op), &cand, &p)
+                .unwrap();
             assert_eq!(twin.age(now), now, "check {k}: the twin has the whole past");
             out.push(d);
         }
@@ -537,16 +540,18 @@ fn the_twin_goes_on_from_check_to_check() {
     fresh
         .check(
             net,
-            seq[3].clone(),
-            &seq[3],
-            last_now - interval,
-            &op,
+            TwinStep::held(last_now - interval, seq[3].clone(), &op),
             &cand,
             &p,
         )
         .unwrap();
     let (replayed, _) = fresh
-        .check(net, seq[4].clone(), &seq[4], last_now, &op, &cand, &p)
+        .check(
+            net,
+            TwinStep::held(last_now, seq[4].clone(), &op),
+            &cand,
+            &p,
+        )
         .unwrap();
     let twin_last = went_on.last().unwrap();
     assert!(
@@ -560,22 +565,45 @@ fn the_twin_goes_on_from_check_to_check() {
     let now = last_now + interval;
     let mut same = twin.clone();
     let (moved, _) = twin
-        .check(net, slice(0), &slice(0), now, &cand[0], &cand, &p)
+        .check(net, TwinStep::held(now, slice(0), &cand[0]), &cand, &p)
         .unwrap();
     assert!(moved.improvement.abs() < 1e-12, "{moved:?}");
     let (stayed, _) = same
-        .check(net, slice(0), &slice(0), now, &op, &cand, &p)
+        .check(net, TwinStep::held(now, slice(0), &op), &cand, &p)
         .unwrap();
     assert_ne!(moved.before, stayed.before);
     // A check that comes an interval late starts again from the replay.
     let late = now + interval + interval;
-    twin.check(net, slice(0), &slice(0), late, &cand[0], &cand, &p)
+    twin.check(net, TwinStep::held(late, slice(0), &cand[0]), &cand, &p)
         .unwrap();
     assert_eq!(twin.age(late), p.warmup);
     // `advance` goes on without a check.
-    twin.advance(net, slice(0), late + interval, &cand[0], &p)
+    twin.advance(net, TwinStep::held(late + interval, slice(0), &cand[0]), &p)
         .unwrap();
     assert_eq!(twin.age(late + interval), p.warmup + interval);
+    // Flows ahead other than the interval's: the forks run on them (a heavier horizon is
+    // slower under the same operation), the twin itself advances on the interval's as before.
+    let at = late + interval + interval;
+    let (mut a, mut b) = (twin.clone(), twin);
+    let (held, _) = a
+        .check(net, TwinStep::held(at, slice(0), &op), &cand, &p)
+        .unwrap();
+    let heavier = scale(&slice(0), 1.5);
+    let (ahead, _) = b
+        .check(
+            net,
+            TwinStep::held(at, slice(0), &op).ahead(&heavier),
+            &cand,
+            &p,
+        )
+        .unwrap();
+    assert!(
+        ahead.before.mean_delay_s > held.before.mean_delay_s,
+        "ahead {:.1} s, held {:.1} s",
+        ahead.before.mean_delay_s,
+        held.before.mean_delay_s
+    );
+    assert_eq!(a.age(at), b.age(at));
 }
 
 /// The forecast along the history's time-of-day profile (`Estimator::forecast`) is closer to
