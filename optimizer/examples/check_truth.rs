@@ -12,6 +12,9 @@
 //!     [--held: plan for the estimate of the interval just counted, not the forecast]
 //!     [--twin: the check forks a persistent twin (`decide::Twin`) instead of the replay]
 //!     [--turn-speeds: street and check with the simulator's turn speeds]
+//!     [--true-demand: the check replays and looks ahead on the demand file's true flows
+//!      (the slice each interval falls in) instead of the estimates; the plans are still
+//!      made from the estimates. Tells estimation error from what the replay cannot rebuild]
 //! ```
 
 mod common;
@@ -32,15 +35,20 @@ fn main() {
         .unwrap_or(1);
     let sc = common::shipped(&name);
     let net = sc.network();
-    let params = AdaptiveParams {
+    let mut params = AdaptiveParams {
         plan: pp.clone(),
         ..AdaptiveParams::default()
     };
+    if let Some(x) = std::env::args().skip_while(|a| a != "--sat-advance").nth(1) {
+        params.estimate.saturated_occupancy_advance = x.parse().expect("--sat-advance SHARE");
+    }
     let mut vp = params.validate.clone().expect("the default checks");
     // The check simulates with the street's model (`--turn-speeds`).
     vp.sim = sc.config().clone();
     let flag = |f: &str| std::env::args().any(|a| a == f);
     let (replay, library, held) = (!flag("--no-replay"), !flag("--no-library"), flag("--held"));
+    let true_demand = flag("--true-demand");
+    let mut entering_log: Vec<(f64, f64)> = Vec::new();
     let mut history: Vec<Vec<Vec<f64>>> = Vec::new();
     let mut twin = flag("--twin").then(|| Twin::new(params.replan_every, true));
     // Sums of the check's and the truth's delay under the plans in force: the check's bias.
@@ -85,14 +93,46 @@ fn main() {
         }
         .planning_flows(params.lower_bound_boost);
         let cand = Operation::coordinated(plan_network(net, &flows, &pp).unwrap().plans);
-        history.push(flows.clone());
+        // What the check sees: the forecast, or in its place the demand file's flows of the
+        // slice the forecast's time falls in (the middle of the interval to come).
+        let seen = if true_demand {
+            let at = t + intersections::Ms(params.replan_every.0 / 2);
+            let k = ((at.0 / sc.demand().slice.0) as usize).min(sc.demand().slices - 1);
+            demand_flows(net, sc.demand(), Some(k))
+        } else {
+            flows.clone()
+        };
+        // What enters the network in the check (the entries' movements) against the demand
+        // file's flow over the interval to come.
+        let entering = |f: &[Vec<f64>]| -> f64 {
+            let entries: Vec<_> = sc.demand().entries.iter().map(|e| e.link).collect();
+            net.intersections
+                .iter()
+                .enumerate()
+                .flat_map(|(i, ix)| {
+                    ix.movements
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, mv)| entries.contains(&mv.from))
+                        .map(move |(m, _)| f[i][m])
+                })
+                .sum()
+        };
+        let k_now = (((t + intersections::Ms(params.replan_every.0 / 2)).0 / sc.demand().slice.0)
+            as usize)
+            .min(sc.demand().slices - 1);
+        entering_log.push((
+            entering(&seen),
+            entering(&demand_flows(net, sc.demand(), Some(k_now))),
+        ));
+        history.push(seen.clone());
         let (d, vp) = if replay {
             check_demand(net, &history, params.replan_every, &vp).unwrap()
         } else {
             let mut vp = vp.clone();
             vp.warmup = params.replan_every;
             (
-                demand_from_flows(net, &flows, vp.warmup + vp.horizon).unwrap(),
+                demand_from_flows(net, &seen, vp.warmup + vp.horizon).unwrap(),
                 vp,
             )
         };
@@ -102,12 +142,7 @@ fn main() {
         }
         let (dec, k) = match twin.as_mut() {
             Some(tw) => tw
-                .check(
-                    net,
-                    TwinStep::held(t, flows.clone(), &in_force),
-                    &cands,
-                    &vp,
-                )
+                .check(net, TwinStep::held(t, seen.clone(), &in_force), &cands, &vp)
                 .unwrap(),
             None => validate_operations(net, &d, &in_force, &cands, &vp).unwrap(),
         };
@@ -151,6 +186,14 @@ fn main() {
         t += params.replan_every;
     }
     cab.run_until(&mut sim, dur);
+    println!(
+        "entering veh/h, check against the demand file, per re-plan: {}",
+        entering_log
+            .iter()
+            .map(|(a, b)| format!("{a:.0}/{b:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!(
         "the check agreed with the truth on {agree} of {n} re-plans; under the plans in force it saw {:+.1}% the truth's delay; the run's mean delay {:.1} s",
         (sum_check / sum_true - 1.0) * 100.0,
