@@ -130,6 +130,29 @@ pub fn validate(
     spec: &PlanSpec,
     path: &FieldPath,
 ) -> Result<Plan, Vec<Problem>> {
+    check(ix, safety, spec, path, true)
+}
+
+/// [`validate`] for a sequence of stages that need not serve every signal group: a part of a
+/// plan's cycle, such as the transition from one stage to another that an actuated program
+/// skipping the stages between runs. Every other rule holds as in [`validate`] (the groups
+/// the sequence never opens stay red in the returned plan).
+pub fn validate_part(
+    ix: &Intersection,
+    safety: &Safety,
+    spec: &PlanSpec,
+    path: &FieldPath,
+) -> Result<Plan, Vec<Problem>> {
+    check(ix, safety, spec, path, false)
+}
+
+fn check(
+    ix: &Intersection,
+    safety: &Safety,
+    spec: &PlanSpec,
+    path: &FieldPath,
+    every_group: bool,
+) -> Result<Plan, Vec<Problem>> {
     let mut p = Vec::new();
     if spec.id.is_empty() {
         p.push(Problem::new(path.key("id"), "a plan needs an id"));
@@ -298,6 +321,9 @@ pub fn validate(
             continue;
         }
         if !member.iter().any(|m| *m) {
+            if !every_group {
+                continue; // red throughout
+            }
             p.push(Problem::new(
                 path.key("stages"),
                 format!("signal group {} is never green in this plan", g.id),

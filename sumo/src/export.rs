@@ -34,10 +34,16 @@
 //! when none of its loops has seen a vehicle for `max-gap` = the passage time. SUMO takes one
 //! loop per lane (`<param key="LANE" value="LOOP"/>`): the lane's stop-line loop of
 //! [`SumoFiles::detectors`], else its advance loop; a lane with neither gets `NO_DETECTOR`
-//! (Greenwave's stage without detectors gaps out at its minimum too). What SUMO's actuated
-//! logic does not do as Greenwave's: it serves every stage in order every cycle (Greenwave skips
-//! a stage without a call and rests in green when nobody else calls), and it reads one loop
-//! per lane where Greenwave reads the stop-line and the advance loop together.
+//! (Greenwave's stage without detectors gaps out at its minimum too). With three stages or
+//! more the program skips stages as Greenwave's machine does: each stage's green lists SUMO's
+//! `next` phases, one transition to every other stage, and the transitions that the plan's
+//! sequence does not hold are appended after its phases, each checked by the plan validator
+//! ([`intersections::plan::validate_part`]) as the two-stage part of a plan it is. What SUMO's
+//! actuated logic still does not do as Greenwave's: among the stages whose loops call it takes
+//! the one with the most calling loops (or the one waiting longest, past 180 s) where
+//! Greenwave takes the next calling stage in the plan's order; with no call it moves on to the
+//! next stage at its minimum where Greenwave rests in green; and it reads one loop per lane
+//! where Greenwave reads the stop-line and the advance loop together.
 //!
 //! Routes: the turning ratios define a tree of routes per entry, which on a large grid has far
 //! too many leaves to write. The tree is expanded best first (most probable branch first) up to
@@ -168,6 +174,10 @@ pub struct Phase {
     pub stage: Option<usize>,
     /// `minDur` and `maxDur` of an actuated program's green phase (`None`: fixed).
     pub bounds: Option<(Ms, Ms)>,
+    /// SUMO's `next`: the phases that may follow (`None`: the next in the list). A stage's
+    /// green in an actuated program lists the first phase of its transition to every other
+    /// stage, so SUMO can skip a stage nobody calls ([`actuate`]).
+    pub next: Option<Vec<usize>>,
 }
 
 /// A plan as a SUMO program: static, or actuated when [`Program::actuation`] says so.
@@ -352,7 +362,7 @@ pub fn export(
             .collect();
         let mut p = program(net, ixi, plan, &own);
         if let Some(params) = &actuated {
-            if let Some(note) = actuate(net, &mut p, plan, params) {
+            if let Some(note) = actuate(net, &mut p, plan, params, &own) {
                 notes.push(note);
             }
         }
@@ -526,6 +536,7 @@ pub fn program(net: &Network, ixi: IntersectionIdx, plan: &Plan, conns: &[&Conne
                     state,
                     stage: None,
                     bounds: None,
+                    next: None,
                 },
             )),
         }
@@ -560,6 +571,7 @@ pub fn actuate(
     p: &mut Program,
     plan: &Plan,
     params: &ActuatedParams,
+    conns: &[&Connection],
 ) -> Option<String> {
     let ix = &net.intersections[p.intersection.0];
     let mins: Vec<Ms> = plan
@@ -586,7 +598,124 @@ pub fn actuate(
         passage: params.passage,
         lane_loops: lane_loops(net, p.intersection),
     });
-    None
+    skipping(net, p, plan, &mins, conns).err()
+}
+
+/// Stage skipping for an actuated program of `plan` with three stages or more: each stage's
+/// green gets SUMO's `next` list, the first phase of its transition to every other stage in
+/// the plan's order from the one after it (the first is SUMO's default when no loop calls,
+/// so with no traffic the program runs the plan's sequence). The transitions to stages that
+/// are not the next one are appended after the plan's phases: each is the interstage of the
+/// two-stage plan (this stage, that stage) at their minimum greens with the shortest
+/// interstage the intergreens allow, through the plan validator, so a skip clears exactly as
+/// Greenwave's machine clears it; each phase of it names the one after, the last the green of
+/// the stage it leads to. SUMO chooses among the stages whose loops call (the one whose loops
+/// have waited longest, past its 180 s threshold, else the one with the most calling loops);
+/// Greenwave takes the next calling stage in the plan's order. An `Err` is a note: the program
+/// then serves every stage in order, as before.
+fn skipping(
+    net: &Network,
+    p: &mut Program,
+    plan: &Plan,
+    mins: &[Ms],
+    conns: &[&Connection],
+) -> Result<(), String> {
+    let n = plan.stages.len();
+    if n < 3 {
+        return Ok(());
+    }
+    let ix = &net.intersections[p.intersection.0];
+    let green_of = |phases: &[Phase], k: usize| phases.iter().position(|ph| ph.stage == Some(k));
+    let greens: Vec<usize> = (0..n)
+        .map(|k| green_of(&p.phases, k))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            format!(
+                "intersection {:?}: plan {:?} exported actuated without stage skipping: a stage's green shares its phase with a neighbour",
+                ix.id, plan.id
+            )
+        })?;
+    let mut safety = net.safety.clone();
+    safety.cycle_min = Ms::ZERO;
+    safety.cycle_max = Ms(i64::MAX);
+    let mut appended: Vec<Phase> = Vec::new();
+    let base = p.phases.len();
+    let mut next: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for a in 0..n {
+        // The plan's own transition to the next stage: the phases after a's green.
+        next[a].push((greens[a] + 1) % base);
+        for j in 2..n {
+            let b = (a + j) % n;
+            if plan.stages[b].stage == plan.stages[a].stage {
+                continue; // a stage the plan runs twice: not a transition
+            }
+            let two = PlanSpec {
+                id: format!("{}-skip-{a}-{b}", plan.id),
+                cycle_s: 0.0,
+                offset_s: 0.0,
+                stages: [a, b]
+                    .iter()
+                    .map(|&k| StageTimeSpec {
+                        stage: ix.stages[plan.stages[k].stage].id.clone(),
+                        green_s: mins[k].as_secs_f64(),
+                        interstage_s: None,
+                    })
+                    .collect(),
+            };
+            // The cycle: the two greens and the shortest interstages between them.
+            let (sa, sb) = (plan.stages[a].stage, plan.stages[b].stage);
+            let cycle = mins[a]
+                + mins[b]
+                + intersections::plan::required_interstage(ix, sa, sb)
+                + intersections::plan::required_interstage(ix, sb, sa);
+            let spec = PlanSpec {
+                cycle_s: cycle.as_secs_f64(),
+                ..two
+            };
+            let pair = intersections::plan::validate_part(ix, &safety, &spec, &FieldPath::root())
+                .map_err(|ps| {
+                    format!(
+                        "intersection {:?}: plan {:?} exported actuated without stage skipping: no safe transition from stage {:?} to {:?} ({})",
+                        ix.id,
+                        plan.id,
+                        spec.stages[0].stage,
+                        spec.stages[1].stage,
+                        ps.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; ")
+                    )
+                })?;
+            let prog = program(net, p.intersection, &pair, conns);
+            let (Some(ga), Some(gb)) = (green_of(&prog.phases, 0), green_of(&prog.phases, 1))
+            else {
+                return Err(format!(
+                    "intersection {:?}: plan {:?} exported actuated without stage skipping: stages {:?} and {:?} show the same vehicle signals",
+                    ix.id, plan.id, spec.stages[0].stage, spec.stages[1].stage
+                ));
+            };
+            let chain: Vec<Phase> = prog.phases[ga + 1..gb].to_vec();
+            if chain.is_empty() {
+                next[a].push(greens[b]);
+                continue;
+            }
+            let start = base + appended.len();
+            next[a].push(start);
+            let last = chain.len() - 1;
+            for (i, mut ph) in chain.into_iter().enumerate() {
+                ph.stage = None;
+                ph.bounds = None;
+                ph.next = Some(vec![if i == last { greens[b] } else { start + i + 1 }]);
+                appended.push(ph);
+            }
+        }
+    }
+    for (a, list) in next.into_iter().enumerate() {
+        p.phases[greens[a]].next = Some(list);
+    }
+    // The plan's last phase goes round to the first, not on into the appended transitions.
+    if !appended.is_empty() && p.phases[base - 1].next.is_none() {
+        p.phases[base - 1].next = Some(vec![0]);
+    }
+    p.phases.extend(appended);
+    Ok(())
 }
 
 /// The plan with every stage at its minimum green and the plan's interstages, through the
@@ -922,9 +1051,19 @@ pub(crate) fn write_tl_logic(
             }
             (true, None) => format!(" minDur=\"{d}\" maxDur=\"{d}\""),
         };
+        let next = match &ph.next {
+            Some(n) if actuated => format!(
+                " next=\"{}\"",
+                n.iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            _ => String::new(),
+        };
         let _ = writeln!(
             s,
-            "        <phase duration=\"{d}\"{bounds} state=\"{}\"/>",
+            "        <phase duration=\"{d}\"{bounds} state=\"{}\"{next}/>",
             state(ph)
         );
     }

@@ -144,8 +144,14 @@ fn stage_greens_carry_their_minimum_and_maximum_and_clearances_stay_fixed() {
         for (s, a) in stat.programs.iter().zip(&act.programs) {
             let ix = &net.intersections[a.intersection.0];
             let plan = plan_of(ix);
-            // The same phases: states and (the stage greens aside) durations.
-            assert_eq!(s.phases.len(), a.phases.len(), "{name} {}", ix.id);
+            // The same phases first: states and (the stage greens aside) durations; then,
+            // with three stages or more, the transitions of stage skipping (tested below).
+            let n = plan.stages.len();
+            if n < 3 {
+                assert_eq!(s.phases.len(), a.phases.len(), "{name} {}", ix.id);
+            } else {
+                assert!(a.phases.len() > s.phases.len(), "{name} {}", ix.id);
+            }
             for (ps, pa) in s.phases.iter().zip(&a.phases) {
                 assert_eq!(ps.state, pa.state, "{name} {}", ix.id);
                 assert_eq!(ps.stage, pa.stage, "{name} {}", ix.id);
@@ -368,7 +374,12 @@ fn actuated_programs_map_onto_sumos_own_lights_with_their_lanes() {
             assert_eq!(s.kind, "static");
             assert_eq!(a.kind, "actuated", "{name} {id}");
             let states = |t: &TlLogic| t.phases.iter().map(|p| p.3.clone()).collect::<Vec<_>>();
-            assert_eq!(states(s), states(a), "{name} {id}: the same phases");
+            // The same phases first; stage skipping's transitions after them.
+            assert_eq!(
+                states(s),
+                states(a)[..s.phases.len()],
+                "{name} {id}: the same phases"
+            );
             let lanes: BTreeSet<String> = a
                 .params
                 .keys()
@@ -403,4 +414,179 @@ fn actuated_programs_map_onto_sumos_own_lights_with_their_lanes() {
             assert_eq!(stages_bounded, plan_of(ix).stages.len(), "{name} {id}");
         }
     }
+}
+
+/// Stage skipping tried against the safety rules: in every actuated program of three stages
+/// or more, each stage's green lists a transition to every other stage (the plan's own next
+/// first); following any of them reaches that stage's green through fixed phases only; along
+/// the way no two conflicting vehicle groups are green together, a group whose green ends
+/// shows yellow for at least its clearance, and from the end of its green to the start of any
+/// conflicting group's the intergreen passes, however long the first green ran. The `next`
+/// lists are in the XML as in the programs.
+#[test]
+fn stage_skipping_reaches_every_stage_through_full_clearances() {
+    let mut skipping = 0;
+    for (name, net) in networks() {
+        let f = export(&net, &actuated(2.0, 3.0));
+        assert!(
+            !f.notes.iter().any(|n| n.contains("without stage skipping")),
+            "{name}: {:?}",
+            f.notes
+        );
+        let add = tl_logics(&f.tls_additional);
+        let doc = roxmltree::Document::parse(&f.tls_additional).unwrap();
+        for p in &f.programs {
+            let ix = &net.intersections[p.intersection.0];
+            let plan = plan_of(ix);
+            let n = plan.stages.len();
+            // The XML's next lists, phase by phase.
+            let xml_next: Vec<Option<String>> = doc
+                .descendants()
+                .find(|t| t.has_tag_name("tlLogic") && t.attribute("id") == Some(ix.id.as_str()))
+                .unwrap()
+                .children()
+                .filter(|c| c.has_tag_name("phase"))
+                .map(|c| c.attribute("next").map(str::to_string))
+                .collect();
+            assert_eq!(xml_next.len(), add[&ix.id].phases.len());
+            for (ph, x) in p.phases.iter().zip(&xml_next) {
+                let want = ph.next.as_ref().map(|v| {
+                    v.iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                });
+                assert_eq!(&want, x, "{name} {}", ix.id);
+            }
+            if n < 3 {
+                assert!(p.phases.iter().all(|ph| ph.next.is_none()));
+                continue;
+            }
+            skipping += 1;
+            // The vehicle group of each state column.
+            let mut group_of = vec![None; p.phases[0].state.len()];
+            for c in f
+                .connection_list
+                .iter()
+                .filter(|c| c.intersection == p.intersection)
+            {
+                group_of[c.link_index.unwrap()] = ix.movements[c.movement].group;
+            }
+            let green = |state: &str, g: intersections::GroupIdx| {
+                state
+                    .bytes()
+                    .zip(&group_of)
+                    .any(|(ch, og)| *og == Some(g) && (ch == b'G' || ch == b'g'))
+            };
+            let yellow = |state: &str, g: intersections::GroupIdx| {
+                state
+                    .bytes()
+                    .zip(&group_of)
+                    .any(|(ch, og)| *og == Some(g) && ch == b'y')
+            };
+            let greens: Vec<usize> = (0..n)
+                .map(|k| p.phases.iter().position(|ph| ph.stage == Some(k)).unwrap())
+                .collect();
+            for a in 0..n {
+                let next = p.phases[greens[a]].next.as_ref().expect("a next list");
+                assert_eq!(next.len(), n - 1, "{name} {} stage {a}", ix.id);
+                assert_eq!(next[0], (greens[a] + 1) % p.phases.len());
+                let mut reached = BTreeSet::new();
+                for &start in next {
+                    // Walk the chain: fixed phases until a stage's green.
+                    let mut chain = Vec::new();
+                    let mut at = start;
+                    while p.phases[at].stage.is_none() {
+                        let ph = &p.phases[at];
+                        assert!(
+                            ph.bounds.is_none(),
+                            "{name} {}: a transition phase is fixed",
+                            ix.id
+                        );
+                        chain.push(ph);
+                        at = match &ph.next {
+                            Some(v) => {
+                                assert_eq!(v.len(), 1, "{name} {}", ix.id);
+                                v[0]
+                            }
+                            None => (at + 1) % p.phases.len(),
+                        };
+                        assert!(
+                            chain.len() < 20,
+                            "{name} {}: a transition that never ends",
+                            ix.id
+                        );
+                    }
+                    let b = p.phases[at].stage.unwrap();
+                    assert_ne!(b, a, "{name} {}", ix.id);
+                    reached.insert(b);
+                    let from = &p.phases[greens[a]].state;
+                    let to = &p.phases[at].state;
+                    // Along the chain: never two conflicting groups green together.
+                    for ph in &chain {
+                        for e in 0..ix.groups.len() {
+                            for s2 in 0..ix.groups.len() {
+                                if ix.conflicts[e][s2] {
+                                    let (ge, gs) =
+                                        (intersections::GroupIdx(e), intersections::GroupIdx(s2));
+                                    assert!(
+                                        !(green(&ph.state, ge) && green(&ph.state, gs)),
+                                        "{name} {}: {} and {} green together",
+                                        ix.id,
+                                        ix.groups[e].id,
+                                        ix.groups[s2].id
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    let total = chain.iter().fold(Ms::ZERO, |t, ph| t + ph.duration);
+                    for e in 0..ix.groups.len() {
+                        let ge = intersections::GroupIdx(e);
+                        if !green(from, ge) || green(to, ge) {
+                            continue;
+                        }
+                        // e's green ends within the chain (or at its start).
+                        let mut t = Ms::ZERO;
+                        let mut end = None;
+                        let mut shown_yellow = Ms::ZERO;
+                        for ph in &chain {
+                            if end.is_none() && !green(&ph.state, ge) {
+                                end = Some(t);
+                            }
+                            if yellow(&ph.state, ge) {
+                                shown_yellow += ph.duration;
+                            }
+                            t += ph.duration;
+                        }
+                        let end = end.unwrap_or(total);
+                        assert!(
+                            shown_yellow >= ix.groups[e].clearance,
+                            "{name} {}: {} shows yellow {shown_yellow}, needs {}",
+                            ix.id,
+                            ix.groups[e].id,
+                            ix.groups[e].clearance
+                        );
+                        for s2 in 0..ix.groups.len() {
+                            let gs = intersections::GroupIdx(s2);
+                            if ix.conflicts[e][s2] && green(to, gs) {
+                                assert!(
+                                    total - end >= ix.intergreen[e][s2],
+                                    "{name} {}: {} -> {} after {}, intergreen {}",
+                                    ix.id,
+                                    ix.groups[e].id,
+                                    ix.groups[s2].id,
+                                    total - end,
+                                    ix.intergreen[e][s2]
+                                );
+                            }
+                        }
+                    }
+                }
+                let others: BTreeSet<usize> = (0..n).filter(|&k| k != a).collect();
+                assert_eq!(reached, others, "{name} {} from stage {a}", ix.id);
+            }
+        }
+    }
+    assert!(skipping >= 6, "programs with stage skipping: {skipping}");
 }
