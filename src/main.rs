@@ -182,6 +182,12 @@ enum SumoCommand {
         #[arg(long, value_name = "SECONDS", default_value = "3", requires = "actuated",
               value_parser = sumo::parse_passage)]
         passage: f64,
+        /// With `--actuated`: programs of three stages or more skip the stages nobody calls
+        /// (SUMO's `next` phases, each transition checked by the plan validator). SUMO then
+        /// picks among the calling stages by how many loops call, not in the plan's order as
+        /// Greenwave does; measured worse than without on the shipped networks (docs/sumo.md).
+        #[arg(long, requires = "actuated")]
+        skip_stages: bool,
     },
     /// Read a SUMO network (and routes and E1 loops) into a Greenwave network with default
     /// plans (`<name>.toml`) and demand (`<name>.demand.toml`). What cannot be mapped is
@@ -365,6 +371,7 @@ fn main() -> ExitCode {
             onto,
             actuated,
             passage,
+            skip_stages,
         }) => match sumo::export(sumo::ExportArgs {
             network,
             plan,
@@ -376,6 +383,7 @@ fn main() -> ExitCode {
             onto,
             actuated,
             passage_s: passage,
+            skip_stages,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -20,6 +20,8 @@ pub struct ExportArgs {
     /// Isolated actuated programs with this maximum green factor.
     pub actuated: Option<f64>,
     pub passage_s: f64,
+    /// `--skip-stages`: the actuated programs skip stages nobody calls.
+    pub skip_stages: bool,
 }
 
 fn in_range(s: &str, range: &std::ops::RangeInclusive<f64>, what: &str) -> Result<f64, String> {
@@ -82,6 +84,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
             },
             None => Operation::Coordinated,
         },
+        skip_stages: a.skip_stages,
         ..::sumo::ExportOptions::default()
     };
     let files = ::sumo::export(&net, &plans, demand.as_ref(), &opts)?;

@@ -95,6 +95,38 @@ fn export_actuated_writes_actuated_programs_and_the_loops_they_name() {
     // The net's own program stays static.
     let tll = std::fs::read_to_string(out.join("single.tll.xml")).expect("tll.xml");
     assert!(tll.contains("type=\"static\"") && !tll.contains("minDur"));
+    // No stage skipping unless asked for; with `--skip-stages` each of single's three stage
+    // greens lists its transitions to the two others.
+    assert!(!add.contains("next="), "{add}");
+    let skip = out_dir("sumo_export_single_skip");
+    let (code, stdout, stderr) = greenwave(&[
+        "sumo".as_ref(),
+        "export".as_ref(),
+        "--no-netconvert".as_ref(),
+        "--network".as_ref(),
+        net.as_os_str(),
+        "--out".as_ref(),
+        skip.as_os_str(),
+        "--actuated".as_ref(),
+        "--skip-stages".as_ref(),
+    ]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let add = std::fs::read_to_string(skip.join("single.tls.add.xml")).expect("tls.add.xml");
+    let lists = add
+        .lines()
+        .filter(|l| l.contains("minDur") && l.contains("next=\""))
+        .filter(|l| {
+            let n = l
+                .split("next=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            n.split(' ').count() == 2
+        })
+        .count();
+    assert_eq!(lists, 3, "{add}");
 }
 
 #[test]
@@ -115,6 +147,7 @@ fn export_actuated_with_a_factor_outside_1_to_3_is_an_error_naming_the_flag() {
             "invalid value '20' for '--passage <SECONDS>': 20 is outside 1 to 10",
         ),
         (vec!["--passage", "2"], "--actuated"),
+        (vec!["--skip-stages"], "--actuated"),
     ] {
         let mut a: Vec<&std::ffi::OsStr> = vec![
             "sumo".as_ref(),

@@ -271,7 +271,7 @@ def one_generated(ctx, name, seed):
     # The same plans as Greenwave's isolated actuated operation, on the export's loops.
     loop_act = os.path.join(d, "loop_act")
     run([gw, "sumo", "export", "--network", netfile, "--plan", plans, "--out", loop_act,
-         "--seed", str(seed), "--no-netconvert", "--onto", net, "--actuated"], log)
+         "--seed", str(seed), "--no-netconvert", "--onto", net, "--actuated", *ctx["export_args"]], log)
     res["greenwave_act"] = sumo_run(ctx, net, rou, [os.path.join(loop_act, f"{name}.det.add.xml"),
                                                     os.path.join(loop_act, f"{name}.onto.add.xml")],
                                     d, "greenwave_act", seed, end_s)
@@ -336,7 +336,7 @@ def one(ctx, name, seed):
     # (d') The same plans as Greenwave's isolated actuated operation, on the network's loops.
     loop_act = os.path.join(d, "loop_act")
     run([gw, "sumo", "export", "--network", netfile, "--plan", plans, "--out", loop_act,
-         "--seed", str(seed), "--no-netconvert", "--actuated"], log)
+         "--seed", str(seed), "--no-netconvert", "--actuated", *ctx["export_args"]], log)
     res["greenwave_act"] = sumo_run(ctx, ours_net, rou, [os.path.join(loop_act, f"{name}.det.add.xml"),
                                                          os.path.join(loop_act, f"{name}.tls.add.xml")],
                                     d, "greenwave_act", seed, end_s)
@@ -420,6 +420,9 @@ def main():
     ap.add_argument("--json", action="store_true", help="print a JSON array instead of tables")
     ap.add_argument("--plan-args", default="",
                     help="extra arguments for `greenwave plan`, space-separated (e.g. --price-permissive-lefts)")
+    ap.add_argument("--export-args", default="",
+                    help="extra arguments for the greenwave_act export, space-separated "
+                         "(e.g. --skip-stages)")
     ap.add_argument("--table", metavar="JSON", help="print the tables of an earlier --json output and stop")
     a = ap.parse_args()
     if a.table:
@@ -435,7 +438,8 @@ def main():
         die(f"{a.greenwave} not found: build it with `cargo build --release -p greenwave`")
     b, tools, py = find_sumo()
     ctx = {"bin": b, "tools": tools, "python": py, "greenwave": os.path.abspath(a.greenwave),
-           "work": os.path.abspath(a.work), "end": a.end, "plan_args": a.plan_args.split()}
+           "work": os.path.abspath(a.work), "end": a.end, "plan_args": a.plan_args.split(),
+           "export_args": a.export_args.split()}
     if not a.json:
         print(f"SUMO: {b}/sumo; tools: {tools}; scratch: {ctx['work']}", flush=True)
     for n in names:

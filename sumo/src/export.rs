@@ -34,12 +34,14 @@
 //! when none of its loops has seen a vehicle for `max-gap` = the passage time. SUMO takes one
 //! loop per lane (`<param key="LANE" value="LOOP"/>`): the lane's stop-line loop of
 //! [`SumoFiles::detectors`], else its advance loop; a lane with neither gets `NO_DETECTOR`
-//! (Greenwave's stage without detectors gaps out at its minimum too). With three stages or
-//! more the program skips stages as Greenwave's machine does: each stage's green lists SUMO's
+//! (Greenwave's stage without detectors gaps out at its minimum too). With
+//! [`ExportOptions::skip_stages`] (off by default) programs of three stages or more skip
+//! stages as Greenwave's machine does: each stage's green lists SUMO's
 //! `next` phases, one transition to every other stage, and the transitions that the plan's
 //! sequence does not hold are appended after its phases, each checked by the plan validator
-//! ([`intersections::plan::validate_part`]) as the two-stage part of a plan it is. What SUMO's
-//! actuated logic still does not do as Greenwave's: among the stages whose loops call it takes
+//! ([`intersections::plan::validate_part`]) as the two-stage part of a plan it is. Without it
+//! SUMO serves every stage in order every cycle. What SUMO's actuated logic does not do as
+//! Greenwave's even then: among the stages whose loops call it takes
 //! the one with the most calling loops (or the one waiting longest, past 180 s) where
 //! Greenwave takes the next calling stage in the plan's order; with no call it moves on to the
 //! next stage at its minimum where Greenwave rests in green; and it reads one loop per lane
@@ -133,6 +135,11 @@ pub struct ExportOptions {
     /// cycle and offset) or isolated `actuated` (see the module documentation). The net's own
     /// program (`tll`) is static either way.
     pub operation: Operation,
+    /// Actuated programs of three stages or more skip stages nobody calls (SUMO's `next`
+    /// lists, see [`actuate`]). Off by default: SUMO picks among the calling stages by how
+    /// many loops call, not in the plan's order as Greenwave does, and that starves stages
+    /// with few loops (docs/benchmarks.md, "Stage skipping in SUMO").
+    pub skip_stages: bool,
 }
 
 impl Default for ExportOptions {
@@ -146,6 +153,7 @@ impl Default for ExportOptions {
             vehicles_of_seed: None,
             detector_period_s: 300,
             operation: Operation::Coordinated,
+            skip_stages: false,
         }
     }
 }
@@ -362,7 +370,7 @@ pub fn export(
             .collect();
         let mut p = program(net, ixi, plan, &own);
         if let Some(params) = &actuated {
-            if let Some(note) = actuate(net, &mut p, plan, params, &own) {
+            if let Some(note) = actuate(net, &mut p, plan, params, &own, opts.skip_stages) {
                 notes.push(note);
             }
         }
@@ -572,6 +580,7 @@ pub fn actuate(
     plan: &Plan,
     params: &ActuatedParams,
     conns: &[&Connection],
+    skip_stages: bool,
 ) -> Option<String> {
     let ix = &net.intersections[p.intersection.0];
     let mins: Vec<Ms> = plan
@@ -598,6 +607,9 @@ pub fn actuate(
         passage: params.passage,
         lane_loops: lane_loops(net, p.intersection),
     });
+    if !skip_stages {
+        return None;
+    }
     skipping(net, p, plan, &mins, conns).err()
 }
 

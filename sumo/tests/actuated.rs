@@ -144,14 +144,14 @@ fn stage_greens_carry_their_minimum_and_maximum_and_clearances_stay_fixed() {
         for (s, a) in stat.programs.iter().zip(&act.programs) {
             let ix = &net.intersections[a.intersection.0];
             let plan = plan_of(ix);
-            // The same phases first: states and (the stage greens aside) durations; then,
-            // with three stages or more, the transitions of stage skipping (tested below).
-            let n = plan.stages.len();
-            if n < 3 {
-                assert_eq!(s.phases.len(), a.phases.len(), "{name} {}", ix.id);
-            } else {
-                assert!(a.phases.len() > s.phases.len(), "{name} {}", ix.id);
-            }
+            // The same phases: states and (the stage greens aside) durations; no `next`
+            // lists (stage skipping is `skip_stages`, tested below).
+            assert_eq!(s.phases.len(), a.phases.len(), "{name} {}", ix.id);
+            assert!(
+                a.phases.iter().all(|p| p.next.is_none()),
+                "{name} {}",
+                ix.id
+            );
             for (ps, pa) in s.phases.iter().zip(&a.phases) {
                 assert_eq!(ps.state, pa.state, "{name} {}", ix.id);
                 assert_eq!(ps.stage, pa.stage, "{name} {}", ix.id);
@@ -374,12 +374,7 @@ fn actuated_programs_map_onto_sumos_own_lights_with_their_lanes() {
             assert_eq!(s.kind, "static");
             assert_eq!(a.kind, "actuated", "{name} {id}");
             let states = |t: &TlLogic| t.phases.iter().map(|p| p.3.clone()).collect::<Vec<_>>();
-            // The same phases first; stage skipping's transitions after them.
-            assert_eq!(
-                states(s),
-                states(a)[..s.phases.len()],
-                "{name} {id}: the same phases"
-            );
+            assert_eq!(states(s), states(a), "{name} {id}: the same phases");
             let lanes: BTreeSet<String> = a
                 .params
                 .keys()
@@ -422,12 +417,20 @@ fn actuated_programs_map_onto_sumos_own_lights_with_their_lanes() {
 /// the way no two conflicting vehicle groups are green together, a group whose green ends
 /// shows yellow for at least its clearance, and from the end of its green to the start of any
 /// conflicting group's the intergreen passes, however long the first green ran. The `next`
-/// lists are in the XML as in the programs.
+/// lists are in the XML as in the programs. (`ExportOptions::skip_stages`; off, the programs
+/// are those without `next` lists, above.)
 #[test]
 fn stage_skipping_reaches_every_stage_through_full_clearances() {
     let mut skipping = 0;
     for (name, net) in networks() {
-        let f = export(&net, &actuated(2.0, 3.0));
+        let plain = export(&net, &actuated(2.0, 3.0));
+        let f = export(
+            &net,
+            &ExportOptions {
+                skip_stages: true,
+                ..actuated(2.0, 3.0)
+            },
+        );
         assert!(
             !f.notes.iter().any(|n| n.contains("without stage skipping")),
             "{name}: {:?}",
@@ -458,11 +461,23 @@ fn stage_skipping_reaches_every_stage_through_full_clearances() {
                 });
                 assert_eq!(&want, x, "{name} {}", ix.id);
             }
+            let without = plain
+                .programs
+                .iter()
+                .find(|q| q.intersection == p.intersection)
+                .unwrap();
             if n < 3 {
-                assert!(p.phases.iter().all(|ph| ph.next.is_none()));
+                assert_eq!(p, without, "{name} {}: two stages, nothing to skip", ix.id);
                 continue;
             }
             skipping += 1;
+            // The program without skipping first, its greens now with `next` lists.
+            for (q, w) in p.phases.iter().zip(&without.phases) {
+                assert_eq!(
+                    (&q.state, q.duration, q.bounds),
+                    (&w.state, w.duration, w.bounds)
+                );
+            }
             // The vehicle group of each state column.
             let mut group_of = vec![None; p.phases[0].state.len()];
             for c in f
