@@ -1,11 +1,14 @@
 //! SUMO E1 induction loops (`<inductionLoop>`, `<e1Detector>` in an additional file) as
 //! Greenwave detectors.
 //!
+//! - SUMO's E1 is a point; Greenwave's loop is 2 m long, centred on it (the export writes the
+//!   middle of Greenwave's loops, so a round trip keeps `distance_m`).
 //! - A loop on a link that ends at an intersection is an approach detector of that
-//!   intersection: `distance_m` is its distance from the stop line (lane length minus `pos`),
-//!   `stop-line` when it is within [`STOP_LINE_ZONE_M`] of it, else `advance`.
+//!   intersection: `distance_m` is its distance from the stop line (lane length minus `pos`,
+//!   minus 1 m to the loop's downstream end, at least 0), `stop-line` when it is within
+//!   [`STOP_LINE_ZONE_M`] of it, else `advance`.
 //! - A loop on a link from an intersection to a boundary node is an `exit` detector of that
-//!   intersection, `distance_m` = `pos`.
+//!   intersection, `distance_m` = `pos` - 1 m (at least 0).
 //! - The lane index becomes the Greenwave lane (vehicle lanes counted from the right).
 //! - The id is kept (characters Greenwave does not allow become `_`, see
 //!   [`crate::xml::greenwave_id`]), so SUMO's detector output maps back by the same rule.
@@ -18,6 +21,9 @@ use intersections::spec::{DetectorKind, DetectorSpec, NetworkSpec};
 
 use crate::import::{Mapping, STOP_LINE_ZONE_M};
 use crate::xml::{greenwave_id, Source, SumoError, Xml};
+
+/// Half the length of the loop a SUMO E1 point becomes (Greenwave's default loop is 2 m).
+const HALF_LOOP_M: f64 = 1.0;
 
 /// Split a SUMO lane id `<edge>_<index>`.
 pub(crate) fn split_lane(lane: &str) -> Option<(&str, usize)> {
@@ -109,7 +115,7 @@ pub(crate) fn read_loops(
             .and_then(|l| l.length_m)
             .unwrap_or(sl.length);
         let (ix_id, kind, raw) = if let Some(ix) = &m.to_intersection[ei] {
-            let d = sl.length - p;
+            let d = sl.length - p - HALF_LOOP_M;
             let kind = if d <= STOP_LINE_ZONE_M {
                 DetectorKind::StopLine
             } else {
@@ -117,7 +123,7 @@ pub(crate) fn read_loops(
             };
             (ix.clone(), kind, d)
         } else if let (Some(ix), true) = (&m.from_intersection[ei], m.ends_at_boundary[ei]) {
-            (ix.clone(), DetectorKind::Exit, p)
+            (ix.clone(), DetectorKind::Exit, p - HALF_LOOP_M)
         } else {
             report.push(format!(
                 "{where_}: detector {sid:?} not imported: its link neither enters nor leaves an intersection"

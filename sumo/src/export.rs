@@ -1138,14 +1138,20 @@ fn additional_xml(net: &Network, programs: &[Program], program_id: &str) -> Stri
     s
 }
 
-/// Where a detector's loop sits on its SUMO lane: approach detectors (`stop-line`, `advance`)
-/// `distance_m` before the stop line, exit detectors `distance_m` after the junction, as the
-/// import reads them back (`pos` = lane length - `distance_m`, or `distance_m` for exits). The
-/// lane is `<link>_<lane>`: SUMO numbers lanes from the right, as Greenwave does.
+/// Where a detector's loop sits on its SUMO lane: SUMO's E1 is a point, placed at the middle
+/// of Greenwave's loop (which runs `length_m` from `distance_m`): approach detectors
+/// (`stop-line`, `advance`) `distance_m + length_m / 2` before the stop line, exit detectors
+/// that far after the junction, as the import reads them back (a 2 m loop centred on `pos`).
+/// Not the loop's downstream end (as until 2026-12-07): SUMO 1.28 stops the first vehicle of
+/// a queue with its front 1 m short of the lane's end (seen on the shipped networks), exactly
+/// on a point 1 m before the stop line, which then never sees a standing queue. The lane is
+/// `<link>_<lane>`: SUMO numbers lanes from the right, as Greenwave does.
 pub fn detector_pos(net: &Network, d: &intersections::model::Detector) -> f64 {
+    let len = net.links[d.link.0].length_m;
+    let centre = d.distance_m + d.length_m / 2.0;
     match d.kind {
-        intersections::spec::DetectorKind::Exit => d.distance_m,
-        _ => (net.links[d.link.0].length_m - d.distance_m).max(0.0),
+        intersections::spec::DetectorKind::Exit => centre.min(len),
+        _ => (len - centre).max(0.0),
     }
 }
 

@@ -582,7 +582,8 @@ fn e1_loops_become_detectors_and_their_output_counts() {
     let b1 = &net.intersections[net.intersection("B1").unwrap().0];
     assert_eq!(b1.detectors.len(), 12);
     for d in &b1.detectors {
-        // pos="-30": 30 m before the end of the lane, an advance loop.
+        // pos="-30": 30 m before the end of the lane, an advance loop: a 2 m loop centred
+        // there ends 29 m before the stop line.
         assert_eq!(
             d.kind,
             intersections::spec::DetectorKind::Advance,
@@ -590,7 +591,7 @@ fn e1_loops_become_detectors_and_their_output_counts() {
             d.id
         );
         assert!(
-            (d.distance_m - 30.0).abs() < 1e-9,
+            (d.distance_m - 29.0).abs() < 1e-9,
             "{}: {}",
             d.id,
             d.distance_m
@@ -890,9 +891,12 @@ fn loops_map_by_position_and_keep_their_ids() {
     assert_eq!(
         ds,
         [
-            ("W_1".to_string(), "W".to_string(), 0, 2.0, StopLine),
-            ("S1".to_string(), "S".to_string(), 0, 100.0, Advance),
-            ("E1".to_string(), "E".to_string(), 0, 20.0, Exit),
+            // 2 m loops centred on the points: pos -2 on W ends 1 m before the stop line,
+            // pos 100 on the 200 m S 99 m before it, pos 20 on the exit E starts 19 m after
+            // the junction.
+            ("W_1".to_string(), "W".to_string(), 0, 1.0, StopLine),
+            ("S1".to_string(), "S".to_string(), 0, 99.0, Advance),
+            ("E1".to_string(), "E".to_string(), 0, 19.0, Exit),
         ]
     );
 }
