@@ -942,8 +942,12 @@ fn hand_made_e1_output_becomes_detector_reports() {
             "e1.xml:2: interval/nVehContrib: 1.5 is not a vehicle count",
         ),
         (
-            r#"<interval begin="0" end="60" id="S1" nVehContrib="1" occupancy="101"/>"#,
-            "e1.xml:2: interval/occupancy: 101 % is outside 0 to 100",
+            r#"<interval begin="0" end="60" id="S1" nVehContrib="1" occupancy="104"/>"#,
+            "e1.xml:2: interval/occupancy: 104 % is outside 0 to 100 (SUMO's own excess at an interval's edges, up to 103.33 % here, is taken as 100 %)",
+        ),
+        (
+            r#"<interval begin="0" end="60" id="S1" nVehContrib="1" occupancy="-1"/>"#,
+            "e1.xml:2: interval/occupancy: -1 % is outside 0 to 100 (SUMO's own excess at an interval's edges, up to 103.33 % here, is taken as 100 %)",
         ),
         (
             r#"<interval begin="0" end="7200" id="S1" nVehContrib="1" occupancy="1"/>"#,
