@@ -185,7 +185,8 @@ enum SumoCommand {
         /// With `--actuated`: programs of three stages or more skip the stages nobody calls
         /// (SUMO's `next` phases, each transition checked by the plan validator). SUMO then
         /// picks among the calling stages by how many loops call, not in the plan's order as
-        /// Greenwave does; measured worse than without on the shipped networks (docs/sumo.md).
+        /// Greenwave does; measured worse than without on three of the four shipped networks
+        /// (docs/benchmarks.md, "Stage skipping in SUMO").
         #[arg(long, requires = "actuated")]
         skip_stages: bool,
     },

@@ -137,8 +137,9 @@ pub struct ExportOptions {
     pub operation: Operation,
     /// Actuated programs of three stages or more skip stages nobody calls (SUMO's `next`
     /// lists, see [`actuate`]). Off by default: SUMO picks among the calling stages by how
-    /// many loops call, not in the plan's order as Greenwave does, and that starves stages
-    /// with few loops (docs/benchmarks.md, "Stage skipping in SUMO").
+    /// many loops call, not in the plan's order as Greenwave does, which passes over stages
+    /// with few loops; measured worse on three of the four shipped networks
+    /// (docs/benchmarks.md, "Stage skipping in SUMO").
     pub skip_stages: bool,
 }
 
