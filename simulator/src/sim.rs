@@ -2076,7 +2076,7 @@ mod tests {
             "the run of seed 6 panicked: lane 6 out of range"
         );
         let e = guard(
-            || "a static panic".into(),
+            || "the test run".into(),
             || -> Result<(), SimError> { panic!("plain") },
         )
         .unwrap_err();
