@@ -50,8 +50,18 @@ $BIN/netgenerate --rand --rand.iterations 40 --rand.min-distance 120 --rand.max-
     --default.lanenumber 2 --tls.guess --seed 7 --no-warnings -o "$OUT/rand.net.xml"
 strip_header "$OUT/rand.net.xml"
 
+# A network from OpenStreetMap, built the way engineers build one from a download: the
+# hand-written extract town.osm (a dual carriageway with two signalised crossings, a priority
+# junction, a footway), with the options SUMO's documentation recommends for OSM imports
+# (signals guessed from the OSM tags and joined over both carriageways, junction clusters
+# joined, sidewalks and pedestrian crossings guessed).
+$BIN/netconvert --osm-files "$OUT/town.osm" --tls.guess-signals --tls.discard-simple \
+    --tls.join --junctions.join --sidewalks.guess --crossings.guess --seed 1 --no-warnings \
+    -o "$OUT/town.net.xml"
+strip_header "$OUT/town.net.xml"
+
 # 2. Routes: random trips from fringe to fringe, routed by duarouter (explicit vehicles).
-for n in grid3 spider rand; do
+for n in grid3 spider rand town; do
     python3 "$TOOLS/randomTrips.py" -n "$OUT/$n.net.xml" -o "$TMP/$n.trips.xml" \
         -r "$OUT/$n.rou.xml" -b 0 -e 1800 -p 4 --fringe-factor max --seed 42 \
         --validate >/dev/null
