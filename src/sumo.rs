@@ -124,7 +124,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
             o.mapped.len(),
             o.mapped.len() + o.kept.len()
         );
-        for k in &o.kept {
+        for k in o.kept.iter().chain(&o.notes) {
             println!("note: {k}");
         }
     }

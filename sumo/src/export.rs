@@ -68,7 +68,7 @@ use intersections::plan::Span;
 use intersections::spec::{
     ControlKind, DetectorKind, GroupKind, PlanSpec, Protection, StageTimeSpec, Turn,
 };
-use intersections::{demand::Demand, IntersectionIdx, LinkIdx, Ms, Network, Plan};
+use intersections::{demand::Demand, GroupIdx, IntersectionIdx, LinkIdx, Ms, Network, Plan};
 
 /// What stops an export.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -198,6 +198,10 @@ pub struct Program {
     pub offset: Ms,
     pub phases: Vec<Phase>,
     pub actuation: Option<Actuation>,
+    /// Per pedestrian group of the intersection, when it shows walk: intervals of program
+    /// time (from the first phase's start) within `[0, cycle)`. The phases carry vehicle
+    /// links only; [`crate::onto`] writes crossings from these.
+    pub walks: Vec<(GroupIdx, Vec<(Ms, Ms)>)>,
 }
 
 /// What makes a program actuated besides its phases' bounds.
@@ -361,7 +365,7 @@ pub fn export(
             .count();
         if peds > 0 {
             notes.push(format!(
-                "intersection {:?}: {peds} pedestrian signal groups are not exported (SUMO's program controls the vehicle links only)",
+                "intersection {:?}: {peds} pedestrian signal groups are not exported to the plain network (it has no crossings; `--onto` shows them on the crossings of the SUMO network a network was imported from)",
                 ix.id
             ));
         }
@@ -560,6 +564,30 @@ pub fn program(net: &Network, ixi: IntersectionIdx, plan: &Plan, conns: &[&Conne
             p
         })
         .collect();
+    let walks = ix
+        .groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.kind == GroupKind::Pedestrian)
+        .map(|(g, _)| {
+            let mut iv = Vec::new();
+            for s in &plan.spans[g] {
+                if s.always {
+                    iv.push((Ms::ZERO, cycle));
+                    continue;
+                }
+                let a = s.open.rem_euclid(cycle);
+                let b = a + (s.green_end - s.open);
+                if b <= cycle {
+                    iv.push((a, b));
+                } else {
+                    iv.push((a, cycle));
+                    iv.push((Ms::ZERO, b - cycle));
+                }
+            }
+            (GroupIdx(g), iv)
+        })
+        .collect();
     Program {
         intersection: ixi,
         plan_id: plan.id.clone(),
@@ -567,6 +595,7 @@ pub fn program(net: &Network, ixi: IntersectionIdx, plan: &Plan, conns: &[&Conne
         offset: plan.offset,
         phases,
         actuation: None,
+        walks,
     }
 }
 

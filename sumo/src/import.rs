@@ -3,8 +3,8 @@
 //! out; the caller reads and writes the files.
 //!
 //! What maps to what (docs/sumo.md has the full table):
-//! - internal edges and junctions (`function="internal"`, ids starting with `:`), pedestrian
-//!   crossings and walking areas are skipped;
+//! - internal edges and junctions (`function="internal"`, ids starting with `:`) and walking
+//!   areas are skipped;
 //! - a junction whose connections are all turnarounds (or that has none), such as a dead end,
 //!   becomes a **boundary node**, where traffic enters and leaves;
 //! - a junction whose connections a `<tlLogic>` controls becomes a **signalised
@@ -20,6 +20,8 @@
 //!   interstages. The program becomes the **default plan** `sumo` with SUMO's greens,
 //!   interstages, cycle and offset, lengthened where Greenwave's safety rules (minimum greens,
 //!   intergreens from geometry, cycle bounds) need more time, each lengthening reported;
+//! - the pedestrian crossings a traffic light signals become **pedestrian groups** in the
+//!   stages SUMO shows them green in, one per leg and set of stages ([`draft_crossings`]);
 //! - E1 induction loops become **detectors** (see [`detectors`]); without them a stop-line and an
 //!   advance detector are placed on every lane of every signalised approach.
 //!
@@ -177,12 +179,31 @@ pub(crate) struct STl {
     pub(crate) line: usize,
 }
 
+/// A pedestrian crossing (`function="crossing"` edge) and the normal edges it crosses.
+#[derive(Clone, Debug)]
+pub(crate) struct SCrossing {
+    pub(crate) id: String,
+    pub(crate) edges: Vec<String>,
+    pub(crate) line: usize,
+}
+
+/// A traffic light's signal for a crossing: the connection from a walking area onto the
+/// crossing (`linkIndex`, and `linkIndex2` where SUMO signals the two directions apart).
+#[derive(Clone, Debug)]
+pub(crate) struct SCrossingLink {
+    pub(crate) crossing: String,
+    pub(crate) tl: String,
+    pub(crate) link_indices: Vec<usize>,
+}
+
 /// The parts of a `.net.xml` the import uses, checked for consistency.
 pub(crate) struct SumoNet {
     pub(crate) edges: Vec<SEdge>,
     junctions: Vec<SJunction>,
     pub(crate) conns: Vec<SConn>,
     pub(crate) tls: Vec<STl>,
+    pub(crate) crossings: Vec<SCrossing>,
+    pub(crate) crossing_links: Vec<SCrossingLink>,
     skipped_special_edges: BTreeMap<String, usize>,
     extra_programs: Vec<(String, String, usize)>,
 }
@@ -210,12 +231,28 @@ pub(crate) fn read_net(x: &Xml) -> Result<SumoNet, SumoError> {
     let mut skipped_special_edges = BTreeMap::new();
     let mut special_ids: BTreeSet<String> = BTreeSet::new();
     let mut extra_programs = Vec::new();
+    let mut crossings: Vec<SCrossing> = Vec::new();
+    let mut crossing_links: Vec<(SCrossingLink, Node)> = Vec::new();
     for n in root.children().filter(|n| n.is_element()) {
         match n.tag_name().name() {
             "edge" => {
                 let id = x.req(n, "id")?;
                 let function = n.attribute("function").unwrap_or("normal");
                 if function == "internal" {
+                    continue;
+                }
+                if function == "crossing" {
+                    let edges: Vec<String> = x
+                        .req(n, "crossingEdges")?
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect();
+                    crossings.push(SCrossing {
+                        id: id.to_string(),
+                        edges,
+                        line: x.line(n),
+                    });
+                    special_ids.insert(id.to_string());
                     continue;
                 }
                 if function != "normal" || id.starts_with(':') {
@@ -300,6 +337,22 @@ pub(crate) fn read_net(x: &Xml) -> Result<SumoNet, SumoError> {
             "connection" => {
                 let from = x.req(n, "from")?;
                 if from.starts_with(':') {
+                    // A walking area onto a crossing: the crossing's signal, if it has one.
+                    let to = x.req(n, "to")?;
+                    if let (Some(tl), true) = (n.attribute("tl"), to.starts_with(':')) {
+                        let mut link_indices = vec![x.req_index(n, "linkIndex")?];
+                        if n.attribute("linkIndex2").is_some() {
+                            link_indices.push(x.req_index(n, "linkIndex2")?);
+                        }
+                        crossing_links.push((
+                            SCrossingLink {
+                                crossing: to.to_string(),
+                                tl: tl.to_string(),
+                                link_indices,
+                            },
+                            n,
+                        ));
+                    }
                     continue;
                 }
                 let to = x.req(n, "to")?;
@@ -474,11 +527,47 @@ pub(crate) fn read_net(x: &Xml) -> Result<SumoNet, SumoError> {
             }
         }
     }
+    // Crossings' signals name a known crossing and traffic light, within its state strings.
+    for (c, n) in &crossing_links {
+        if !crossings.iter().any(|k| k.id == c.crossing) {
+            continue; // a connection between walking areas, or onto a crossing not read
+        }
+        let Some(t) = tls.iter().find(|t| t.id == c.tl) else {
+            return Err(x.err_attr(*n, "tl", format!("unknown tlLogic {:?}", c.tl)));
+        };
+        let size = t.phases[0].state.len();
+        if let Some(k) = c.link_indices.iter().find(|k| **k >= size) {
+            return Err(x.err_attr(
+                *n,
+                "linkIndex",
+                format!("linkIndex {k} is out of range: tlLogic {:?} (line {}) has {size} signals per phase", c.tl, t.line),
+            ));
+        }
+    }
+    let crossing_links: Vec<SCrossingLink> = crossing_links
+        .into_iter()
+        .map(|(c, _)| c)
+        .filter(|c| crossings.iter().any(|k| k.id == c.crossing))
+        .collect();
+    for c in &crossings {
+        for e in &c.edges {
+            if !edges.iter().any(|x| &x.id == e) {
+                return Err(SumoError {
+                    file: x.file.into(),
+                    line: c.line,
+                    place: "edge/crossingEdges".into(),
+                    message: format!("crossing {:?} crosses unknown edge {e:?}", c.id),
+                });
+            }
+        }
+    }
     Ok(SumoNet {
         edges,
         junctions,
         conns,
         tls,
+        crossings,
+        crossing_links,
         skipped_special_edges,
         extra_programs,
     })
@@ -523,8 +612,24 @@ struct Draft {
     groups: Vec<(Vec<usize>, Protection, Vec<usize>)>,
     stages: Vec<Vec<usize>>,
     seq: Vec<(usize, Ms, Ms)>,
+    /// Start of each plan position's green in SUMO's cycle (as `seq`).
+    starts: Vec<Ms>,
     offset: Ms,
     sumo_cycle: Ms,
+    /// Pedestrian groups from the crossings the traffic light signals ([`draft_crossings`]).
+    peds: Vec<PedDraft>,
+}
+
+/// A pedestrian group made of one or more SUMO crossings of the same leg that show the same
+/// signals.
+#[derive(Clone, Debug, PartialEq)]
+struct PedDraft {
+    /// Greenwave id of the link whose leg it crosses.
+    crossing: String,
+    /// Stages (indices into [`Draft::stages`]) it walks with.
+    stages: Vec<usize>,
+    /// SUMO ids of its crossings.
+    sumo: Vec<String>,
 }
 
 fn turn_of(dir: char) -> Turn {
@@ -708,6 +813,7 @@ fn draft_program(tl: &STl, mvs: &[Mv]) -> Result<Draft, String> {
         .unwrap_or(0);
     let mut stages: Vec<Vec<usize>> = Vec::new();
     let mut seq = Vec::new();
+    let mut starts = Vec::new();
     let m = stage_blocks.len();
     for i in 0..m {
         let k = (first + i) % m;
@@ -728,6 +834,7 @@ fn draft_program(tl: &STl, mvs: &[Mv]) -> Result<Draft, String> {
             j = (j + 1) % blocks.len();
         }
         seq.push((si, blocks[b].1, inter));
+        starts.push(blocks[b].2);
     }
     let start_t = blocks[stage_blocks[first]].2;
     let offset = (tl.offset + start_t).rem_euclid(sumo_cycle);
@@ -735,9 +842,132 @@ fn draft_program(tl: &STl, mvs: &[Mv]) -> Result<Draft, String> {
         groups: group_out,
         stages,
         seq,
+        starts,
         offset,
         sumo_cycle,
+        peds: Vec::new(),
     })
+}
+
+/// Pedestrian groups for the crossings traffic light `tl` signals at junction `junction` (a
+/// drafted program `d`): a crossing walks with the stages whose green contains every phase in
+/// which SUMO shows it green; crossings of the same leg with the same stages form one group.
+/// Returns the groups and, per crossing that cannot be mapped, why.
+fn draft_crossings(
+    s: &SumoNet,
+    tl: &STl,
+    junction: &str,
+    d: &Draft,
+    link_of: &[Option<String>],
+) -> (Vec<PedDraft>, Vec<String>) {
+    let cycle = d.sumo_cycle;
+    let mut t = Ms::ZERO;
+    let phase_at: Vec<(Ms, Ms)> = tl
+        .phases
+        .iter()
+        .map(|p| {
+            let a = (t, p.duration);
+            t += p.duration;
+            a
+        })
+        .collect();
+    // Whether [a, a + da) lies within [b, b + db), on the cycle.
+    let within = |a: Ms, da: Ms, b: Ms, db: Ms| (a - b).rem_euclid(cycle) + da <= db;
+    let mut peds: Vec<(String, String, Vec<usize>, Vec<String>)> = Vec::new();
+    let mut why = Vec::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for c in s.crossing_links.iter().filter(|c| c.tl == tl.id) {
+        if !seen.insert(c.crossing.as_str()) {
+            continue;
+        }
+        let mut indices: Vec<usize> = s
+            .crossing_links
+            .iter()
+            .filter(|o| o.tl == tl.id && o.crossing == c.crossing)
+            .flat_map(|o| o.link_indices.iter().copied())
+            .collect();
+        indices.sort_unstable();
+        indices.dedup();
+        let Some(cr) = s.crossings.iter().find(|k| k.id == c.crossing) else {
+            continue;
+        };
+        let colours: Vec<Vec<Col>> = indices
+            .iter()
+            .map(|&k| tl.phases.iter().map(|p| col(p.state[k])).collect())
+            .collect();
+        if colours.windows(2).any(|w| w[0] != w[1]) {
+            why.push(format!(
+                "crossing {:?}: its signals (links {}) differ",
+                cr.id,
+                link_list(&indices)
+            ));
+            continue;
+        }
+        let green: Vec<usize> = (0..tl.phases.len())
+            .filter(|&p| colours[0][p] == Col::Green)
+            .collect();
+        if green.is_empty() {
+            why.push(format!("crossing {:?}: never green", cr.id));
+            continue;
+        }
+        // The leg: the first crossed edge that is a link touching this junction.
+        let leg = cr.edges.iter().find_map(|e| {
+            let k = s.edges.iter().position(|x| &x.id == e)?;
+            let l = link_of[k].clone()?;
+            let ed = &s.edges[k];
+            let other = if ed.to == junction {
+                &ed.from
+            } else if ed.from == junction {
+                &ed.to
+            } else {
+                return None;
+            };
+            Some((l, other.clone()))
+        });
+        let Some((link, neighbour)) = leg else {
+            why.push(format!(
+                "crossing {:?}: crosses no imported link of the junction ({})",
+                cr.id,
+                cr.edges.join(" ")
+            ));
+            continue;
+        };
+        let mut stages: Vec<usize> = Vec::new();
+        let mut outside = false;
+        for &p in &green {
+            let (a, da) = phase_at[p];
+            match (0..d.seq.len()).find(|&k| within(a, da, d.starts[k], d.seq[k].1)) {
+                Some(k) => stages.push(d.seq[k].0),
+                None => outside = true,
+            }
+        }
+        if outside {
+            why.push(format!(
+                "crossing {:?}: green outside the vehicle stages' greens (during a change)",
+                cr.id
+            ));
+            continue;
+        }
+        stages.sort_unstable();
+        stages.dedup();
+        match peds
+            .iter_mut()
+            .find(|(_, n, st, _)| *n == neighbour && *st == stages)
+        {
+            Some(p) => p.3.push(cr.id.clone()),
+            None => peds.push((link, neighbour, stages, vec![cr.id.clone()])),
+        }
+    }
+    (
+        peds.into_iter()
+            .map(|(crossing, _, stages, sumo)| PedDraft {
+                crossing,
+                stages,
+                sumo,
+            })
+            .collect(),
+        why,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -790,7 +1020,7 @@ pub fn import(
 
     for (f, n) in &s.skipped_special_edges {
         report.push(format!(
-            "{n} {f} edges skipped (Greenwave models vehicle lanes: pedestrian crossings and their signals are not imported)"
+            "{n} {f} edges skipped (Greenwave models vehicle lanes, and pedestrians only as the signal groups of crossings)"
         ));
     }
     for (id, prog, line) in &s.extra_programs {
@@ -1095,7 +1325,7 @@ pub fn import(
     }
     if uturns > 0 {
         report.push(format!(
-            "{uturns} turnaround connections (U-turns) at intersections not imported (their links stay in the programs' state strings, unused)"
+            "{uturns} turnaround connections (U-turns) at intersections not imported (`--onto` shows each as the left turn from its lane, yielding)"
         ));
     }
     // Every lane of every approach serves a movement.
@@ -1248,8 +1478,18 @@ pub fn import(
             draft_program(tl, &mvs[xi])
         };
         match why {
-            Ok(d) => {
+            Ok(mut d) => {
                 sig.sumo_plan = d.seq.iter().map(|(_, g, i)| (*g, *i)).collect();
+                let junction = &s.junctions[junction_of[xi]];
+                let (peds, not) = draft_crossings(&s, tl, &junction.id, &d, &link_of);
+                for w in not {
+                    report.push(format!(
+                        "{}: junction {id:?} (tlLogic {:?}): {w}; not imported",
+                        at(junction.line),
+                        tl.id
+                    ));
+                }
+                d.peds = peds;
                 drafts[xi] = Some(d)
             }
             Err(w) => report.push(format!(
@@ -1329,8 +1569,22 @@ pub fn import(
                     });
                 }
                 for (xi, ps) in bad {
-                    drafts[xi] = None;
                     let j = &s.junctions[junction_of[xi]];
+                    if let Some(d) = drafts[xi].as_mut().filter(|d| !d.peds.is_empty()) {
+                        // First without its crossings: the vehicle program may still map.
+                        let crossings: Vec<String> =
+                            d.peds.iter().flat_map(|p| p.sumo.iter().cloned()).collect();
+                        d.peds.clear();
+                        report.push(format!(
+                            "{}: junction {:?}: pedestrian crossings {} not imported: Greenwave's validator rejects them in their stages: {}",
+                            at(j.line),
+                            spec.intersections[xi].id,
+                            crossings.join(", "),
+                            ps.join("; ")
+                        ));
+                        continue;
+                    }
+                    drafts[xi] = None;
                     report.push(format!(
                         "{}: junction {:?} imported without signals, as a priority junction: Greenwave's validator rejects its program: {}",
                         at(j.line),
@@ -1343,6 +1597,7 @@ pub fn import(
     };
 
     // Plans: SUMO's timing, lengthened where Greenwave's rules need more.
+    let mut imported_crossings = 0;
     for xi in 0..spec.intersections.len() {
         let Some(d) = drafts[xi].clone() else {
             continue;
@@ -1462,7 +1717,29 @@ pub fn import(
         }
         sig.cycle = Some(cycle);
         sig.lengthened = notes;
+        if !d.peds.is_empty() {
+            let n: usize = d.peds.iter().map(|p| p.sumo.len()).sum();
+            report.push(format!(
+                "{}: junction {id:?}: {n} pedestrian crossings imported as {} pedestrian groups (walk and clearance by Greenwave's rules, the crossing as wide as the leg): {}",
+                at(s.junctions[junction_of[xi]].line),
+                d.peds.len(),
+                d.peds
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| format!("ped{} = {} over link {}", k + 1, p.sumo.join(" + "), p.crossing))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+            imported_crossings += n;
+        }
         set_signals(&mut spec.intersections[xi], &d, Some(plan_spec));
+    }
+    let unsignalled = s.crossings.len() - imported_crossings;
+    if unsignalled > 0 {
+        report.push(format!(
+            "{unsignalled} of {} pedestrian crossings not imported: Greenwave models pedestrians as the signal groups of a signalised intersection (crossings at junctions without lights, and those reported above)",
+            s.crossings.len()
+        ));
     }
     for sig in &signals {
         if let Some(xi) = spec
@@ -1614,25 +1891,55 @@ fn set_signals(ix: &mut IntersectionSpec, d: &Draft, plan: Option<PlanSpec>) {
             min_green_s: None,
         })
         .collect();
+    // Pedestrian groups: the crossing's length is Greenwave's width of the leg, as for every
+    // network (docs/formats.md), so walk and clearance follow Greenwave's own rules.
+    ix.signal_groups
+        .extend(d.peds.iter().enumerate().map(|(k, p)| SignalGroupSpec {
+            id: format!("ped{}", k + 1),
+            kind: GroupKind::Pedestrian,
+            movements: Vec::new(),
+            protection: Protection::Protected,
+            crossing: Some(p.crossing.clone()),
+            crossing_length_m: None,
+            min_green_s: None,
+        }));
     ix.stages = d
         .stages
         .iter()
         .enumerate()
         .map(|(k, gs)| StageSpec {
             id: format!("stage{}", k + 1),
-            groups: gs.iter().map(|g| format!("sg{}", g + 1)).collect(),
+            groups: gs
+                .iter()
+                .map(|g| format!("sg{}", g + 1))
+                .chain(
+                    d.peds
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, p)| p.stages.contains(&k))
+                        .map(|(n, _)| format!("ped{}", n + 1)),
+                )
+                .collect(),
         })
         .collect();
+    // The probe's greens: 10 s, or with pedestrian groups as long as the probe's 300 s cycle
+    // allows, so that their walk and clearance fit and only the structure is probed.
+    let n = d.seq.len() as f64;
+    let green = if d.peds.is_empty() {
+        10.0
+    } else {
+        ((300.0 - 12.0 * n) / n).floor().max(10.0)
+    };
     let plan = plan.unwrap_or_else(|| PlanSpec {
         id: PLAN_ID.into(),
-        cycle_s: 22.0 * d.seq.len() as f64,
+        cycle_s: (green + 12.0) * n,
         offset_s: 0.0,
         stages: d
             .seq
             .iter()
             .map(|(s, _, _)| StageTimeSpec {
                 stage: format!("stage{}", s + 1),
-                green_s: 10.0,
+                green_s: green,
                 interstage_s: Some(12.0),
             })
             .collect(),

@@ -7,7 +7,10 @@
 //! links it controls sit at one junction that Greenwave signalises, the plan's program (from
 //! [`crate::export::program`]) is written under the traffic light's id with SUMO's `linkIndex`
 //! numbering: each link shows the colour of the Greenwave movement from its edge to its edge.
-//! Links without a movement (turnarounds, which the import leaves out) stay red. A traffic light
+//! A turnaround (the import leaves them out) shows the left turn from its lane as a yielding
+//! green, else red; a crossing the light signals shows the walk of the pedestrian group over
+//! its leg in static programs (the phases cut where a walk starts or ends), red in actuated
+//! ones (said in [`Onto::notes`]). A traffic light
 //! over several junctions, or at a junction Greenwave imported without signals, keeps SUMO's
 //! program; each such case is listed in [`Onto::kept`].
 //!
@@ -18,10 +21,11 @@
 
 use std::collections::BTreeMap;
 
-use intersections::spec::ControlKind;
-use intersections::Network;
+use intersections::model::Endpoint;
+use intersections::spec::{ControlKind, Turn};
+use intersections::{LinkIdx, Ms, Network};
 
-use crate::export::{write_tl_logic, Connection, Program};
+use crate::export::{write_tl_logic, Connection, Phase, Program};
 use crate::import::read_net;
 use crate::xml::{greenwave_id, Source, SumoError, Xml};
 
@@ -34,6 +38,66 @@ pub struct Onto {
     pub mapped: Vec<String>,
     /// Traffic lights that keep SUMO's program, with the reason.
     pub kept: Vec<String>,
+    /// Crossings of mapped traffic lights that stay red, with the reason.
+    pub notes: Vec<String>,
+}
+
+/// The far end of `link` seen from intersection `ixi` (a node or intersection id).
+fn far_end(net: &Network, link: LinkIdx, ixi: usize) -> Option<String> {
+    let l = &net.links[link.0];
+    let other = match (&l.from, &l.to) {
+        (Endpoint::Intersection(a), o) if a.0 == ixi => o,
+        (o, Endpoint::Intersection(b)) if b.0 == ixi => o,
+        _ => return None,
+    };
+    Some(match other {
+        Endpoint::Boundary(k) => net.nodes[*k].id.clone(),
+        Endpoint::Intersection(j) => net.intersections[j.0].id.clone(),
+    })
+}
+
+/// `p` with its phases cut where a pedestrian group's walk starts or ends, and one character
+/// per group of `p.walks` appended to every state (`G` in walk, else `r`).
+fn with_walks(p: &Program) -> Program {
+    let mut cuts: Vec<Ms> = Vec::new();
+    let mut t = Ms::ZERO;
+    for ph in &p.phases {
+        cuts.push(t);
+        t += ph.duration;
+    }
+    let starts = cuts.clone();
+    for (_, iv) in &p.walks {
+        for (a, b) in iv {
+            cuts.extend([*a, *b]);
+        }
+    }
+    cuts.retain(|c| *c < p.cycle);
+    cuts.sort();
+    cuts.dedup();
+    let mut phases: Vec<Phase> = Vec::new();
+    for (k, &a) in cuts.iter().enumerate() {
+        let b = cuts.get(k + 1).copied().unwrap_or(p.cycle);
+        let i = starts.iter().rposition(|s| *s <= a).unwrap_or(0);
+        let mut state = p.phases[i].state.clone();
+        for (_, iv) in &p.walks {
+            let walk = iv.iter().any(|(s, e)| *s <= a && b <= *e);
+            state.push(if walk { 'G' } else { 'r' });
+        }
+        match phases.last_mut() {
+            Some(last) if last.state == state => last.duration += b - a,
+            _ => phases.push(Phase {
+                duration: b - a,
+                state,
+                stage: None,
+                bounds: None,
+                next: None,
+            }),
+        }
+    }
+    Program {
+        phases,
+        ..p.clone()
+    }
 }
 
 /// Map `programs` (over `conns`, as [`crate::export::export`] made them for `net`) onto the
@@ -57,7 +121,7 @@ pub fn programs_onto(
     let mut additional = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- Greenwave's programs on SUMO's network (load with sumo -a), written by `greenwave sumo export` (option onto) -->\n<additional>\n",
     );
-    let (mut mapped, mut kept) = (Vec::new(), Vec::new());
+    let (mut mapped, mut kept, mut notes) = (Vec::new(), Vec::new(), Vec::new());
     for tl in &s.tls {
         let links: Vec<_> = s
             .conns
@@ -107,6 +171,10 @@ pub fn programs_onto(
         let size = tl.phases[0].state.len();
         // Column of each SUMO link in Greenwave's state strings (None: stays red).
         let mut column: Vec<Option<usize>> = vec![None; size];
+        // Turnarounds, which the import leaves out, show the colour of the left turn from
+        // their lane as a yielding green (`g`), as SUMO's own programs do; one held red
+        // forever would hold every vehicle queued behind it.
+        let mut yields = vec![false; size];
         for (k, c) in &links {
             let (from, to) = (greenwave_id(&c.from), greenwave_id(&c.to));
             column[*k] = conns
@@ -117,7 +185,83 @@ pub fn programs_onto(
                         && net.links[gc.to.0].id == to
                 })
                 .and_then(|gc| gc.link_index);
+            if column[*k].is_none() && c.dir == 't' {
+                let lane = edges
+                    .get(c.from.as_str())
+                    .and_then(|e| e.gw_lane(c.from_lane));
+                column[*k] = conns
+                    .iter()
+                    .find(|gc| {
+                        gc.intersection.0 == ixi
+                            && net.links[gc.from.0].id == from
+                            && Some(gc.from_lane) == lane
+                            && net.intersections[ixi].movements[gc.movement].turn == Turn::Left
+                    })
+                    .and_then(|gc| gc.link_index);
+                yields[*k] = column[*k].is_some();
+            }
         }
+        // Crossings: each SUMO crossing the light signals shows the walk of the pedestrian
+        // group over the same leg (static programs; an actuated program's greens have no
+        // fixed length to cut, so there they stay red).
+        let width = p.phases.first().map_or(0, |ph| ph.state.chars().count());
+        let mut crossing_red = Vec::new();
+        let mut walked = false;
+        for c in s.crossing_links.iter().filter(|c| c.tl == tl.id) {
+            let Some(cr) = s.crossings.iter().find(|k| k.id == c.crossing) else {
+                continue;
+            };
+            let legs: Vec<String> = cr
+                .edges
+                .iter()
+                .filter_map(|e| edges.get(e.as_str()))
+                .filter_map(|e| {
+                    if e.to == junction {
+                        Some(greenwave_id(&e.from))
+                    } else if e.from == junction {
+                        Some(greenwave_id(&e.to))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let group = p.walks.iter().position(|(g, _)| {
+                net.intersections[ixi].groups[g.0]
+                    .crossing
+                    .and_then(|l| far_end(net, l, ixi))
+                    .is_some_and(|f| legs.contains(&f))
+            });
+            match group {
+                Some(w) if p.actuation.is_none() => {
+                    for &k in &c.link_indices {
+                        column[k] = Some(width + w);
+                    }
+                    walked = true;
+                }
+                _ => crossing_red.push(cr.id.clone()),
+            }
+        }
+        if !crossing_red.is_empty() {
+            crossing_red.sort();
+            crossing_red.dedup();
+            notes.push(format!(
+                "tlLogic {:?}: crossings {} stay red: {}",
+                tl.id,
+                crossing_red.join(", "),
+                if p.actuation.is_some() {
+                    "Greenwave's pedestrian signals are not written into actuated programs"
+                } else {
+                    "no pedestrian group of the intersection crosses their leg"
+                }
+            ));
+        }
+        let walked_program;
+        let p = if walked {
+            walked_program = with_walks(p);
+            &walked_program
+        } else {
+            p
+        };
         // The loop of each SUMO lane the light controls (actuated programs).
         let lanes: Option<Vec<(String, Option<String>)>> = p.actuation.as_ref().map(|a| {
             let mut lanes: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -145,7 +289,12 @@ pub fn programs_onto(
                 let gw: Vec<char> = ph.state.chars().collect();
                 column
                     .iter()
-                    .map(|c| c.and_then(|i| gw.get(i).copied()).unwrap_or('r'))
+                    .zip(&yields)
+                    .map(|(c, y)| match c.and_then(|i| gw.get(i).copied()) {
+                        Some('G') if *y => 'g',
+                        Some(ch) => ch,
+                        None => 'r',
+                    })
                     .collect()
             },
         );
@@ -156,5 +305,6 @@ pub fn programs_onto(
         additional,
         mapped,
         kept,
+        notes,
     })
 }

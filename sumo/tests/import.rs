@@ -397,7 +397,7 @@ fn netgenerate_spider_and_random_import_with_what_cannot_map_reported() {
 }
 
 #[test]
-fn sidewalks_crossings_and_actuation_are_left_out_and_reported() {
+fn crossings_become_pedestrian_groups_sidewalks_are_left_out_and_actuation_is_reported() {
     let imp = import("grid2ped.net.xml", &[], &[]);
     let (net, _) = load(&imp);
     matches_sumo("grid2ped.net.xml", &imp, &net);
@@ -406,17 +406,90 @@ fn sidewalks_crossings_and_actuation_are_left_out_and_reported() {
     assert_eq!(imp.signals.iter().filter(|s| s.cycle.is_some()).count(), 4);
     let said = |start: &str| imp.report.iter().any(|r| r.contains(start));
     assert!(
-        said("crossing edges skipped (Greenwave models vehicle lanes: pedestrian crossings and their signals are not imported)"),
+        said("walkingarea edges skipped (Greenwave models vehicle lanes, and pedestrians only as the signal groups of crossings)"),
         "{:#?}",
         imp.report
     );
-    assert!(said("walkingarea edges skipped"));
     assert!(said(
         "grid2ped.net.xml:640: tlLogic \"A0\" is actuated: imported as a fixed-time plan with the phases' durations (minDur/maxDur and actuation are not mapped)"
     ));
     // SUMO's 37 s green and 5 s green that differ only in pedestrian signals are one stage.
     let a0 = imp.signals.iter().find(|s| s.intersection == "A0").unwrap();
     assert_eq!(a0.sumo_plan[0], (Ms::from_s(42), Ms::from_s(3)));
+    // Each junction's four crossings: a pedestrian group each, over the leg SUMO's crossing
+    // spans, walking with the stage SUMO shows it green in (the street it runs beside).
+    let f = facts("grid2ped.net.xml");
+    for ix in &net.intersections {
+        let peds: Vec<&intersections::model::SignalGroup> = ix
+            .groups
+            .iter()
+            .filter(|g| g.kind == GroupKind::Pedestrian)
+            .collect();
+        assert_eq!(peds.len(), 4, "{}", ix.id);
+        assert!(said(&format!(
+            "junction \"{}\": 4 pedestrian crossings imported as 4 pedestrian groups",
+            ix.id
+        )));
+        for (k, st) in ix.stages.iter().enumerate() {
+            let (walking, vehicles): (Vec<&intersections::GroupIdx>, Vec<_>) = st
+                .groups
+                .iter()
+                .partition(|g| ix.groups[g.0].kind == GroupKind::Pedestrian);
+            assert_eq!(
+                (walking.len(), vehicles.len()),
+                (2, 1),
+                "{} stage {k}",
+                ix.id
+            );
+            // SUMO's program: the crossings green in this stage's first phase.
+            let phases = &f.programs[&ix.id];
+            let first = &phases[3 * k].1;
+            for g in walking {
+                let leg = &net.links[ix.groups[g.0].crossing.expect("a crossing").0].id;
+                let idx: Vec<usize> = text("grid2ped.net.xml")
+                    .lines()
+                    .filter(|l| {
+                        l.contains(&format!("from=\":{}_w", ix.id)) && l.contains("linkIndex=")
+                    })
+                    .filter(|l| {
+                        let c = l.split("to=\"").nth(1).unwrap().split('"').next().unwrap();
+                        text("grid2ped.net.xml").lines().any(|e| {
+                            e.contains(&format!("<edge id=\"{c}\" function=\"crossing\""))
+                                && e.split("crossingEdges=\"")
+                                    .nth(1)
+                                    .unwrap()
+                                    .split('"')
+                                    .next()
+                                    .unwrap()
+                                    .split(' ')
+                                    .any(|x| x == leg)
+                        })
+                    })
+                    .map(|l| {
+                        l.split("linkIndex=\"")
+                            .nth(1)
+                            .unwrap()
+                            .split('"')
+                            .next()
+                            .unwrap()
+                    })
+                    .map(|k| k.parse().unwrap())
+                    .collect();
+                assert_eq!(idx.len(), 1, "{} {leg}", ix.id);
+                assert_eq!(
+                    first.chars().nth(idx[0]),
+                    Some('G'),
+                    "{}: the crossing over {leg} is not green in SUMO's stage {k}",
+                    ix.id
+                );
+            }
+        }
+        // Walk and clearance fit the imported plan, as the loader checked.
+        let p = &ix.plans[0];
+        for (k, st) in p.stages.iter().enumerate() {
+            assert!(st.green >= ix.stage_min_green(st.stage), "{} {k}", ix.id);
+        }
+    }
 }
 
 #[test]
@@ -436,9 +509,18 @@ fn an_openstreetmap_network_imports_with_its_joined_signals() {
     let ids: Vec<&str> = signalised.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["cluster_12_2", "cluster_13_3"], "{:#?}", imp.report);
     for ix in &signalised {
-        // Main Rd (both carriageways) and the cross street: two permissive groups, two
-        // stages, SUMO's 90 s lengthened by Greenwave's clearances, and said so.
-        assert_eq!(ix.groups.len(), 2, "{}", ix.id);
+        // Main Rd (both carriageways) and the cross street: two permissive vehicle groups
+        // (and five pedestrian ones, below), two stages, SUMO's 90 s lengthened by Greenwave's
+        // clearances, and said so.
+        assert_eq!(
+            ix.groups
+                .iter()
+                .filter(|g| g.kind == GroupKind::Vehicle)
+                .count(),
+            2,
+            "{}",
+            ix.id
+        );
         assert_eq!(ix.stages.len(), 2, "{}", ix.id);
         assert!(ix.plans[0].cycle > Ms::from_s(90), "{}", ix.id);
         assert!(imp.report.iter().any(|r| r.contains(&format!(
@@ -465,7 +547,13 @@ fn an_openstreetmap_network_imports_with_its_joined_signals() {
     }
     let said = |part: &str| imp.report.iter().any(|r| r.contains(part));
     for part in [
-        "crossing edges skipped (Greenwave models vehicle lanes: pedestrian crossings and their signals are not imported)",
+        // Every signalised crossing: the two halves of a dual-carriageway crossing are one
+        // group where both carriageways lead to the same node (between the two junctions),
+        // two where they end at different boundary nodes (Greenwave's legs differ); the
+        // crossing at the junction without lights said.
+        "junction \"cluster_12_2\": 6 pedestrian crossings imported as 5 pedestrian groups",
+        "junction \"cluster_13_3\": 6 pedestrian crossings imported as 5 pedestrian groups",
+        "1 of 13 pedestrian crossings not imported",
         "walkingarea edges skipped",
         "edges without a lane for passenger cars skipped (footpaths, bicycle or rail)",
         "turnaround connections (U-turns) at intersections not imported",
@@ -846,6 +934,72 @@ fn a_program_too_short_for_greenwave_is_lengthened_and_reported() {
 fn line_of(text: &str, needle: &str) -> usize {
     let i = text.find(needle).expect("needle");
     text[..i].matches('\n').count() + 1
+}
+
+#[test]
+fn malformed_crossings_give_located_errors_and_unmappable_ones_are_reported() {
+    let t = text("grid2ped.net.xml");
+    let run = |net: &str| {
+        sumo::import(
+            Source {
+                file: "p.net.xml",
+                text: net,
+            },
+            &[],
+            &[],
+            &ImportOptions::default(),
+        )
+    };
+    // A crossing's signal out of the traffic light's range.
+    let bad = t.replace(
+        r#"to=":A0_c3" fromLane="0" toLane="0" tl="A0" linkIndex="23""#,
+        r#"to=":A0_c3" fromLane="0" toLane="0" tl="A0" linkIndex="24""#,
+    );
+    assert_eq!(
+        run(&bad).unwrap_err().to_string(),
+        format!(
+            "p.net.xml:{}: connection/linkIndex: linkIndex 24 is out of range: tlLogic \"A0\" (line 640) has 24 signals per phase",
+            line_of(&bad, r#"linkIndex="24""#)
+        )
+    );
+    // A crossing over an edge the net does not have.
+    let bad = t.replace(
+        r#"<edge id=":A0_c0" function="crossing" crossingEdges="A0A1 A1A0">"#,
+        r#"<edge id=":A0_c0" function="crossing" crossingEdges="A0A1 nope">"#,
+    );
+    assert_eq!(
+        run(&bad).unwrap_err().to_string(),
+        format!(
+            "p.net.xml:{}: edge/crossingEdges: crossing \":A0_c0\" crosses unknown edge \"nope\"",
+            line_of(&bad, "crossingEdges=\"A0A1 nope\"")
+        )
+    );
+    // A crossing SUMO shows green during a change (its 5 s after the green, with the
+    // vehicles' yellow) is left out and said; the junction keeps its other crossings.
+    let yellow = "        <phase duration=\"3\"  state=\"yyyyyrrrrryyyyyrrrrrrrrr\"/>";
+    let bad = t.replacen(
+        yellow,
+        "        <phase duration=\"3\"  state=\"yyyyyrrrrryyyyyrrrrrrrrG\"/>",
+        1,
+    );
+    assert_ne!(bad, t);
+    let imp = run(&bad).expect("imports");
+    assert!(
+        imp.report.iter().any(|r| r.contains(
+            "junction \"A0\" (tlLogic \"A0\"): crossing \":A0_c3\": green outside the vehicle stages' greens (during a change); not imported"
+        )),
+        "{:#?}",
+        imp.report
+    );
+    assert!(imp
+        .report
+        .iter()
+        .any(|r| r
+            .contains("junction \"A0\": 3 pedestrian crossings imported as 3 pedestrian groups")));
+    assert!(imp
+        .report
+        .iter()
+        .any(|r| r.contains("1 of 16 pedestrian crossings not imported")));
 }
 
 #[test]

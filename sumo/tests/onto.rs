@@ -2,9 +2,10 @@
 //! (`sumo::programs_onto`, `greenwave sumo export --onto`), checked against the netgenerate
 //! fixtures and the OpenStreetMap one, read independently: every traffic light Greenwave
 //! signalises gets a program of SUMO's size, every imported connection is green somewhere in
-//! the cycle, links of one movement show the same colours, turnarounds stay red, and no two
-//! links are green together that SUMO's own program never shows green together (the stages
-//! come from SUMO's phases). The lights imported without signals keep SUMO's program.
+//! the cycle, links of one movement show the same colours, turnarounds show their lane's left
+//! turn as yielding (red where there is none), crossings walk, and no two links are green
+//! together that SUMO's own program never shows green together (the stages come from SUMO's
+//! phases). The lights imported without signals keep SUMO's program.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -22,7 +23,11 @@ fn text(f: &str) -> String {
 struct Link {
     from: String,
     to: String,
+    from_lane: String,
+    dir: String,
     uturn: bool,
+    /// A walking area onto a pedestrian crossing.
+    crossing: bool,
 }
 
 /// Per traffic light: its links by linkIndex, and the state strings of its (first) program.
@@ -44,15 +49,15 @@ fn sumo_lights(net: &str) -> BTreeMap<String, (BTreeMap<usize, Link>, Vec<String
             }
             "connection" => {
                 if let (Some(tl), Some(k)) = (n.attribute("tl"), n.attribute("linkIndex")) {
-                    if n.attribute("from").unwrap().starts_with(':') {
-                        continue;
-                    }
                     out.entry(tl.to_string()).or_default().0.insert(
                         k.parse().unwrap(),
                         Link {
                             from: n.attribute("from").unwrap().into(),
                             to: n.attribute("to").unwrap().into(),
+                            from_lane: n.attribute("fromLane").unwrap_or("").into(),
+                            dir: n.attribute("dir").unwrap_or("").into(),
                             uturn: n.attribute("dir") == Some("t"),
+                            crossing: n.attribute("from").unwrap().starts_with(':'),
                         },
                     );
                 }
@@ -149,10 +154,43 @@ fn plans_map_onto_the_sumo_networks_own_traffic_lights() {
             let want = plan.scheduled_plan(intersections::Ms::ZERO).unwrap().cycle;
             assert!((cycle - want.as_secs_f64()).abs() < 1e-6, "{name} {id}");
             let mut by_movement: BTreeMap<(&str, &str), String> = BTreeMap::new();
+            let column = |k: usize| -> String { states.iter().map(|s| ch(s, k)).collect() };
             for (&k, l) in links {
-                let column: String = states.iter().map(|s| ch(s, k)).collect();
+                let column = column(k);
+                if l.crossing {
+                    // A crossing walks with the stages SUMO walks it with (checked below),
+                    // and only in full: `G` or red.
+                    assert!(
+                        column.chars().all(|c| c == 'G' || c == 'r'),
+                        "{name} {id} crossing {k}: {column}"
+                    );
+                    assert!(
+                        column.contains('G'),
+                        "{name} {id}: crossing {k} ({}) never walks",
+                        l.to
+                    );
+                    continue;
+                }
                 if l.uturn {
-                    assert!(column.chars().all(|c| c == 'r'), "{name} {id} U-turn {k}");
+                    // The left turn's colour from its lane, yielding; red where none.
+                    let left = links.iter().find(|(_, o)| {
+                        !o.uturn
+                            && !o.crossing
+                            && o.from == l.from
+                            && o.from_lane == l.from_lane
+                            && o.dir.eq_ignore_ascii_case("l")
+                    });
+                    let want: String = match left {
+                        Some((&j, _)) => states
+                            .iter()
+                            .map(|s| match ch(s, j) {
+                                'G' => 'g',
+                                c => c,
+                            })
+                            .collect(),
+                        None => "r".repeat(states.len()),
+                    };
+                    assert_eq!(column, want, "{name} {id} U-turn {k}");
                     continue;
                 }
                 assert!(
@@ -168,6 +206,9 @@ fn plans_map_onto_the_sumo_networks_own_traffic_lights() {
             }
             for (&a, la) in links.iter().filter(|(_, l)| !l.uturn) {
                 for (&b, lb) in links.iter().filter(|(_, l)| !l.uturn) {
+                    if la.crossing && lb.crossing {
+                        continue; // crossings never conflict with each other
+                    }
                     let ours_together = states.iter().any(|s| green(ch(s, a)) && green(ch(s, b)));
                     let sumo_together = sumo_states
                         .iter()
