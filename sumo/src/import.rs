@@ -910,20 +910,29 @@ fn draft_crossings(
             why.push(format!("crossing {:?}: never green", cr.id));
             continue;
         }
-        // The leg: the first crossed edge that is a link touching this junction.
-        let leg = cr.edges.iter().find_map(|e| {
-            let k = s.edges.iter().position(|x| &x.id == e)?;
-            let l = link_of[k].clone()?;
-            let ed = &s.edges[k];
-            let other = if ed.to == junction {
-                &ed.from
-            } else if ed.from == junction {
-                &ed.to
-            } else {
-                return None;
-            };
-            Some((l, other.clone()))
-        });
+        // The leg: the first crossed edge that is a link touching this junction. A crossing
+        // none of whose edges touches it belongs to another junction of the same light.
+        let touching: Vec<(usize, &String)> = cr
+            .edges
+            .iter()
+            .filter_map(|e| {
+                let k = s.edges.iter().position(|x| &x.id == e)?;
+                let ed = &s.edges[k];
+                if ed.to == junction {
+                    Some((k, &ed.from))
+                } else if ed.from == junction {
+                    Some((k, &ed.to))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if touching.is_empty() {
+            continue;
+        }
+        let leg = touching
+            .iter()
+            .find_map(|(k, other)| Some((link_of[*k].clone()?, (*other).clone())));
         let Some((link, neighbour)) = leg else {
             why.push(format!(
                 "crossing {:?}: crosses no imported link of the junction ({})",
