@@ -166,7 +166,9 @@ enum SumoCommand {
         seed: Option<u64>,
         /// The SUMO network this network was imported from: also write
         /// `<name>.onto.add.xml`, the plans as programs of that network's own traffic lights
-        /// (its linkIndex numbering; lights Greenwave does not signalise keep SUMO's program).
+        /// (its linkIndex numbering; lights Greenwave does not signalise keep SUMO's program),
+        /// and the loops and demand in that network's edge and lane names
+        /// (`<name>.onto.det.add.xml`, `<name>.onto.rou.xml`).
         #[arg(long)]
         onto: Option<PathBuf>,
         /// Write the programs of `<name>.tls.add.xml` (and `--onto`'s) as Greenwave's isolated

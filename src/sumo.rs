@@ -85,6 +85,19 @@ pub fn export(a: ExportArgs) -> Result<()> {
             None => Operation::Coordinated,
         },
         skip_stages: a.skip_stages,
+        // With --onto, the routes and loops in SUMO's names too (NAME.onto.rou.xml,
+        // NAME.onto.det.add.xml), for SUMO's own net.
+        onto_names: match &a.onto {
+            Some(onto) => {
+                let text = read(onto)?;
+                let file = onto.display().to_string();
+                Some(::sumo::sumo_names(::sumo::Source {
+                    file: &file,
+                    text: &text,
+                })?)
+            }
+            None => None,
+        },
         ..::sumo::ExportOptions::default()
     };
     let files = ::sumo::export(&net, &plans, demand.as_ref(), &opts)?;

@@ -22,10 +22,10 @@ vehicle's time loss (`--tripinfo-output`, `timeLoss`):
               stages, clearances and plans in force): SUMO's Webster on Greenwave's stages,
               which separates the stage structure from the timing
 
-On the netgenerate networks (`ng-grid`, `ng-spider`, `ng-rand`: GENERATED below, imported with
-`greenwave sumo import`) every program runs on the generated net itself: default is its own
-program, webster tlsCycleAdaptation.py on it, actuated the same netgenerate call with
-`--tls.default-type actuated`, greenwave and shipped (the imported plans) the export's `--onto`
+On the netgenerate networks (`ng-grid`, `ng-spider`, `ng-rand`) and the OpenStreetMap one
+(`osm-town`: GENERATED below, imported with `greenwave sumo import`) every program runs on the
+generated net itself: default is its own program, webster tlsCycleAdaptation.py on it,
+actuated the same netgenerate or netconvert call with `--tls.default-type actuated`, greenwave and shipped (the imported plans) the export's `--onto`
 programs on SUMO's own traffic lights (greenwave_act: `--onto --actuated`, with the export's
 loops); no webster_gw (the stages are SUMO's).
 
@@ -58,18 +58,25 @@ import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NETWORKS = ["single", "arterial", "grid4", "district"]
-# Networks made by SUMO's netgenerate (issue 5, item 4), with demand by randomTrips.py (1 h,
-# fringe to fringe, routed by duarouter), imported with `greenwave sumo import`: netgenerate's
-# options (the same seeds every time) and randomTrips' period (s between departures).
+# Networks made by SUMO's netgenerate (issue 5, item 4), and one by netconvert from an
+# OpenStreetMap extract (the import tests' town.osm, with the options SUMO recommends for OSM:
+# joined signals, sidewalks, pedestrian crossings), with demand by randomTrips.py (1 h, fringe
+# to fringe, routed by duarouter), imported with `greenwave sumo import`: the tool, its options
+# (the same seeds every time) and randomTrips' period (s between departures).
 GENERATED = {
-    "ng-grid": (["--grid", "--grid.number", "4", "--grid.length", "200", "--grid.attach-length", "150",
-                 "--default.lanenumber", "2", "--tls.guess", "--seed", "1"], 0.5),
-    "ng-spider": (["--spider", "--spider.arm-number", "6", "--spider.circle-number", "3",
-                   "--spider.space-radius", "150", "--spider.attach-length", "150",
-                   "--default.lanenumber", "2", "--tls.guess", "--seed", "1"], 1.0),
-    "ng-rand": (["--rand", "--rand.iterations", "60", "--rand.min-distance", "150",
-                 "--rand.max-distance", "300", "--default.lanenumber", "2", "--tls.guess",
-                 "--seed", "7"], 2.5),
+    "ng-grid": ("netgenerate", ["--grid", "--grid.number", "4", "--grid.length", "200",
+                                "--grid.attach-length", "150", "--default.lanenumber", "2",
+                                "--tls.guess", "--seed", "1"], 0.5),
+    "ng-spider": ("netgenerate", ["--spider", "--spider.arm-number", "6", "--spider.circle-number", "3",
+                                  "--spider.space-radius", "150", "--spider.attach-length", "150",
+                                  "--default.lanenumber", "2", "--tls.guess", "--seed", "1"], 1.0),
+    "ng-rand": ("netgenerate", ["--rand", "--rand.iterations", "60", "--rand.min-distance", "150",
+                                "--rand.max-distance", "300", "--default.lanenumber", "2", "--tls.guess",
+                                "--seed", "7"], 2.5),
+    "osm-town": ("netconvert", ["--osm-files", os.path.join(ROOT, "sumo", "tests", "data", "town.osm"),
+                                "--tls.guess-signals", "--tls.discard-simple", "--tls.join",
+                                "--junctions.join", "--sidewalks.guess", "--crossings.guess",
+                                "--seed", "1"], 2.0),
 }
 TRIPS_SEED = "42"
 PROGRAMS = ["default", "webster", "actuated", "greenwave", "greenwave_act", "shipped", "webster_gw"]
@@ -200,9 +207,9 @@ def sumo_run(ctx, net, rou, adds, out_dir, tag, seed, end_s):
 
 
 def generate(ctx, name):
-    """A netgenerate network (static and actuated programs), its randomTrips demand and its
+    """A netgenerate or OpenStreetMap network (static and actuated programs), its randomTrips demand and its
     import; returns the folder. Deterministic: fixed seeds and options (GENERATED)."""
-    opts, period = GENERATED[name]
+    tool, opts, period = GENERATED[name]
     d = os.path.join(ctx["work"], "generated", name)
     if os.path.isdir(d):
         shutil.rmtree(d)
@@ -210,8 +217,8 @@ def generate(ctx, name):
     log = os.path.join(d, "log.txt")
     b = ctx["bin"]
     net = os.path.join(d, f"{name}.net.xml")
-    run([os.path.join(b, "netgenerate"), *opts, "--no-warnings", "-o", net], log)
-    run([os.path.join(b, "netgenerate"), *opts, "--tls.default-type", "actuated", "--no-warnings",
+    run([os.path.join(b, tool), *opts, "--no-warnings", "-o", net], log)
+    run([os.path.join(b, tool), *opts, "--tls.default-type", "actuated", "--no-warnings",
          "-o", os.path.join(d, "actuated.net.xml")], log)
     env = dict(os.environ, SUMO_HOME=os.path.dirname(ctx["tools"]))
     rou = os.path.join(d, f"{name}.rou.xml")
@@ -240,8 +247,10 @@ def one_generated(ctx, name, seed):
     exp = os.path.join(d, "export")
     run([gw, "sumo", "export", "--network", netfile, "--out", exp, "--seed", str(seed),
          "--no-netconvert", "--onto", net], log)
-    rou = os.path.join(exp, f"{name}.rou.xml")
-    det = os.path.join(exp, f"{name}.det.add.xml")
+    # The routes and loops in SUMO's own edge and lane names (the import renames OSM's ids
+    # and leaves sidewalks out of the lane numbers).
+    rou = os.path.join(exp, f"{name}.onto.rou.xml")
+    det = os.path.join(exp, f"{name}.onto.det.add.xml")
     e1 = os.path.join(exp, f"{name}.e1.out.xml")
     end_s = ctx["end"] or demand_end_s(rou) + DRAIN_S
     res = {}
@@ -272,7 +281,7 @@ def one_generated(ctx, name, seed):
     loop_act = os.path.join(d, "loop_act")
     run([gw, "sumo", "export", "--network", netfile, "--plan", plans, "--out", loop_act,
          "--seed", str(seed), "--no-netconvert", "--onto", net, "--actuated", *ctx["export_args"]], log)
-    res["greenwave_act"] = sumo_run(ctx, net, rou, [os.path.join(loop_act, f"{name}.det.add.xml"),
+    res["greenwave_act"] = sumo_run(ctx, net, rou, [os.path.join(loop_act, f"{name}.onto.det.add.xml"),
                                                     os.path.join(loop_act, f"{name}.onto.add.xml")],
                                     d, "greenwave_act", seed, end_s)
     # The imported plans (SUMO's program made valid for Greenwave: longer clearances).

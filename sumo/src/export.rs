@@ -54,7 +54,7 @@
 //! vehicle follow the ratios exactly and only rare long routes are simplified; the probability
 //! that was simplified is reported per entry ([`RouteSet::simplified`]).
 
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -141,6 +141,33 @@ pub struct ExportOptions {
     /// with few loops; measured worse on three of the four shipped networks
     /// (docs/benchmarks.md, "Stage skipping in SUMO").
     pub skip_stages: bool,
+    /// SUMO's names of the links and lanes of a network imported from SUMO (`--onto`, from
+    /// [`crate::onto::sumo_names`]): the routes and loops are also written with them
+    /// ([`SumoFiles::onto_routes`], [`SumoFiles::onto_detectors`]), to run on SUMO's own net.
+    pub onto_names: Option<SumoNames>,
+}
+
+/// SUMO's names for a network's links and lanes, where they differ from Greenwave's: the
+/// import renames ids with characters Greenwave does not take (OpenStreetMap's `#`) and
+/// numbers only the lanes cars may use (a sidewalk is SUMO's lane 0).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SumoNames {
+    /// Greenwave link id -> SUMO edge id.
+    pub edges: BTreeMap<String, String>,
+    /// (Greenwave link id, Greenwave lane) -> SUMO lane index.
+    pub lanes: BTreeMap<(String, u32), usize>,
+}
+
+impl SumoNames {
+    fn edge<'a>(&'a self, link: &'a str) -> &'a str {
+        self.edges.get(link).map_or(link, String::as_str)
+    }
+    fn lane(&self, link: &str, lane: u32) -> usize {
+        self.lanes
+            .get(&(link.to_string(), lane))
+            .copied()
+            .unwrap_or(lane as usize)
+    }
 }
 
 impl Default for ExportOptions {
@@ -155,6 +182,7 @@ impl Default for ExportOptions {
             detector_period_s: 300,
             operation: Operation::Coordinated,
             skip_stages: false,
+            onto_names: None,
         }
     }
 }
@@ -246,6 +274,10 @@ pub struct SumoFiles {
     pub detectors: String,
     /// The demand, when one was given.
     pub routes: Option<String>,
+    /// With [`ExportOptions::onto_names`]: the loops and the demand in SUMO's names, for
+    /// SUMO's own net (`<name>.onto.det.add.xml`, `<name>.onto.rou.xml`).
+    pub onto_detectors: Option<String>,
+    pub onto_routes: Option<String>,
     pub connection_list: Vec<Connection>,
     pub programs: Vec<Program>,
     pub route_sets: Vec<RouteSet>,
@@ -267,6 +299,12 @@ impl SumoFiles {
         ];
         if let Some(r) = &self.routes {
             v.push((format!("{n}.rou.xml"), r.as_str()));
+        }
+        if let Some(d) = &self.onto_detectors {
+            v.push((format!("{n}.onto.det.add.xml"), d.as_str()));
+        }
+        if let Some(r) = &self.onto_routes {
+            v.push((format!("{n}.onto.rou.xml"), r.as_str()));
         }
         v
     }
@@ -407,10 +445,25 @@ pub fn export(
         connections: connections_xml(net, &connection_list),
         tll: tll_xml(net, &programs, &connection_list),
         tls_additional: additional_xml(net, &programs, &opts.program_id),
-        detectors: detectors_xml(net, opts.detector_period_s),
+        detectors: detectors_xml(net, opts.detector_period_s, &SumoNames::default()),
         routes: demand.map(|d| match opts.vehicles_of_seed {
-            Some(seed) => vehicles_xml(net, &sample_vehicles(net, d, seed), &opts.vehicle),
-            None => routes_xml(net, d, &route_sets, &opts.vehicle),
+            Some(seed) => vehicles_xml(
+                net,
+                &sample_vehicles(net, d, seed),
+                &opts.vehicle,
+                &SumoNames::default(),
+            ),
+            None => routes_xml(net, d, &route_sets, &opts.vehicle, &SumoNames::default()),
+        }),
+        onto_detectors: opts
+            .onto_names
+            .as_ref()
+            .map(|n| detectors_xml(net, opts.detector_period_s, n)),
+        onto_routes: opts.onto_names.as_ref().and_then(|n| {
+            demand.map(|d| match opts.vehicles_of_seed {
+                Some(seed) => vehicles_xml(net, &sample_vehicles(net, d, seed), &opts.vehicle, n),
+                None => routes_xml(net, d, &route_sets, &opts.vehicle, n),
+            })
         }),
         connection_list,
         programs,
@@ -1185,7 +1238,7 @@ pub fn detector_pos(net: &Network, d: &intersections::model::Detector) -> f64 {
     }
 }
 
-fn detectors_xml(net: &Network, period_s: u32) -> String {
+fn detectors_xml(net: &Network, period_s: u32, names: &SumoNames) -> String {
     let mut s = banner(
         net,
         "E1 loops at the network's detectors (load with sumo -a; read the output with greenwave sumo counts)",
@@ -1198,8 +1251,8 @@ fn detectors_xml(net: &Network, period_s: u32) -> String {
                 s,
                 "    <inductionLoop id=\"{}\" lane=\"{}_{}\" pos=\"{}\" period=\"{}\" file=\"{}\" friendlyPos=\"true\"/>",
                 esc(&loop_id(ix, d)),
-                esc(&net.links[d.link.0].id),
-                d.lane,
+                esc(names.edge(&net.links[d.link.0].id)),
+                names.lane(&net.links[d.link.0].id, d.lane),
                 num(detector_pos(net, d), 2),
                 period_s.max(1),
                 esc(&out)
@@ -1210,7 +1263,13 @@ fn detectors_xml(net: &Network, period_s: u32) -> String {
     s
 }
 
-fn routes_xml(net: &Network, d: &Demand, sets: &[RouteSet], v: &VehicleType) -> String {
+fn routes_xml(
+    net: &Network,
+    d: &Demand,
+    sets: &[RouteSet],
+    v: &VehicleType,
+    names: &SumoNames,
+) -> String {
     let mut s = banner(net, "Demand");
     s.push_str("<routes>\n");
     let _ = writeln!(
@@ -1222,7 +1281,10 @@ fn routes_xml(net: &Network, d: &Demand, sets: &[RouteSet], v: &VehicleType) -> 
         let eid = &net.links[rs.entry.0].id;
         let _ = writeln!(s, "    <routeDistribution id=\"rd_{}\">", esc(eid));
         for (k, (path, p)) in rs.routes.iter().enumerate() {
-            let edges: Vec<String> = path.iter().map(|l| esc(&net.links[l.0].id)).collect();
+            let edges: Vec<String> = path
+                .iter()
+                .map(|l| esc(names.edge(&net.links[l.0].id)))
+                .collect();
             let _ = writeln!(
                 s,
                 "        <route id=\"r_{}_{k}\" edges=\"{}\" probability=\"{p:.9}\"/>",
@@ -1341,7 +1403,12 @@ pub fn sample_vehicles(net: &Network, d: &Demand, seed: u64) -> Vec<SampledVehic
     out
 }
 
-fn vehicles_xml(net: &Network, vs: &[SampledVehicle], v: &VehicleType) -> String {
+fn vehicles_xml(
+    net: &Network,
+    vs: &[SampledVehicle],
+    v: &VehicleType,
+    names: &SumoNames,
+) -> String {
     let mut s = banner(net, "Demand (explicit vehicles)");
     s.push_str("<routes>\n");
     let _ = writeln!(
@@ -1350,7 +1417,11 @@ fn vehicles_xml(net: &Network, vs: &[SampledVehicle], v: &VehicleType) -> String
         v.accel_mps2, v.decel_mps2, v.tau_s, v.length_m, v.min_gap_m, v.sigma, v.speed_dev
     );
     for (k, veh) in vs.iter().enumerate() {
-        let edges: Vec<String> = veh.route.iter().map(|l| esc(&net.links[l.0].id)).collect();
+        let edges: Vec<String> = veh
+            .route
+            .iter()
+            .map(|l| esc(names.edge(&net.links[l.0].id)))
+            .collect();
         let _ = writeln!(
             s,
             "    <vehicle id=\"v{k}\" type=\"greenwave\" depart=\"{:.3}\" departLane=\"best\" departSpeed=\"max\"><route edges=\"{}\"/></vehicle>",

@@ -45,7 +45,7 @@ pub mod tools;
 pub mod xml;
 
 pub use counts::{counts, counts_json};
-pub use export::{export, ExportError, ExportOptions, SumoFiles, VehicleType};
+pub use export::{export, ExportError, ExportOptions, SumoFiles, SumoNames, VehicleType};
 pub use import::{import, ImportOptions, Imported, SignalImport};
-pub use onto::{programs_onto, Onto};
+pub use onto::{programs_onto, sumo_names, Onto};
 pub use xml::{greenwave_id, Source, SumoError};

@@ -25,7 +25,7 @@ use intersections::model::Endpoint;
 use intersections::spec::{ControlKind, Turn};
 use intersections::{LinkIdx, Ms, Network};
 
-use crate::export::{write_tl_logic, Connection, Phase, Program};
+use crate::export::{write_tl_logic, Connection, Phase, Program, SumoNames};
 use crate::import::read_net;
 use crate::xml::{greenwave_id, Source, SumoError, Xml};
 
@@ -40,6 +40,25 @@ pub struct Onto {
     pub kept: Vec<String>,
     /// Crossings of mapped traffic lights that stay red, with the reason.
     pub notes: Vec<String>,
+}
+
+/// SUMO's names for the links and lanes of a network imported from `sumo_net` (see
+/// [`SumoNames`]): each edge under the id the import gave it, each vehicle lane under the
+/// number the import gave it.
+pub fn sumo_names(sumo_net: Source) -> Result<SumoNames, SumoError> {
+    let x = Xml::parse(sumo_net)?;
+    let s = read_net(&x)?;
+    let mut names = SumoNames::default();
+    for e in &s.edges {
+        let id = greenwave_id(&e.id);
+        for l in e.vehicle_lanes() {
+            if let Some(k) = e.gw_lane(l.index) {
+                names.lanes.insert((id.clone(), k), l.index);
+            }
+        }
+        names.edges.insert(id, e.id.clone());
+    }
+    Ok(names)
 }
 
 /// The far end of `link` seen from intersection `ixi` (a node or intersection id).

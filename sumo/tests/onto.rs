@@ -226,3 +226,99 @@ fn plans_map_onto_the_sumo_networks_own_traffic_lights() {
         }
     }
 }
+
+#[test]
+fn loops_and_vehicles_onto_an_openstreetmap_network_name_its_own_edges_and_lanes() {
+    // town.net.xml renames ids (OSM's '#') and has sidewalks as lane 0: the export's own
+    // files name Greenwave's links and lanes, the onto files SUMO's.
+    let nt = text("town.net.xml");
+    let rt = text("town.rou.xml");
+    let src = Source {
+        file: "town.net.xml",
+        text: &nt,
+    };
+    let imp = sumo::import(
+        src,
+        &[Source {
+            file: "town.rou.xml",
+            text: &rt,
+        }],
+        &[],
+        &ImportOptions {
+            name: "town".into(),
+            slice_s: 900.0,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let toml = sumo::import::network_toml(&imp.network).unwrap();
+    let net = intersections::load::network_from_str("town.toml", &toml).unwrap();
+    let dt = sumo::import::demand_toml(imp.demand.as_ref().unwrap()).unwrap();
+    let spec: intersections::spec::DemandSpec = toml::from_str(&dt).unwrap();
+    let demand = intersections::demand::Demand::from_spec(&net, &spec).unwrap();
+    let opts = ExportOptions {
+        vehicles_of_seed: Some(1),
+        onto_names: Some(sumo::sumo_names(src).unwrap()),
+        ..ExportOptions::default()
+    };
+    let files = sumo::export(&net, &[], Some(&demand), &opts).unwrap();
+    // SUMO's net, read here: car lanes and the edge pairs its connections join.
+    let doc = roxmltree::Document::parse(&nt).unwrap();
+    let mut car_lanes = BTreeSet::new();
+    let mut joined = BTreeSet::new();
+    for n in doc.root_element().children().filter(|n| n.is_element()) {
+        if n.has_tag_name("edge") && n.attribute("function").is_none() {
+            for l in n.children().filter(|c| c.has_tag_name("lane")) {
+                let cars = l.attribute("allow").is_none_or(|a| a.contains("passenger"))
+                    && !l
+                        .attribute("disallow")
+                        .is_some_and(|d| d.contains("passenger"));
+                if cars {
+                    car_lanes.insert(l.attribute("id").unwrap().to_string());
+                }
+            }
+        }
+        if n.has_tag_name("connection") {
+            joined.insert((
+                n.attribute("from").unwrap().to_string(),
+                n.attribute("to").unwrap().to_string(),
+            ));
+        }
+    }
+    let lanes_of = |det: &str| -> Vec<String> {
+        roxmltree::Document::parse(det)
+            .unwrap()
+            .descendants()
+            .filter(|n| n.has_tag_name("inductionLoop"))
+            .map(|n| n.attribute("lane").unwrap().to_string())
+            .collect()
+    };
+    let onto_lanes = lanes_of(files.onto_detectors.as_deref().unwrap());
+    assert_eq!(onto_lanes.len(), 24);
+    for l in &onto_lanes {
+        assert!(
+            car_lanes.contains(l),
+            "loop on {l}, not a car lane of SUMO's net"
+        );
+    }
+    assert!(
+        lanes_of(&files.detectors)
+            .iter()
+            .any(|l| !car_lanes.contains(l)),
+        "the fixture is meant to have names that differ"
+    );
+    let routes = roxmltree::Document::parse(files.onto_routes.as_deref().unwrap()).unwrap();
+    let mut vehicles = 0;
+    for r in routes.descendants().filter(|n| n.has_tag_name("route")) {
+        let edges: Vec<&str> = r.attribute("edges").unwrap().split(' ').collect();
+        for w in edges.windows(2) {
+            assert!(
+                joined.contains(&(w[0].to_string(), w[1].to_string())),
+                "{} -> {}: no connection in SUMO's net",
+                w[0],
+                w[1]
+            );
+        }
+        vehicles += 1;
+    }
+    assert!(vehicles > 300, "{vehicles}");
+}
