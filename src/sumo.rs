@@ -127,7 +127,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
         write(&p, &o.additional)?;
         if a.actuated.is_some() {
             println!(
-                "note: the actuated programs of {} gap out on the loops of {}.det.add.xml: load both",
+                "note: the actuated programs of {} gap out on the loops of {}.onto.det.add.xml: load both",
                 p.display(),
                 files.name
             );

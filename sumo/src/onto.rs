@@ -9,8 +9,10 @@
 //! numbering: each link shows the colour of the Greenwave movement from its edge to its edge.
 //! A turnaround (the import leaves them out) shows the left turn from its lane as a yielding
 //! green, else red; a crossing the light signals shows the walk of the pedestrian group over
-//! its leg in static programs (the phases cut where a walk starts or ends), red in actuated
-//! ones (said in [`Onto::notes`]). A traffic light
+//! its leg: in static programs the phases are cut where a walk starts or ends; in actuated
+//! ones a stage's green becomes an actuated phase with its crossings walking and fixed phases
+//! for their clearances (crossings that cannot be timed so stay red, said in
+//! [`Onto::notes`]). A traffic light
 //! over several junctions, or at a junction Greenwave imported without signals, keeps SUMO's
 //! program; each such case is listed in [`Onto::kept`].
 //!
@@ -117,6 +119,86 @@ fn with_walks(p: &Program) -> Program {
         phases,
         ..p.clone()
     }
+}
+
+/// An actuated `p` with its crossings: each stage green during which pedestrian groups walk
+/// becomes an actuated phase with them walking (its bounds less the longest of their
+/// clearances) and fixed phases in which they stop walking, longest clearance first, so the
+/// stage ends exactly as the static program's does and a gap-out never shortens a clearance.
+/// `None` where that cannot be written: a walk that does not end inside the stage's green (a
+/// crossing walking over several stages) or outside any stage's green, or a program whose
+/// stages are skipped (`next` lists name phases by index).
+fn with_walks_actuated(p: &Program) -> Option<Program> {
+    if p.phases.iter().any(|ph| ph.next.is_some()) {
+        return None;
+    }
+    let mut phases: Vec<Phase> = Vec::new();
+    let mut t = Ms::ZERO;
+    for ph in &p.phases {
+        let (a, b) = (t, t + ph.duration);
+        t = b;
+        // Per group: the end of the walk that covers this phase's start, if any.
+        let ends: Vec<Option<Ms>> = p
+            .walks
+            .iter()
+            .map(|(_, iv)| iv.iter().find(|(s, e)| *s <= a && a < *e).map(|(_, e)| *e))
+            .collect();
+        let walking = |at: Ms| -> String {
+            ends.iter()
+                .map(|e| if e.is_some_and(|e| at < e) { 'G' } else { 'r' })
+                .collect()
+        };
+        if ends.iter().all(Option::is_none) {
+            // No walk may start inside the phase either.
+            if p.walks
+                .iter()
+                .any(|(_, iv)| iv.iter().any(|(s, _)| a < *s && *s < b))
+            {
+                return None;
+            }
+            let mut q = ph.clone();
+            q.state.push_str(&"r".repeat(p.walks.len()));
+            phases.push(q);
+            continue;
+        }
+        let (Some(_), Some((mn, mx))) = (ph.stage, ph.bounds) else {
+            return None;
+        };
+        if ends.iter().flatten().any(|e| *e > b) {
+            return None;
+        }
+        // Clearances from the phase's end, longest first.
+        let mut cuts: Vec<Ms> = ends.iter().flatten().copied().collect();
+        cuts.sort();
+        cuts.dedup();
+        let longest = b - cuts[0];
+        if mn <= longest {
+            return None;
+        }
+        phases.push(Phase {
+            duration: cuts[0] - a,
+            state: format!("{}{}", ph.state, walking(a)),
+            stage: ph.stage,
+            bounds: Some((mn - longest, mx - longest)),
+            next: None,
+        });
+        for (k, &c) in cuts.iter().enumerate() {
+            let end = cuts.get(k + 1).copied().unwrap_or(b);
+            if end > c {
+                phases.push(Phase {
+                    duration: end - c,
+                    state: format!("{}{}", ph.state, walking(c)),
+                    stage: None,
+                    bounds: None,
+                    next: None,
+                });
+            }
+        }
+    }
+    Some(Program {
+        phases,
+        ..p.clone()
+    })
 }
 
 /// Map `programs` (over `conns`, as [`crate::export::export`] made them for `net`) onto the
@@ -251,36 +333,46 @@ pub fn programs_onto(
                     .is_some_and(|f| legs.contains(&f))
             });
             match group {
-                Some(w) if p.actuation.is_none() => {
+                Some(w) => {
                     for &k in &c.link_indices {
                         column[k] = Some(width + w);
                     }
                     walked = true;
                 }
-                _ => crossing_red.push(cr.id.clone()),
+                None => crossing_red.push(cr.id.clone()),
             }
         }
-        if !crossing_red.is_empty() {
+        let walked_program = if !walked {
+            None
+        } else if p.actuation.is_none() {
+            Some(with_walks(p))
+        } else {
+            let w = with_walks_actuated(p);
+            if w.is_none() {
+                // Every crossing of this light stays red.
+                for c in s.crossing_links.iter().filter(|c| c.tl == tl.id) {
+                    for &k in &c.link_indices {
+                        column[k] = None;
+                    }
+                    crossing_red.push(c.crossing.clone());
+                }
+                notes.push(format!(
+                    "tlLogic {:?}: the crossings stay red in its actuated program: a walk runs over several stages or the stages are skipped, which an actuated SUMO program cannot time as Greenwave does",
+                    tl.id
+                ));
+            }
+            w
+        };
+        if !crossing_red.is_empty() && (walked_program.is_some() || !walked) {
             crossing_red.sort();
             crossing_red.dedup();
             notes.push(format!(
-                "tlLogic {:?}: crossings {} stay red: {}",
+                "tlLogic {:?}: crossings {} stay red: no pedestrian group of the intersection crosses their leg",
                 tl.id,
                 crossing_red.join(", "),
-                if p.actuation.is_some() {
-                    "Greenwave's pedestrian signals are not written into actuated programs"
-                } else {
-                    "no pedestrian group of the intersection crosses their leg"
-                }
             ));
         }
-        let walked_program;
-        let p = if walked {
-            walked_program = with_walks(p);
-            &walked_program
-        } else {
-            p
-        };
+        let p = walked_program.as_ref().unwrap_or(p);
         // The loop of each SUMO lane the light controls (actuated programs).
         let lanes: Option<Vec<(String, Option<String>)>> = p.actuation.as_ref().map(|a| {
             let mut lanes: BTreeMap<String, Option<String>> = BTreeMap::new();

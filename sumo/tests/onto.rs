@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use intersections::messages::Operation;
 use intersections::spec::ControlKind;
 use sumo::{ExportOptions, ImportOptions, Source};
 
@@ -97,9 +98,18 @@ fn programs(add: &str) -> BTreeMap<String, (Vec<f64>, Vec<String>)> {
 #[test]
 fn plans_map_onto_the_sumo_networks_own_traffic_lights() {
     // town: the OpenStreetMap network, whose lights each span a junction cluster that
-    // netconvert joined (both carriageways of a dual carriageway); its pedestrian crossings'
-    // links are not imported and stay red.
-    for name in ["grid3", "spider", "rand", "town"] {
+    // netconvert joined (both carriageways of a dual carriageway). town and grid2ped have
+    // pedestrian crossings, imported as pedestrian groups: their programs are checked static
+    // and actuated.
+    for (name, actuated) in [
+        ("grid3", false),
+        ("spider", false),
+        ("rand", false),
+        ("town", false),
+        ("grid2ped", false),
+        ("town", true),
+        ("grid2ped", true),
+    ] {
         let netf = format!("{name}.net.xml");
         let nt = text(&netf);
         let imp = sumo::import(
@@ -117,7 +127,18 @@ fn plans_map_onto_the_sumo_networks_own_traffic_lights() {
         .unwrap_or_else(|e| panic!("{e}"));
         let toml = sumo::import::network_toml(&imp.network).unwrap();
         let net = intersections::load::network_from_str("n.toml", &toml).unwrap();
-        let files = sumo::export(&net, &[], None, &ExportOptions::default()).unwrap();
+        let opts = ExportOptions {
+            operation: if actuated {
+                Operation::Actuated {
+                    max_green_factor: 2.0,
+                    passage_s: 3.0,
+                }
+            } else {
+                Operation::Coordinated
+            },
+            ..ExportOptions::default()
+        };
+        let files = sumo::export(&net, &[], None, &opts).unwrap();
         let onto = sumo::programs_onto(
             Source {
                 file: &netf,
@@ -131,6 +152,54 @@ fn plans_map_onto_the_sumo_networks_own_traffic_lights() {
         .unwrap_or_else(|e| panic!("{e}"));
         let ours = programs(&onto.additional);
         let lights = sumo_lights(&nt);
+        assert!(
+            onto.notes.is_empty(),
+            "{name}: every crossing walks: {:?}",
+            onto.notes
+        );
+        if actuated {
+            // A crossing stops walking in a fixed phase in which every vehicle keeps its
+            // colour: its clearance is never cut by a gap-out.
+            let doc = roxmltree::Document::parse(&onto.additional).unwrap();
+            for tl in doc.descendants().filter(|n| n.has_tag_name("tlLogic")) {
+                let (links, _) = &lights[tl.attribute("id").unwrap()];
+                let ph: Vec<(String, Option<&str>, Option<&str>)> = tl
+                    .children()
+                    .filter(|c| c.has_tag_name("phase"))
+                    .map(|c| {
+                        (
+                            c.attribute("state").unwrap().to_string(),
+                            c.attribute("minDur"),
+                            c.attribute("maxDur"),
+                        )
+                    })
+                    .collect();
+                let mut stops = 0;
+                for i in 0..ph.len() {
+                    let (a, b) = (&ph[i], &ph[(i + 1) % ph.len()]);
+                    let stop = links.iter().any(|(&k, l)| {
+                        l.crossing
+                            && a.0.chars().nth(k) == Some('G')
+                            && b.0.chars().nth(k) == Some('r')
+                    });
+                    if !stop {
+                        continue;
+                    }
+                    stops += 1;
+                    assert_eq!(b.1, b.2, "{name}: a clearance phase is actuated: {b:?}");
+                    for (&k, l) in links.iter().filter(|(_, l)| !l.crossing) {
+                        assert_eq!(
+                            a.0.chars().nth(k),
+                            b.0.chars().nth(k),
+                            "{name}: link {k} ({} -> {}) changes with a crossing's clearance",
+                            l.from,
+                            l.to
+                        );
+                    }
+                }
+                assert!(stops > 0, "{name}: no crossing walks");
+            }
+        }
         let signalised: BTreeSet<&str> = net
             .intersections
             .iter()
