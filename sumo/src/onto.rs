@@ -10,9 +10,8 @@
 //! A turnaround (the import leaves them out) shows the left turn from its lane as a yielding
 //! green, else red; a crossing the light signals shows the walk of the pedestrian group over
 //! its leg: in static programs the phases are cut where a walk starts or ends; in actuated
-//! ones a stage's green becomes an actuated phase with its crossings walking and fixed phases
-//! for their clearances (crossings that cannot be timed so stay red, said in
-//! [`Onto::notes`]). A traffic light
+//! ones the crossings walk in fixed phases at the start of their stage's green, before its
+//! actuated phase (crossings that cannot be timed so stay red, said in [`Onto::notes`]). A traffic light
 //! over several junctions, or at a junction Greenwave imported without signals, keeps SUMO's
 //! program; each such case is listed in [`Onto::kept`].
 //!
@@ -121,14 +120,16 @@ fn with_walks(p: &Program) -> Program {
     }
 }
 
-/// An actuated `p` with its crossings: each stage green during which pedestrian groups walk
-/// becomes an actuated phase with them walking (its bounds less the longest of their
-/// clearances) and fixed phases in which they stop walking, longest clearance first, so the
-/// stage ends exactly as the static program's does and a gap-out never shortens a clearance.
-/// `None` where that cannot be written: a walk that does not end inside the stage's green (a
-/// crossing walking over several stages) or outside any stage's green, or a program whose
-/// stages are skipped (`next` lists name phases by index).
-fn with_walks_actuated(p: &Program) -> Option<Program> {
+/// An actuated `p` with its crossings, timed as an actuated controller times pedestrians: in
+/// a stage's green the crossings walk first, each for its group's walk (`walk[w]`, the
+/// jurisdiction's minimum unless the network sets more), in fixed phases; then the vehicles'
+/// green goes on as the actuated phase, its `minDur` and `maxDur` less the longest walk, with
+/// the crossings red (their clearance runs inside that minimum, which holds walk + clearance of
+/// every group). Vehicle actuation is never held back by a crossing, and a gap-out never
+/// shortens a clearance. `None` where that cannot be written: a walk that does not end inside
+/// one stage's green (a crossing walking over several stages) or lies outside the stages'
+/// greens, or a program whose stages are skipped (`next` lists name phases by index).
+fn with_walks_actuated(p: &Program, walk: &[Ms]) -> Option<Program> {
     if p.phases.iter().any(|ph| ph.next.is_some()) {
         return None;
     }
@@ -137,18 +138,13 @@ fn with_walks_actuated(p: &Program) -> Option<Program> {
     for ph in &p.phases {
         let (a, b) = (t, t + ph.duration);
         t = b;
-        // Per group: the end of the walk that covers this phase's start, if any.
-        let ends: Vec<Option<Ms>> = p
+        // Per group: whether a walk of the static program covers this phase's start.
+        let walking: Vec<bool> = p
             .walks
             .iter()
-            .map(|(_, iv)| iv.iter().find(|(s, e)| *s <= a && a < *e).map(|(_, e)| *e))
+            .map(|(_, iv)| iv.iter().any(|(s, e)| *s <= a && a < *e))
             .collect();
-        let walking = |at: Ms| -> String {
-            ends.iter()
-                .map(|e| if e.is_some_and(|e| at < e) { 'G' } else { 'r' })
-                .collect()
-        };
-        if ends.iter().all(Option::is_none) {
+        if !walking.contains(&true) {
             // No walk may start inside the phase either.
             if p.walks
                 .iter()
@@ -164,36 +160,50 @@ fn with_walks_actuated(p: &Program) -> Option<Program> {
         let (Some(_), Some((mn, mx))) = (ph.stage, ph.bounds) else {
             return None;
         };
-        if ends.iter().flatten().any(|e| *e > b) {
+        // Each walk must end inside this stage's green.
+        let inside = p
+            .walks
+            .iter()
+            .zip(&walking)
+            .all(|((_, iv), w)| !*w || iv.iter().any(|(s, e)| *s <= a && a < *e && *e <= b));
+        if !inside {
             return None;
         }
-        // Clearances from the phase's end, longest first.
-        let mut cuts: Vec<Ms> = ends.iter().flatten().copied().collect();
-        cuts.sort();
-        cuts.dedup();
-        let longest = b - cuts[0];
-        if mn <= longest {
+        let mut ends: Vec<Ms> = walking
+            .iter()
+            .zip(walk)
+            .filter(|(w, _)| **w)
+            .map(|(_, l)| *l)
+            .collect();
+        ends.sort();
+        ends.dedup();
+        let longest = *ends.last()?;
+        if mn <= longest || ph.duration <= longest {
             return None;
+        }
+        let mut from = Ms::ZERO;
+        for &e in &ends {
+            let crossings: String = walking
+                .iter()
+                .zip(walk)
+                .map(|(w, l)| if *w && *l > from { 'G' } else { 'r' })
+                .collect();
+            phases.push(Phase {
+                duration: e - from,
+                state: format!("{}{crossings}", ph.state),
+                stage: None,
+                bounds: None,
+                next: None,
+            });
+            from = e;
         }
         phases.push(Phase {
-            duration: cuts[0] - a,
-            state: format!("{}{}", ph.state, walking(a)),
+            duration: ph.duration - longest,
+            state: format!("{}{}", ph.state, "r".repeat(p.walks.len())),
             stage: ph.stage,
             bounds: Some((mn - longest, mx - longest)),
             next: None,
         });
-        for (k, &c) in cuts.iter().enumerate() {
-            let end = cuts.get(k + 1).copied().unwrap_or(b);
-            if end > c {
-                phases.push(Phase {
-                    duration: end - c,
-                    state: format!("{}{}", ph.state, walking(c)),
-                    stage: None,
-                    bounds: None,
-                    next: None,
-                });
-            }
-        }
     }
     Some(Program {
         phases,
@@ -347,7 +357,12 @@ pub fn programs_onto(
         } else if p.actuation.is_none() {
             Some(with_walks(p))
         } else {
-            let w = with_walks_actuated(p);
+            let walk: Vec<Ms> = p
+                .walks
+                .iter()
+                .map(|(g, _)| net.intersections[ixi].groups[g.0].min_green)
+                .collect();
+            let w = with_walks_actuated(p, &walk);
             if w.is_none() {
                 // Every crossing of this light stays red.
                 for c in s.crossing_links.iter().filter(|c| c.tl == tl.id) {

@@ -158,46 +158,95 @@ fn plans_map_onto_the_sumo_networks_own_traffic_lights() {
             onto.notes
         );
         if actuated {
-            // A crossing stops walking in a fixed phase in which every vehicle keeps its
-            // colour: its clearance is never cut by a gap-out.
+            // The crossings walk in fixed phases at the start of their stage's green; then the
+            // stage's actuated phase runs with them red, and before any vehicle's colour
+            // changes at least as much minimum time passes as the crossing's clearance in
+            // the static program of the same plan (from its walk's end to its stage's end).
+            let static_files = sumo::export(&net, &[], None, &ExportOptions::default()).unwrap();
+            let static_onto = sumo::programs_onto(
+                Source {
+                    file: &netf,
+                    text: &nt,
+                },
+                &net,
+                &static_files.programs,
+                &static_files.connection_list,
+                "greenwave",
+            )
+            .unwrap();
+            let statics = programs(&static_onto.additional);
             let doc = roxmltree::Document::parse(&onto.additional).unwrap();
             for tl in doc.descendants().filter(|n| n.has_tag_name("tlLogic")) {
-                let (links, _) = &lights[tl.attribute("id").unwrap()];
-                let ph: Vec<(String, Option<&str>, Option<&str>)> = tl
+                let id = tl.attribute("id").unwrap();
+                let (links, _) = &lights[id];
+                let vehicles = |st: &str| -> String {
+                    links
+                        .iter()
+                        .filter(|(_, l)| !l.crossing)
+                        .map(|(&k, _)| st.chars().nth(k).unwrap())
+                        .collect()
+                };
+                // The static program: each crossing's clearance.
+                let (sd, ss) = &statics[id];
+                let mut clearance: BTreeMap<usize, f64> = BTreeMap::new();
+                for i in 0..ss.len() {
+                    for (&k, _) in links.iter().filter(|(_, l)| l.crossing) {
+                        let next = (i + 1) % ss.len();
+                        if ss[i].chars().nth(k) == Some('G') && ss[next].chars().nth(k) == Some('r')
+                        {
+                            let mut c = 0.0;
+                            let mut j = next;
+                            while vehicles(&ss[j]) == vehicles(&ss[i]) {
+                                c += sd[j];
+                                j = (j + 1) % ss.len();
+                            }
+                            clearance.insert(k, c);
+                        }
+                    }
+                }
+                let ph: Vec<(String, f64, f64)> = tl
                     .children()
                     .filter(|c| c.has_tag_name("phase"))
                     .map(|c| {
                         (
                             c.attribute("state").unwrap().to_string(),
-                            c.attribute("minDur"),
-                            c.attribute("maxDur"),
+                            c.attribute("minDur").unwrap().parse().unwrap(),
+                            c.attribute("maxDur").unwrap().parse().unwrap(),
                         )
                     })
                     .collect();
                 let mut stops = 0;
                 for i in 0..ph.len() {
-                    let (a, b) = (&ph[i], &ph[(i + 1) % ph.len()]);
-                    let stop = links.iter().any(|(&k, l)| {
-                        l.crossing
-                            && a.0.chars().nth(k) == Some('G')
-                            && b.0.chars().nth(k) == Some('r')
-                    });
-                    if !stop {
-                        continue;
-                    }
-                    stops += 1;
-                    assert_eq!(b.1, b.2, "{name}: a clearance phase is actuated: {b:?}");
-                    for (&k, l) in links.iter().filter(|(_, l)| !l.crossing) {
+                    let next = (i + 1) % ph.len();
+                    for (&k, l) in links.iter().filter(|(_, l)| l.crossing) {
+                        let walks = ph[i].0.chars().nth(k) == Some('G');
+                        if !walks {
+                            continue;
+                        }
+                        // A walking phase is fixed, and vehicles are green in it.
                         assert_eq!(
-                            a.0.chars().nth(k),
-                            b.0.chars().nth(k),
-                            "{name}: link {k} ({} -> {}) changes with a crossing's clearance",
-                            l.from,
+                            ph[i].1, ph[i].2,
+                            "{name} {id}: crossing {k} walks in an actuated phase"
+                        );
+                        if ph[next].0.chars().nth(k) != Some('r') {
+                            continue;
+                        }
+                        stops += 1;
+                        let mut min = 0.0;
+                        let mut j = next;
+                        while vehicles(&ph[j].0) == vehicles(&ph[i].0) {
+                            min += ph[j].1;
+                            j = (j + 1) % ph.len();
+                        }
+                        let want = clearance[&k];
+                        assert!(
+                            min >= want - 1e-9,
+                            "{name} {id}: crossing {k} ({}) stops walking {min} s of minimum before the vehicles change, its clearance is {want} s",
                             l.to
                         );
                     }
                 }
-                assert!(stops > 0, "{name}: no crossing walks");
+                assert!(stops > 0, "{name} {id}: no crossing walks");
             }
         }
         let signalised: BTreeSet<&str> = net
