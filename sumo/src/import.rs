@@ -339,7 +339,11 @@ pub(crate) fn read_net(x: &Xml) -> Result<SumoNet, SumoError> {
                 if from.starts_with(':') {
                     // A walking area onto a crossing: the crossing's signal, if it has one.
                     let to = x.req(n, "to")?;
-                    if let (Some(tl), true) = (n.attribute("tl"), to.starts_with(':')) {
+                    if let (Some(tl), true, true) = (
+                        n.attribute("tl"),
+                        to.starts_with(':'),
+                        n.attribute("linkIndex").is_some(),
+                    ) {
                         let mut link_indices = vec![x.req_index(n, "linkIndex")?];
                         if n.attribute("linkIndex2").is_some() {
                             link_indices.push(x.req_index(n, "linkIndex2")?);
