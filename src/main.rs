@@ -191,6 +191,13 @@ enum SumoCommand {
         /// (docs/benchmarks.md, "Stage skipping in SUMO").
         #[arg(long, requires = "actuated")]
         skip_stages: bool,
+        /// Write the pedestrian groups into the plain network as signalised crossings: every
+        /// edge gets a sidewalk (SUMO's lane 0; the vehicle lanes count from 1 in the plain
+        /// files and loops), each pedestrian group a crossing over its leg with its walk in the
+        /// programs, and the turns of permissive groups yield (`g`). SUMO's own programs built
+        /// from these files then serve the crossings too (docs/sumo.md).
+        #[arg(long)]
+        crossings: bool,
     },
     /// Read a SUMO network (and routes and E1 loops) into a Greenwave network with default
     /// plans (`<name>.toml`) and demand (`<name>.demand.toml`). What cannot be mapped is
@@ -375,6 +382,7 @@ fn main() -> ExitCode {
             actuated,
             passage,
             skip_stages,
+            crossings,
         }) => match sumo::export(sumo::ExportArgs {
             network,
             plan,
@@ -387,6 +395,7 @@ fn main() -> ExitCode {
             actuated,
             passage_s: passage,
             skip_stages,
+            crossings,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

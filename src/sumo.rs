@@ -22,6 +22,8 @@ pub struct ExportArgs {
     pub passage_s: f64,
     /// `--skip-stages`: the actuated programs skip stages nobody calls.
     pub skip_stages: bool,
+    /// `--crossings`: the pedestrian groups as signalised crossings of the plain network.
+    pub crossings: bool,
 }
 
 fn in_range(s: &str, range: &std::ops::RangeInclusive<f64>, what: &str) -> Result<f64, String> {
@@ -85,6 +87,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
             None => Operation::Coordinated,
         },
         skip_stages: a.skip_stages,
+        crossings: a.crossings,
         // With --onto, the routes and loops in SUMO's names too (NAME.onto.rou.xml,
         // NAME.onto.det.add.xml), for SUMO's own net.
         onto_names: match &a.onto {

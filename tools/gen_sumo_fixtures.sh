@@ -85,11 +85,18 @@ $BIN/sumo -n "$OUT/grid3.net.xml" -r "$OUT/grid3.rou.xml" -a "$TMP/grid3.det.add
 strip_header "$TMP/grid3.e1.out.xml"
 mv "$TMP/grid3.e1.out.xml" "$OUT/grid3.e1.out.xml"
 
-# 4. Each shipped network exported by Greenwave and built by netconvert.
+# 4. Each shipped network exported by Greenwave and built by netconvert; single and district
+# also with their pedestrian crossings (`--crossings`: sidewalks, crossings, walks).
 for n in single arterial grid4 district; do
     $GREENWAVE sumo export --network "intersections/networks/$n.toml" \
         --out "$TMP/$n" --netconvert "$BIN/netconvert" >/dev/null
     cp "$TMP/$n/$n.net.xml" "$OUT/shipped/$n.net.xml"
     strip_header "$OUT/shipped/$n.net.xml"
+done
+for n in single district; do
+    $GREENWAVE sumo export --network "intersections/networks/$n.toml" --crossings \
+        --out "$TMP/${n}_crossings" --netconvert "$BIN/netconvert" >/dev/null
+    cp "$TMP/${n}_crossings/$n.net.xml" "$OUT/shipped/$n.crossings.net.xml"
+    strip_header "$OUT/shipped/$n.crossings.net.xml"
 done
 echo "fixtures written to $OUT"

@@ -145,6 +145,14 @@ pub struct ExportOptions {
     /// [`crate::onto::sumo_names`]): the routes and loops are also written with them
     /// ([`SumoFiles::onto_routes`], [`SumoFiles::onto_detectors`]), to run on SUMO's own net.
     pub onto_names: Option<SumoNames>,
+    /// Write the network's pedestrian groups into the plain network as signalised crossings:
+    /// every edge gets a sidewalk (SUMO's lane 0, so the vehicle lanes count from 1 in the
+    /// plain files and the loops), each pedestrian group of a signalised intersection a
+    /// `<crossing>` over its leg with its own `linkIndex` after the vehicle links, the
+    /// programs its walk, and the turns of permissive groups yield (`g`), as they yield to
+    /// pedestrians in Greenwave. Off by default: the agreement and closed-loop figures are
+    /// measured without (docs/sumo.md).
+    pub crossings: bool,
 }
 
 /// SUMO's names for a network's links and lanes, where they differ from Greenwave's: the
@@ -183,6 +191,7 @@ impl Default for ExportOptions {
             operation: Operation::Coordinated,
             skip_stages: false,
             onto_names: None,
+            crossings: false,
         }
     }
 }
@@ -401,9 +410,9 @@ pub fn export(
             .iter()
             .filter(|g| g.kind == GroupKind::Pedestrian)
             .count();
-        if peds > 0 {
+        if peds > 0 && !opts.crossings {
             notes.push(format!(
-                "intersection {:?}: {peds} pedestrian signal groups are not exported to the plain network (it has no crossings; `--onto` shows them on the crossings of the SUMO network a network was imported from)",
+                "intersection {:?}: {peds} pedestrian signal groups are not exported to the plain network (it has no crossings unless `--crossings`; `--onto` shows them on the crossings of the SUMO network a network was imported from)",
                 ix.id
             ));
         }
@@ -419,6 +428,35 @@ pub fn export(
         }
         programs.push(p);
     }
+    // The programs of the plain network: with crossings, each pedestrian group's walk after
+    // the vehicle links, and the turns of permissive groups yielding.
+    let plain_programs: Vec<Program> = if opts.crossings {
+        programs
+            .iter()
+            .map(|p| {
+                let own: Vec<&Connection> = connection_list
+                    .iter()
+                    .filter(|c| c.intersection == p.intersection)
+                    .collect();
+                let (q, note) = with_crossings(net, p, &own);
+                notes.extend(note);
+                q
+            })
+            .collect()
+    } else {
+        programs.clone()
+    };
+    let lane_offset = u32::from(opts.crossings);
+    let plain_names = SumoNames {
+        edges: BTreeMap::new(),
+        lanes: net
+            .links
+            .iter()
+            .flat_map(|l| {
+                (0..l.lanes).map(move |k| ((l.id.clone(), k), (k + lane_offset) as usize))
+            })
+            .collect(),
+    };
     let route_sets = match demand {
         Some(_) if opts.vehicles_of_seed.is_some() => Vec::new(),
         Some(d) => d
@@ -441,11 +479,11 @@ pub fn export(
     Ok(SumoFiles {
         name: net.name.clone(),
         nodes: nodes_xml(net),
-        edges: edges_xml(net),
-        connections: connections_xml(net, &connection_list),
-        tll: tll_xml(net, &programs, &connection_list),
-        tls_additional: additional_xml(net, &programs, &opts.program_id),
-        detectors: detectors_xml(net, opts.detector_period_s, &SumoNames::default()),
+        edges: edges_xml(net, opts.crossings),
+        connections: connections_xml(net, &connection_list, &programs, lane_offset),
+        tll: tll_xml(net, &plain_programs, &connection_list, lane_offset),
+        tls_additional: additional_xml(net, &plain_programs, &opts.program_id, lane_offset),
+        detectors: detectors_xml(net, opts.detector_period_s, &plain_names),
         routes: demand.map(|d| match opts.vehicles_of_seed {
             Some(seed) => vehicles_xml(
                 net,
@@ -1032,38 +1070,135 @@ fn endpoint_id(net: &Network, e: Endpoint) -> &str {
     }
 }
 
-fn edges_xml(net: &Network) -> String {
+fn edges_xml(net: &Network, sidewalks: bool) -> String {
     let mut s = banner(net, "Edges");
     s.push_str("<edges>\n");
     let width = net.safety.spec.lane_width_m;
     for l in &net.links {
         let _ = writeln!(
             s,
-            "    <edge id=\"{}\" from=\"{}\" to=\"{}\" numLanes=\"{}\" speed=\"{}\" length=\"{}\" width=\"{}\"/>",
+            "    <edge id=\"{}\" from=\"{}\" to=\"{}\" numLanes=\"{}\" speed=\"{}\" length=\"{}\" width=\"{}\"{}/>",
             esc(&l.id),
             esc(endpoint_id(net, l.from)),
             esc(endpoint_id(net, l.to)),
             l.lanes,
             num(l.speed_mps, 4),
             num(l.length_m, 2),
-            num(width, 2)
+            num(width, 2),
+            if sidewalks {
+                format!(" sidewalkWidth=\"{}\"", num(SIDEWALK_WIDTH_M, 2))
+            } else {
+                String::new()
+            }
         );
     }
     s.push_str("</edges>\n");
     s
 }
 
-fn conn_attrs(net: &Network, c: &Connection) -> String {
+fn conn_attrs(net: &Network, c: &Connection, lane_offset: u32) -> String {
     format!(
         "from=\"{}\" to=\"{}\" fromLane=\"{}\" toLane=\"{}\"",
         esc(&net.links[c.from.0].id),
         esc(&net.links[c.to.0].id),
-        c.from_lane,
-        c.to_lane
+        c.from_lane + lane_offset,
+        c.to_lane + lane_offset
     )
 }
 
-fn connections_xml(net: &Network, conns: &[Connection]) -> String {
+/// Width of the sidewalks of a plain network with crossings ([`ExportOptions::crossings`]).
+pub const SIDEWALK_WIDTH_M: f64 = 2.0;
+
+/// The pedestrian groups of an intersection with a program (`p` as [`program`] made it, its
+/// states over the vehicle links only): (group, its `linkIndex` after the vehicle links, the
+/// links of its leg at the intersection).
+fn crossings_of(net: &Network, p: &Program) -> Vec<(GroupIdx, usize, Vec<LinkIdx>)> {
+    let width = p.phases.first().map_or(0, |ph| ph.state.chars().count());
+    let me = Endpoint::Intersection(p.intersection);
+    p.walks
+        .iter()
+        .enumerate()
+        .filter_map(|(w, (g, _))| {
+            let l = net.intersections[p.intersection.0].groups[g.0].crossing?;
+            let link = &net.links[l.0];
+            // The other end of the leg, and the link back along it, if there is one.
+            let far = if link.to == me { link.from } else { link.to };
+            let mut leg = vec![l];
+            leg.extend((0..net.links.len()).map(LinkIdx).filter(|k| {
+                *k != l
+                    && ((net.links[k.0].from == me && net.links[k.0].to == far)
+                        || (net.links[k.0].to == me && net.links[k.0].from == far))
+            }));
+            Some((*g, width + w, leg))
+        })
+        .collect()
+}
+
+/// `p` for a plain network with crossings: its crossings' walk after the vehicle links
+/// ([`with_walks`], [`with_walks_actuated`]) and the turns of permissive groups as `g`. A
+/// note when the crossings cannot be timed in an actuated program (they stay red).
+fn with_crossings(net: &Network, p: &Program, conns: &[&Connection]) -> (Program, Option<String>) {
+    let ix = &net.intersections[p.intersection.0];
+    let mut note = None;
+    let mut q = if p.walks.is_empty() {
+        p.clone()
+    } else if p.actuation.is_none() {
+        with_walks(p)
+    } else {
+        let walk: Vec<Ms> = p
+            .walks
+            .iter()
+            .map(|(g, _)| ix.groups[g.0].min_green)
+            .collect();
+        with_walks_actuated(p, &walk).unwrap_or_else(|| {
+            note = Some(format!(
+                "intersection {:?}: its crossings stay red in its actuated program (a walk over several stages, or stage skipping)",
+                ix.id
+            ));
+            let mut q = p.clone();
+            for ph in &mut q.phases {
+                ph.state.push_str(&"r".repeat(p.walks.len()));
+            }
+            q
+        })
+    };
+    yield_turns(net, &mut q, conns);
+    (q, note)
+}
+
+/// The turns of permissive groups as `g` in `p`'s states (the positions of `conns`, the
+/// intersection's connections in program order): in Greenwave such a turn yields to the
+/// pedestrians crossing its way, which SUMO's vehicles on `G` would not.
+pub(crate) fn yield_turns(net: &Network, p: &mut Program, conns: &[&Connection]) {
+    let ix = &net.intersections[p.intersection.0];
+    let yields: Vec<bool> = conns
+        .iter()
+        .map(|c| {
+            let m = &ix.movements[c.movement];
+            m.turn != Turn::Through
+                && m.group
+                    .is_some_and(|g| ix.groups[g.0].protection == Protection::Permissive)
+        })
+        .collect();
+    for ph in &mut p.phases {
+        ph.state = ph
+            .state
+            .chars()
+            .enumerate()
+            .map(|(k, ch)| match (ch, yields.get(k)) {
+                ('G', Some(true)) => 'g',
+                _ => ch,
+            })
+            .collect();
+    }
+}
+
+fn connections_xml(
+    net: &Network,
+    conns: &[Connection],
+    programs: &[Program],
+    lane_offset: u32,
+) -> String {
     let mut s = banner(net, "Lane-to-lane connections");
     s.push_str("<connections>\n");
     let mut last = None;
@@ -1078,10 +1213,160 @@ fn connections_xml(net: &Network, conns: &[Connection]) -> String {
             );
             last = Some((c.intersection, c.movement));
         }
-        let _ = writeln!(s, "    <connection {}/>", conn_attrs(net, c));
+        let _ = writeln!(s, "    <connection {}/>", conn_attrs(net, c, lane_offset));
+    }
+    if lane_offset > 0 {
+        for p in programs {
+            let ix = &net.intersections[p.intersection.0];
+            for (g, k, leg) in crossings_of(net, p) {
+                let edges: Vec<String> = leg.iter().map(|l| esc(&net.links[l.0].id)).collect();
+                let _ = writeln!(
+                    s,
+                    "    <crossing node=\"{}\" edges=\"{}\" linkIndex=\"{k}\"/>  <!-- {} -->",
+                    esc(&ix.id),
+                    edges.join(" "),
+                    esc(&ix.groups[g.0].id).replace("--", "- -")
+                );
+            }
+        }
     }
     s.push_str("</connections>\n");
     s
+}
+
+/// `p` with its phases cut where a pedestrian group's walk starts or ends, and one character
+/// per group of `p.walks` appended to every state (`G` in walk, else `r`).
+pub(crate) fn with_walks(p: &Program) -> Program {
+    let mut cuts: Vec<Ms> = Vec::new();
+    let mut t = Ms::ZERO;
+    for ph in &p.phases {
+        cuts.push(t);
+        t += ph.duration;
+    }
+    let starts = cuts.clone();
+    for (_, iv) in &p.walks {
+        for (a, b) in iv {
+            cuts.extend([*a, *b]);
+        }
+    }
+    cuts.retain(|c| *c < p.cycle);
+    cuts.sort();
+    cuts.dedup();
+    let mut phases: Vec<Phase> = Vec::new();
+    for (k, &a) in cuts.iter().enumerate() {
+        let b = cuts.get(k + 1).copied().unwrap_or(p.cycle);
+        let i = starts.iter().rposition(|s| *s <= a).unwrap_or(0);
+        let mut state = p.phases[i].state.clone();
+        for (_, iv) in &p.walks {
+            let walk = iv.iter().any(|(s, e)| *s <= a && b <= *e);
+            state.push(if walk { 'G' } else { 'r' });
+        }
+        match phases.last_mut() {
+            Some(last) if last.state == state => last.duration += b - a,
+            _ => phases.push(Phase {
+                duration: b - a,
+                state,
+                stage: None,
+                bounds: None,
+                next: None,
+            }),
+        }
+    }
+    Program {
+        phases,
+        ..p.clone()
+    }
+}
+
+/// An actuated `p` with its crossings, timed as an actuated controller times pedestrians: in
+/// a stage's green the crossings walk first, each for its group's walk (`walk[w]`, the
+/// jurisdiction's minimum unless the network sets more), in fixed phases; then the vehicles'
+/// green goes on as the actuated phase, its `minDur` and `maxDur` less the longest walk, with
+/// the crossings red (their clearance runs inside that minimum, which holds walk + clearance of
+/// every group). Vehicle actuation is never held back by a crossing, and a gap-out never
+/// shortens a clearance. `None` where that cannot be written: a walk that does not end inside
+/// one stage's green (a crossing walking over several stages) or lies outside the stages'
+/// greens, or a program whose stages are skipped (`next` lists name phases by index).
+pub(crate) fn with_walks_actuated(p: &Program, walk: &[Ms]) -> Option<Program> {
+    if p.phases.iter().any(|ph| ph.next.is_some()) {
+        return None;
+    }
+    let mut phases: Vec<Phase> = Vec::new();
+    let mut t = Ms::ZERO;
+    for ph in &p.phases {
+        let (a, b) = (t, t + ph.duration);
+        t = b;
+        // Per group: whether a walk of the static program covers this phase's start.
+        let walking: Vec<bool> = p
+            .walks
+            .iter()
+            .map(|(_, iv)| iv.iter().any(|(s, e)| *s <= a && a < *e))
+            .collect();
+        if !walking.contains(&true) {
+            // No walk may start inside the phase either.
+            if p.walks
+                .iter()
+                .any(|(_, iv)| iv.iter().any(|(s, _)| a < *s && *s < b))
+            {
+                return None;
+            }
+            let mut q = ph.clone();
+            q.state.push_str(&"r".repeat(p.walks.len()));
+            phases.push(q);
+            continue;
+        }
+        let (Some(_), Some((mn, mx))) = (ph.stage, ph.bounds) else {
+            return None;
+        };
+        // Each walk must end inside this stage's green.
+        let inside = p
+            .walks
+            .iter()
+            .zip(&walking)
+            .all(|((_, iv), w)| !*w || iv.iter().any(|(s, e)| *s <= a && a < *e && *e <= b));
+        if !inside {
+            return None;
+        }
+        let mut ends: Vec<Ms> = walking
+            .iter()
+            .zip(walk)
+            .filter(|(w, _)| **w)
+            .map(|(_, l)| *l)
+            .collect();
+        ends.sort();
+        ends.dedup();
+        let longest = *ends.last()?;
+        if mn <= longest || ph.duration <= longest {
+            return None;
+        }
+        let mut from = Ms::ZERO;
+        for &e in &ends {
+            let crossings: String = walking
+                .iter()
+                .zip(walk)
+                .map(|(w, l)| if *w && *l > from { 'G' } else { 'r' })
+                .collect();
+            phases.push(Phase {
+                duration: e - from,
+                state: format!("{}{crossings}", ph.state),
+                stage: None,
+                bounds: None,
+                next: None,
+            });
+            from = e;
+        }
+        phases.push(Phase {
+            duration: ph.duration - longest,
+            state: format!("{}{}", ph.state, "r".repeat(p.walks.len())),
+            stage: ph.stage,
+            bounds: Some((mn - longest, mx - longest)),
+            next: None,
+        });
+    }
+    Some(Program {
+        phases,
+        ..p.clone()
+    })
 }
 
 /// One `<tlLogic>` of program `p` under traffic light `tl_id`: static, or, with `lanes`
@@ -1166,12 +1451,24 @@ pub(crate) fn write_tl_logic(
 }
 
 /// A program on the net built from our plain files: lanes are `<link>_<lane>`.
-fn tl_logic(s: &mut String, net: &Network, p: &Program, program_id: &str, actuated: bool) {
+fn tl_logic(
+    s: &mut String,
+    net: &Network,
+    p: &Program,
+    program_id: &str,
+    actuated: bool,
+    lane_offset: u32,
+) {
     let lanes: Option<Vec<(String, Option<String>)>> = match &p.actuation {
         Some(a) if actuated => Some(
             a.lane_loops
                 .iter()
-                .map(|(link, lane, det)| (format!("{}_{lane}", net.links[link.0].id), det.clone()))
+                .map(|(link, lane, det)| {
+                    (
+                        format!("{}_{}", net.links[link.0].id, lane + lane_offset),
+                        det.clone(),
+                    )
+                })
                 .collect(),
         ),
         _ => None,
@@ -1186,18 +1483,18 @@ fn tl_logic(s: &mut String, net: &Network, p: &Program, program_id: &str, actuat
     );
 }
 
-fn tll_xml(net: &Network, programs: &[Program], conns: &[Connection]) -> String {
+fn tll_xml(net: &Network, programs: &[Program], conns: &[Connection], lane_offset: u32) -> String {
     let mut s = banner(net, "Signal programs and controlled connections");
     s.push_str("<tlLogics>\n");
     for p in programs {
-        tl_logic(&mut s, net, p, "0", false);
+        tl_logic(&mut s, net, p, "0", false, lane_offset);
     }
     for c in conns {
         if let Some(k) = c.link_index {
             let _ = writeln!(
                 s,
                 "    <connection {} tl=\"{}\" linkIndex=\"{k}\"/>",
-                conn_attrs(net, c),
+                conn_attrs(net, c, lane_offset),
                 esc(&net.intersections[c.intersection.0].id)
             );
         }
@@ -1206,7 +1503,12 @@ fn tll_xml(net: &Network, programs: &[Program], conns: &[Connection]) -> String 
     s
 }
 
-fn additional_xml(net: &Network, programs: &[Program], program_id: &str) -> String {
+fn additional_xml(
+    net: &Network,
+    programs: &[Program],
+    program_id: &str,
+    lane_offset: u32,
+) -> String {
     let what = if programs.iter().any(|p| p.actuation.is_some()) {
         "Signal programs, isolated actuated on the E1 loops of the detectors file (load with sumo -a DETECTORS,THIS; the program loaded last runs)"
     } else {
@@ -1215,7 +1517,7 @@ fn additional_xml(net: &Network, programs: &[Program], program_id: &str) -> Stri
     let mut s = banner(net, what);
     s.push_str("<additional>\n");
     for p in programs {
-        tl_logic(&mut s, net, p, program_id, true);
+        tl_logic(&mut s, net, p, program_id, true, lane_offset);
     }
     s.push_str("</additional>\n");
     s

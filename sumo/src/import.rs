@@ -946,14 +946,26 @@ fn draft_crossings(
             continue;
         };
         let mut stages: Vec<usize> = Vec::new();
+        // Green phases in an interstage: allowed where the crossing walks on from the stage
+        // before it into the stage after (a walk over a run of stages).
+        let mut between: Vec<usize> = Vec::new();
         let mut outside = false;
+        let n = d.seq.len();
         for &p in &green {
             let (a, da) = phase_at[p];
-            match (0..d.seq.len()).find(|&k| within(a, da, d.starts[k], d.seq[k].1)) {
-                Some(k) => stages.push(d.seq[k].0),
-                None => outside = true,
+            if let Some(k) = (0..n).find(|&k| within(a, da, d.starts[k], d.seq[k].1)) {
+                stages.push(d.seq[k].0);
+            } else if let Some(k) =
+                (0..n).find(|&k| within(a, da, d.starts[k] + d.seq[k].1, d.seq[k].2))
+            {
+                between.push(k);
+            } else {
+                outside = true;
             }
         }
+        outside |= between
+            .iter()
+            .any(|&k| !stages.contains(&d.seq[k].0) || !stages.contains(&d.seq[(k + 1) % n].0));
         if outside {
             why.push(format!(
                 "crossing {:?}: green outside the vehicle stages' greens (during a change)",

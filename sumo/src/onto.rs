@@ -26,7 +26,9 @@ use intersections::model::Endpoint;
 use intersections::spec::{ControlKind, Turn};
 use intersections::{LinkIdx, Ms, Network};
 
-use crate::export::{write_tl_logic, Connection, Phase, Program, SumoNames};
+use crate::export::{
+    with_walks, with_walks_actuated, write_tl_logic, yield_turns, Connection, Program, SumoNames,
+};
 use crate::import::read_net;
 use crate::xml::{greenwave_id, Source, SumoError, Xml};
 
@@ -73,141 +75,6 @@ fn far_end(net: &Network, link: LinkIdx, ixi: usize) -> Option<String> {
     Some(match other {
         Endpoint::Boundary(k) => net.nodes[*k].id.clone(),
         Endpoint::Intersection(j) => net.intersections[j.0].id.clone(),
-    })
-}
-
-/// `p` with its phases cut where a pedestrian group's walk starts or ends, and one character
-/// per group of `p.walks` appended to every state (`G` in walk, else `r`).
-fn with_walks(p: &Program) -> Program {
-    let mut cuts: Vec<Ms> = Vec::new();
-    let mut t = Ms::ZERO;
-    for ph in &p.phases {
-        cuts.push(t);
-        t += ph.duration;
-    }
-    let starts = cuts.clone();
-    for (_, iv) in &p.walks {
-        for (a, b) in iv {
-            cuts.extend([*a, *b]);
-        }
-    }
-    cuts.retain(|c| *c < p.cycle);
-    cuts.sort();
-    cuts.dedup();
-    let mut phases: Vec<Phase> = Vec::new();
-    for (k, &a) in cuts.iter().enumerate() {
-        let b = cuts.get(k + 1).copied().unwrap_or(p.cycle);
-        let i = starts.iter().rposition(|s| *s <= a).unwrap_or(0);
-        let mut state = p.phases[i].state.clone();
-        for (_, iv) in &p.walks {
-            let walk = iv.iter().any(|(s, e)| *s <= a && b <= *e);
-            state.push(if walk { 'G' } else { 'r' });
-        }
-        match phases.last_mut() {
-            Some(last) if last.state == state => last.duration += b - a,
-            _ => phases.push(Phase {
-                duration: b - a,
-                state,
-                stage: None,
-                bounds: None,
-                next: None,
-            }),
-        }
-    }
-    Program {
-        phases,
-        ..p.clone()
-    }
-}
-
-/// An actuated `p` with its crossings, timed as an actuated controller times pedestrians: in
-/// a stage's green the crossings walk first, each for its group's walk (`walk[w]`, the
-/// jurisdiction's minimum unless the network sets more), in fixed phases; then the vehicles'
-/// green goes on as the actuated phase, its `minDur` and `maxDur` less the longest walk, with
-/// the crossings red (their clearance runs inside that minimum, which holds walk + clearance of
-/// every group). Vehicle actuation is never held back by a crossing, and a gap-out never
-/// shortens a clearance. `None` where that cannot be written: a walk that does not end inside
-/// one stage's green (a crossing walking over several stages) or lies outside the stages'
-/// greens, or a program whose stages are skipped (`next` lists name phases by index).
-fn with_walks_actuated(p: &Program, walk: &[Ms]) -> Option<Program> {
-    if p.phases.iter().any(|ph| ph.next.is_some()) {
-        return None;
-    }
-    let mut phases: Vec<Phase> = Vec::new();
-    let mut t = Ms::ZERO;
-    for ph in &p.phases {
-        let (a, b) = (t, t + ph.duration);
-        t = b;
-        // Per group: whether a walk of the static program covers this phase's start.
-        let walking: Vec<bool> = p
-            .walks
-            .iter()
-            .map(|(_, iv)| iv.iter().any(|(s, e)| *s <= a && a < *e))
-            .collect();
-        if !walking.contains(&true) {
-            // No walk may start inside the phase either.
-            if p.walks
-                .iter()
-                .any(|(_, iv)| iv.iter().any(|(s, _)| a < *s && *s < b))
-            {
-                return None;
-            }
-            let mut q = ph.clone();
-            q.state.push_str(&"r".repeat(p.walks.len()));
-            phases.push(q);
-            continue;
-        }
-        let (Some(_), Some((mn, mx))) = (ph.stage, ph.bounds) else {
-            return None;
-        };
-        // Each walk must end inside this stage's green.
-        let inside = p
-            .walks
-            .iter()
-            .zip(&walking)
-            .all(|((_, iv), w)| !*w || iv.iter().any(|(s, e)| *s <= a && a < *e && *e <= b));
-        if !inside {
-            return None;
-        }
-        let mut ends: Vec<Ms> = walking
-            .iter()
-            .zip(walk)
-            .filter(|(w, _)| **w)
-            .map(|(_, l)| *l)
-            .collect();
-        ends.sort();
-        ends.dedup();
-        let longest = *ends.last()?;
-        if mn <= longest || ph.duration <= longest {
-            return None;
-        }
-        let mut from = Ms::ZERO;
-        for &e in &ends {
-            let crossings: String = walking
-                .iter()
-                .zip(walk)
-                .map(|(w, l)| if *w && *l > from { 'G' } else { 'r' })
-                .collect();
-            phases.push(Phase {
-                duration: e - from,
-                state: format!("{}{crossings}", ph.state),
-                stage: None,
-                bounds: None,
-                next: None,
-            });
-            from = e;
-        }
-        phases.push(Phase {
-            duration: ph.duration - longest,
-            state: format!("{}{}", ph.state, "r".repeat(p.walks.len())),
-            stage: ph.stage,
-            bounds: Some((mn - longest, mx - longest)),
-            next: None,
-        });
-    }
-    Some(Program {
-        phases,
-        ..p.clone()
     })
 }
 
@@ -352,17 +219,23 @@ pub fn programs_onto(
                 None => crossing_red.push(cr.id.clone()),
             }
         }
+        let own: Vec<&Connection> = conns.iter().filter(|c| c.intersection.0 == ixi).collect();
         let walked_program = if !walked {
             None
         } else if p.actuation.is_none() {
-            Some(with_walks(p))
+            let mut q = with_walks(p);
+            yield_turns(net, &mut q, &own);
+            Some(q)
         } else {
             let walk: Vec<Ms> = p
                 .walks
                 .iter()
                 .map(|(g, _)| net.intersections[ixi].groups[g.0].min_green)
                 .collect();
-            let w = with_walks_actuated(p, &walk);
+            let w = with_walks_actuated(p, &walk).map(|mut q| {
+                yield_turns(net, &mut q, &own);
+                q
+            });
             if w.is_none() {
                 // Every crossing of this light stays red.
                 for c in s.crossing_links.iter().filter(|c| c.tl == tl.id) {

@@ -520,6 +520,153 @@ fn pedestrian_groups_and_schedules_are_reported_not_dropped_silently() {
 }
 
 #[test]
+fn crossings_become_sidewalks_crossings_and_walks_with_the_turns_yielding() {
+    for name in SHIPPED {
+        let (net, d) = shipped(name);
+        let opts = ExportOptions {
+            crossings: true,
+            ..ExportOptions::default()
+        };
+        let f = sumo::export(&net, &[], Some(&d), &opts).expect("export");
+        let plain = export(&net, &d);
+        assert!(f
+            .notes
+            .iter()
+            .all(|n| !n.contains("pedestrian signal groups are not exported")));
+        // Every edge has a sidewalk, and the connections and loops count lanes from 1.
+        let edges = attrs(&f.edges, "edge");
+        assert!(
+            edges
+                .iter()
+                .all(|e| get(e, "sidewalkWidth").and_then(|w| w.parse::<f64>().ok()) == Some(2.0)),
+            "{name}"
+        );
+        for (a, b) in attrs(&f.connections, "connection")
+            .iter()
+            .zip(attrs(&plain.connections, "connection"))
+        {
+            for k in ["fromLane", "toLane"] {
+                let (x, y): (u32, u32) = (
+                    get(a, k).unwrap().parse().unwrap(),
+                    get(&b, k).unwrap().parse().unwrap(),
+                );
+                assert_eq!(x, y + 1, "{name}: {k}");
+            }
+        }
+        for (a, b) in attrs(&f.detectors, "inductionLoop")
+            .iter()
+            .zip(attrs(&plain.detectors, "inductionLoop"))
+        {
+            let lane = |v: &str| -> (String, u32) {
+                let (e, k) = v.rsplit_once('_').unwrap();
+                (e.to_string(), k.parse().unwrap())
+            };
+            let (ea, ka) = lane(get(a, "lane").unwrap());
+            let (eb, kb) = lane(get(&b, "lane").unwrap());
+            assert_eq!((ea, ka), (eb, kb + 1), "{name}");
+        }
+        // One crossing per pedestrian group of each signalised intersection, over its leg, with
+        // the linkIndex after the vehicle links; the programs walk it with its stages.
+        let crossings = attrs(&f.connections, "crossing");
+        let peds: usize = net
+            .intersections
+            .iter()
+            .filter(|ix| ix.control == ControlKind::Signal)
+            .map(|ix| {
+                ix.groups
+                    .iter()
+                    .filter(|g| g.kind == GroupKind::Pedestrian)
+                    .count()
+            })
+            .sum();
+        assert_eq!(crossings.len(), peds, "{name}");
+        let tll_phases = attrs(&f.tll, "phase");
+        let plain_phases = attrs(&plain.tll, "phase");
+        assert!(
+            tll_phases.len() >= plain_phases.len(),
+            "{name}: phases are cut at walks"
+        );
+        for c in &crossings {
+            let node = get(c, "node").unwrap();
+            let k: usize = get(c, "linkIndex").unwrap().parse().unwrap();
+            let ixi = net
+                .intersection(node)
+                .expect("a crossing at an intersection");
+            let vehicle_links = f
+                .connection_list
+                .iter()
+                .filter(|x| x.intersection == ixi)
+                .count();
+            assert!(
+                k >= vehicle_links,
+                "{name} {node}: crossing {k} among the vehicle links"
+            );
+            // Its edges are the links of one leg at the intersection.
+            for e in get(c, "edges").unwrap().split(' ') {
+                let l = net.link(e).expect("a link");
+                let touches = net.links[l.0].to == Endpoint::Intersection(ixi)
+                    || net.links[l.0].from == Endpoint::Intersection(ixi);
+                assert!(touches, "{name} {node}: crossing over {e}");
+            }
+        }
+        // The tll's programs: every state one character per vehicle link and crossing; a
+        // crossing walks only while no vehicle link it conflicts with is green (the validated
+        // plan), and at least once.
+        let logic_states: Vec<Vec<String>> = f
+            .tll
+            .split("<tlLogic ")
+            .skip(1)
+            .map(|t| {
+                attrs(t.split("</tlLogic>").next().unwrap(), "phase")
+                    .iter()
+                    .map(|p| get(p, "state").unwrap().to_string())
+                    .collect()
+            })
+            .collect();
+        let mut walked = 0;
+        for (p, states) in f.programs.iter().zip(&logic_states) {
+            let ix = &net.intersections[p.intersection.0];
+            let own: Vec<&Connection> = f
+                .connection_list
+                .iter()
+                .filter(|c| c.intersection == p.intersection)
+                .collect();
+            let np = ix
+                .groups
+                .iter()
+                .filter(|g| g.kind == GroupKind::Pedestrian)
+                .count();
+            for st in states {
+                assert_eq!(st.chars().count(), own.len() + np, "{name} {}", ix.id);
+            }
+            for (w, (g, _)) in p.walks.iter().enumerate() {
+                for st in states {
+                    let ch: Vec<char> = st.chars().collect();
+                    if ch[own.len() + w] != 'G' {
+                        continue;
+                    }
+                    walked += 1;
+                    for (k, c) in own.iter().enumerate() {
+                        let m = &ix.movements[c.movement];
+                        let vg = m.group.expect("signalised");
+                        if matches!(ch[k], 'G' | 'g') && ix.conflict(vg, *g) {
+                            // Only a permissive turn may run with a crossing it yields to.
+                            assert_eq!(
+                                ch[k], 'g',
+                                "{name} {}: {} with crossing {}",
+                                ix.id, m.id, ix.groups[g.0].id
+                            );
+                            assert_ne!(m.turn, Turn::Through);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(walked > 0, "{name}: no crossing walks");
+    }
+}
+
+#[test]
 fn an_id_reserved_by_sumo_is_an_error() {
     let (net, d) = shipped("single");
     let mut net = net;

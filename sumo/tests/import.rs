@@ -632,12 +632,52 @@ fn stage_sets(
         .collect()
 }
 
+/// The pedestrian groups of a stage, each as the far end of the leg it crosses.
+fn stage_crossings(
+    ix: &intersections::Intersection,
+    net: &Network,
+    stage: usize,
+) -> BTreeSet<String> {
+    use intersections::model::Endpoint;
+    let me = net.intersection(&ix.id).expect("intersection");
+    ix.stages[stage]
+        .groups
+        .iter()
+        .filter_map(|g| ix.groups[g.0].crossing)
+        .map(|l| {
+            let link = &net.links[l.0];
+            let far = if link.to == Endpoint::Intersection(me) {
+                link.from
+            } else {
+                link.to
+            };
+            match far {
+                Endpoint::Boundary(k) => net.nodes[k].id.clone(),
+                Endpoint::Intersection(j) => net.intersections[j.0].id.clone(),
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn shipped_networks_come_back_from_sumo() {
-    for name in ["single", "arterial", "grid4", "district"] {
+    // `NAME.crossings`: exported with `--crossings`, the pedestrian groups as SUMO crossings;
+    // they come back as pedestrian groups over the same legs in the same stages.
+    for name in [
+        "single",
+        "arterial",
+        "grid4",
+        "district",
+        "single.crossings",
+        "district.crossings",
+    ] {
+        let (base, crossings) = match name.split_once('.') {
+            Some((b, _)) => (b, true),
+            None => (name, false),
+        };
         let orig = intersections::load::load_network(
             &Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join(format!("../intersections/networks/{name}.toml")),
+                .join(format!("../intersections/networks/{base}.toml")),
         )
         .expect("shipped network");
         let f = format!("shipped/{name}.net.xml");
@@ -724,7 +764,28 @@ fn shipped_networks_come_back_from_sumo() {
                     "{name}: timing at {}",
                     o.id
                 );
+                let want = if crossings {
+                    stage_crossings(o, &orig, b.stage)
+                } else {
+                    BTreeSet::new()
+                };
+                assert_eq!(
+                    stage_crossings(ix, &net, a.stage),
+                    want,
+                    "{name}: crossings of a stage at {}",
+                    o.id
+                );
             }
+        }
+        if crossings {
+            let walks = |n: &Network| -> usize {
+                n.intersections
+                    .iter()
+                    .flat_map(|i| i.groups.iter())
+                    .filter(|g| g.kind == GroupKind::Pedestrian)
+                    .count()
+            };
+            assert_eq!(walks(&net), walks(&orig), "{name}: pedestrian groups");
         }
     }
 }
