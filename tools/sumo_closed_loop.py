@@ -303,7 +303,7 @@ def one(ctx, name, seed):
     log = os.path.join(d, "log.txt")
     exp = os.path.join(d, "export")
     run([gw, "sumo", "export", "--network", netfile, "--out", exp, "--seed", str(seed),
-         "--netconvert", os.path.join(ctx["bin"], "netconvert")], log)
+         "--netconvert", os.path.join(ctx["bin"], "netconvert"), *ctx["crossings"]], log)
     rou = os.path.join(exp, f"{name}.rou.xml")
     ours_net = os.path.join(exp, f"{name}.net.xml")
     det = os.path.join(exp, f"{name}.det.add.xml")
@@ -337,7 +337,7 @@ def one(ctx, name, seed):
     accepted = "# Validation: accepted" in open(plans).read()
     loop = os.path.join(d, "loop")
     run([gw, "sumo", "export", "--network", netfile, "--plan", plans, "--out", loop,
-         "--seed", str(seed), "--no-netconvert"], log)
+         "--seed", str(seed), "--no-netconvert", *ctx["crossings"]], log)
     res["greenwave"] = sumo_run(ctx, ours_net, rou, [os.path.join(loop, f"{name}.tls.add.xml")],
                                 d, "greenwave", seed, end_s)
     res["greenwave"]["plan_accepted_by_greenwave"] = accepted
@@ -345,7 +345,8 @@ def one(ctx, name, seed):
     # (d') The same plans as Greenwave's isolated actuated operation, on the network's loops.
     loop_act = os.path.join(d, "loop_act")
     run([gw, "sumo", "export", "--network", netfile, "--plan", plans, "--out", loop_act,
-         "--seed", str(seed), "--no-netconvert", "--actuated", *ctx["export_args"]], log)
+         "--seed", str(seed), "--no-netconvert", "--actuated", *ctx["export_args"],
+         *ctx["crossings"]], log)
     res["greenwave_act"] = sumo_run(ctx, ours_net, rou, [os.path.join(loop_act, f"{name}.det.add.xml"),
                                                          os.path.join(loop_act, f"{name}.tls.add.xml")],
                                     d, "greenwave_act", seed, end_s)
@@ -432,6 +433,10 @@ def main():
     ap.add_argument("--export-args", default="",
                     help="extra arguments for the greenwave_act export, space-separated "
                          "(e.g. --skip-stages)")
+    ap.add_argument("--crossings", action="store_true",
+                    help="shipped networks: export their pedestrian groups as signalised crossings "
+                         "(`greenwave sumo export --crossings`), so SUMO's own programs serve "
+                         "pedestrians too")
     ap.add_argument("--table", metavar="JSON", help="print the tables of an earlier --json output and stop")
     a = ap.parse_args()
     if a.table:
@@ -448,7 +453,8 @@ def main():
     b, tools, py = find_sumo()
     ctx = {"bin": b, "tools": tools, "python": py, "greenwave": os.path.abspath(a.greenwave),
            "work": os.path.abspath(a.work), "end": a.end, "plan_args": a.plan_args.split(),
-           "export_args": a.export_args.split()}
+           "export_args": a.export_args.split(),
+           "crossings": ["--crossings"] if a.crossings else []}
     if not a.json:
         print(f"SUMO: {b}/sumo; tools: {tools}; scratch: {ctx['work']}", flush=True)
     for n in names:

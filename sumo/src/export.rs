@@ -13,8 +13,13 @@
 //!   changes colour, phase 0 starting with the first stage's green, so SUMO's `offset` (phase 0
 //!   starts at simulation time `offset`) is our offset. Green is `G`, or `g` for the left turns
 //!   and U-turns of a permissive group (they yield); the yellow of a group whose green ends runs
-//!   in the interstage as in our plans (`y`); red-yellow is `u`. **Pedestrian groups are not
-//!   exported**: SUMO's program has no crossings, only the vehicle groups' links;
+//!   in the interstage as in our plans (`y`); red-yellow is `u`. Pedestrian groups are not
+//!   exported by default (SUMO's program then has only the vehicle groups' links); with
+//!   [`ExportOptions::crossings`] every edge gets a sidewalk and each pedestrian group of a
+//!   signalised intersection a `<crossing>` over its leg, whose `linkIndex` follows the
+//!   vehicle links and whose column shows the group's walk (`G`, red from its clearance on;
+//!   in actuated programs the walk comes first, [`with_walks_actuated`]), and the turns of
+//!   permissive groups are `g`, as they yield to the pedestrians;
 //! - demand: per entry a `<routeDistribution>` of routes drawn from the turning ratios, and per
 //!   entry and time slice a `<flow>` with exponential headways (`period="exp(rate)"`: Poisson
 //!   arrivals at the slice's rate, as our simulator draws them), `departLane="best"`,
