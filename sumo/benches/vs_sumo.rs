@@ -10,6 +10,7 @@
 //! cargo bench -p sumo --bench vs_sumo -- --agree DIR/NAME.toml   # an imported network
 //! GW_VS_SUMO_DEMAND=1.3 cargo bench -p sumo --bench vs_sumo -- --agree   # every entry flow x1.3
 //! GW_VS_SUMO_TURN_SPEEDS=1 cargo bench -p sumo --bench vs_sumo -- --agree  # ours with turn speeds
+//! GW_VS_SUMO_CROSSINGS=1 cargo bench -p sumo --bench vs_sumo -- --agree    # export --crossings
 //! ```
 //!
 //! A case named by a path ending in `.toml` is a network file with its demand beside it
@@ -157,8 +158,14 @@ fn run_sumo(
         .join("../target/vs_sumo")
         .join(case);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let crossings = tools::switch(
+        "GW_VS_SUMO_CROSSINGS",
+        std::env::var("GW_VS_SUMO_CROSSINGS").ok().as_deref(),
+    )?
+    .unwrap_or(false);
     let opts = ExportOptions {
         vehicles_of_seed: Some(seed),
+        crossings,
         ..ExportOptions::default()
     };
     let files = sumo::export(net, &[], Some(demand), &opts).map_err(|e| e.to_string())?;

@@ -234,13 +234,17 @@ pub fn demand_factor(value: Option<&str>) -> Result<f64, String> {
 /// `off` no, unset the simulator's default (`None`); anything else is an error naming the
 /// variable.
 pub fn turn_speeds(value: Option<&str>) -> Result<Option<bool>, String> {
+    switch("GW_VS_SUMO_TURN_SPEEDS", value)
+}
+
+/// An on/off environment switch `var` of the bench: unset `None`, `1`/`on` or `0`/`off`,
+/// anything else an error naming the variable.
+pub fn switch(var: &str, value: Option<&str>) -> Result<Option<bool>, String> {
     match value.map(str::trim) {
         None => Ok(None),
         Some("0") | Some("off") => Ok(Some(false)),
         Some("1") | Some("on") => Ok(Some(true)),
-        Some(v) => Err(format!(
-            "GW_VS_SUMO_TURN_SPEEDS={v}: want 1 (on) or 0 (off)"
-        )),
+        Some(v) => Err(format!("{var}={v}: want 1 (on) or 0 (off)")),
     }
 }
 
