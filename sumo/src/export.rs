@@ -162,13 +162,16 @@ pub struct ExportOptions {
 
 /// SUMO's names for a network's links and lanes, where they differ from Greenwave's: the
 /// import renames ids with characters Greenwave does not take (OpenStreetMap's `#`) and
-/// numbers only the lanes cars may use (a sidewalk is SUMO's lane 0).
+/// numbers only the lanes cars may use (a sidewalk is SUMO's lane 0). The plain network with
+/// crossings ([`ExportOptions::crossings`]) keeps the ids and shifts every lane by one.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SumoNames {
     /// Greenwave link id -> SUMO edge id.
     pub edges: BTreeMap<String, String>,
     /// (Greenwave link id, Greenwave lane) -> SUMO lane index.
     pub lanes: BTreeMap<(String, u32), usize>,
+    /// Added to a lane that [`SumoNames::lanes`] does not name.
+    pub lane_offset: u32,
 }
 
 impl SumoNames {
@@ -179,7 +182,7 @@ impl SumoNames {
         self.lanes
             .get(&(link.to_string(), lane))
             .copied()
-            .unwrap_or(lane as usize)
+            .unwrap_or((lane + self.lane_offset) as usize)
     }
 }
 
@@ -451,16 +454,10 @@ pub fn export(
     } else {
         programs.clone()
     };
-    let lane_offset = u32::from(opts.crossings);
+    // The plain network's lanes: from 1 when every edge has a sidewalk.
     let plain_names = SumoNames {
-        edges: BTreeMap::new(),
-        lanes: net
-            .links
-            .iter()
-            .flat_map(|l| {
-                (0..l.lanes).map(move |k| ((l.id.clone(), k), (k + lane_offset) as usize))
-            })
-            .collect(),
+        lane_offset: u32::from(opts.crossings),
+        ..SumoNames::default()
     };
     let route_sets = match demand {
         Some(_) if opts.vehicles_of_seed.is_some() => Vec::new(),
@@ -481,33 +478,36 @@ pub fn export(
             ));
         }
     }
+    // The demand (the seed's vehicles sampled once), in the given names.
+    let vehicles = match (demand, opts.vehicles_of_seed) {
+        (Some(d), Some(seed)) => Some(sample_vehicles(net, d, seed)),
+        _ => None,
+    };
+    let demand_xml = |names: &SumoNames| {
+        demand.map(|d| match &vehicles {
+            Some(vs) => vehicles_xml(net, vs, &opts.vehicle, names),
+            None => routes_xml(net, d, &route_sets, &opts.vehicle, names),
+        })
+    };
     Ok(SumoFiles {
         name: net.name.clone(),
         nodes: nodes_xml(net),
         edges: edges_xml(net, opts.crossings),
-        connections: connections_xml(net, &connection_list, &programs, lane_offset),
-        tll: tll_xml(net, &plain_programs, &connection_list, lane_offset),
-        tls_additional: additional_xml(net, &plain_programs, &opts.program_id, lane_offset),
+        connections: connections_xml(
+            net,
+            &connection_list,
+            opts.crossings.then_some(&programs[..]),
+            &plain_names,
+        ),
+        tll: tll_xml(net, &plain_programs, &connection_list, &plain_names),
+        tls_additional: additional_xml(net, &plain_programs, &opts.program_id, &plain_names),
         detectors: detectors_xml(net, opts.detector_period_s, &plain_names),
-        routes: demand.map(|d| match opts.vehicles_of_seed {
-            Some(seed) => vehicles_xml(
-                net,
-                &sample_vehicles(net, d, seed),
-                &opts.vehicle,
-                &SumoNames::default(),
-            ),
-            None => routes_xml(net, d, &route_sets, &opts.vehicle, &SumoNames::default()),
-        }),
+        routes: demand_xml(&SumoNames::default()),
         onto_detectors: opts
             .onto_names
             .as_ref()
             .map(|n| detectors_xml(net, opts.detector_period_s, n)),
-        onto_routes: opts.onto_names.as_ref().and_then(|n| {
-            demand.map(|d| match opts.vehicles_of_seed {
-                Some(seed) => vehicles_xml(net, &sample_vehicles(net, d, seed), &opts.vehicle, n),
-                None => routes_xml(net, d, &route_sets, &opts.vehicle, n),
-            })
-        }),
+        onto_routes: opts.onto_names.as_ref().and_then(demand_xml),
         connection_list,
         programs,
         route_sets,
@@ -1101,13 +1101,14 @@ fn edges_xml(net: &Network, sidewalks: bool) -> String {
     s
 }
 
-fn conn_attrs(net: &Network, c: &Connection, lane_offset: u32) -> String {
+fn conn_attrs(net: &Network, c: &Connection, names: &SumoNames) -> String {
+    let (from, to) = (&net.links[c.from.0].id, &net.links[c.to.0].id);
     format!(
         "from=\"{}\" to=\"{}\" fromLane=\"{}\" toLane=\"{}\"",
-        esc(&net.links[c.from.0].id),
-        esc(&net.links[c.to.0].id),
-        c.from_lane + lane_offset,
-        c.to_lane + lane_offset
+        esc(names.edge(from)),
+        esc(names.edge(to)),
+        names.lane(from, c.from_lane),
+        names.lane(to, c.to_lane)
     )
 }
 
@@ -1198,11 +1199,13 @@ pub(crate) fn yield_turns(net: &Network, p: &mut Program, conns: &[&Connection])
     }
 }
 
+/// The lane-to-lane connections, and with `crossings` (the programs as [`program`] made them)
+/// a `<crossing>` per pedestrian group of each.
 fn connections_xml(
     net: &Network,
     conns: &[Connection],
-    programs: &[Program],
-    lane_offset: u32,
+    crossings: Option<&[Program]>,
+    names: &SumoNames,
 ) -> String {
     let mut s = banner(net, "Lane-to-lane connections");
     s.push_str("<connections>\n");
@@ -1218,9 +1221,9 @@ fn connections_xml(
             );
             last = Some((c.intersection, c.movement));
         }
-        let _ = writeln!(s, "    <connection {}/>", conn_attrs(net, c, lane_offset));
+        let _ = writeln!(s, "    <connection {}/>", conn_attrs(net, c, names));
     }
-    if lane_offset > 0 {
+    if let Some(programs) = crossings {
         for p in programs {
             let ix = &net.intersections[p.intersection.0];
             for (g, k, leg) in crossings_of(net, p) {
@@ -1462,15 +1465,16 @@ fn tl_logic(
     p: &Program,
     program_id: &str,
     actuated: bool,
-    lane_offset: u32,
+    names: &SumoNames,
 ) {
     let lanes: Option<Vec<(String, Option<String>)>> = match &p.actuation {
         Some(a) if actuated => Some(
             a.lane_loops
                 .iter()
                 .map(|(link, lane, det)| {
+                    let id = &net.links[link.0].id;
                     (
-                        format!("{}_{}", net.links[link.0].id, lane + lane_offset),
+                        format!("{}_{}", names.edge(id), names.lane(id, *lane)),
                         det.clone(),
                     )
                 })
@@ -1488,18 +1492,18 @@ fn tl_logic(
     );
 }
 
-fn tll_xml(net: &Network, programs: &[Program], conns: &[Connection], lane_offset: u32) -> String {
+fn tll_xml(net: &Network, programs: &[Program], conns: &[Connection], names: &SumoNames) -> String {
     let mut s = banner(net, "Signal programs and controlled connections");
     s.push_str("<tlLogics>\n");
     for p in programs {
-        tl_logic(&mut s, net, p, "0", false, lane_offset);
+        tl_logic(&mut s, net, p, "0", false, names);
     }
     for c in conns {
         if let Some(k) = c.link_index {
             let _ = writeln!(
                 s,
                 "    <connection {} tl=\"{}\" linkIndex=\"{k}\"/>",
-                conn_attrs(net, c, lane_offset),
+                conn_attrs(net, c, names),
                 esc(&net.intersections[c.intersection.0].id)
             );
         }
@@ -1512,7 +1516,7 @@ fn additional_xml(
     net: &Network,
     programs: &[Program],
     program_id: &str,
-    lane_offset: u32,
+    names: &SumoNames,
 ) -> String {
     let what = if programs.iter().any(|p| p.actuation.is_some()) {
         "Signal programs, isolated actuated on the E1 loops of the detectors file (load with sumo -a DETECTORS,THIS; the program loaded last runs)"
@@ -1522,7 +1526,7 @@ fn additional_xml(
     let mut s = banner(net, what);
     s.push_str("<additional>\n");
     for p in programs {
-        tl_logic(&mut s, net, p, program_id, true, lane_offset);
+        tl_logic(&mut s, net, p, program_id, true, names);
     }
     s.push_str("</additional>\n");
     s
