@@ -1141,22 +1141,15 @@ fn crossings_of(net: &Network, p: &Program) -> Vec<(GroupIdx, usize, Vec<LinkIdx
 }
 
 /// `p` for a plain network with crossings: its crossings' walk after the vehicle links
-/// ([`with_walks`], [`with_walks_actuated`]) and the turns of permissive groups as `g`. A
+/// ([`walked`]) and the turns of permissive groups as `g`. A
 /// note when the crossings cannot be timed in an actuated program (they stay red).
 fn with_crossings(net: &Network, p: &Program, conns: &[&Connection]) -> (Program, Option<String>) {
     let ix = &net.intersections[p.intersection.0];
     let mut note = None;
     let mut q = if p.walks.is_empty() {
         p.clone()
-    } else if p.actuation.is_none() {
-        with_walks(p)
     } else {
-        let walk: Vec<Ms> = p
-            .walks
-            .iter()
-            .map(|(g, _)| ix.groups[g.0].min_green)
-            .collect();
-        with_walks_actuated(p, &walk).unwrap_or_else(|| {
+        walked(net, p).unwrap_or_else(|| {
             note = Some(format!(
                 "intersection {:?}: its crossings stay red in its actuated program (a walk over several stages, or stage skipping)",
                 ix.id
@@ -1242,9 +1235,25 @@ fn connections_xml(
     s
 }
 
+/// `p` with one character per pedestrian group of `p.walks` after the vehicle links, showing
+/// its walk: [`with_walks`] for a static program, [`with_walks_actuated`] (each group's walk
+/// its minimum green) for an actuated one, `None` where that one cannot be written.
+pub(crate) fn walked(net: &Network, p: &Program) -> Option<Program> {
+    if p.actuation.is_none() {
+        return Some(with_walks(p));
+    }
+    let ix = &net.intersections[p.intersection.0];
+    let walk: Vec<Ms> = p
+        .walks
+        .iter()
+        .map(|(g, _)| ix.groups[g.0].min_green)
+        .collect();
+    with_walks_actuated(p, &walk)
+}
+
 /// `p` with its phases cut where a pedestrian group's walk starts or ends, and one character
 /// per group of `p.walks` appended to every state (`G` in walk, else `r`).
-pub(crate) fn with_walks(p: &Program) -> Program {
+fn with_walks(p: &Program) -> Program {
     let mut cuts: Vec<Ms> = Vec::new();
     let mut t = Ms::ZERO;
     for ph in &p.phases {
@@ -1295,7 +1304,7 @@ pub(crate) fn with_walks(p: &Program) -> Program {
 /// shortens a clearance. `None` where that cannot be written: a walk that does not end inside
 /// one stage's green (a crossing walking over several stages) or lies outside the stages'
 /// greens, or a program whose stages are skipped (`next` lists name phases by index).
-pub(crate) fn with_walks_actuated(p: &Program, walk: &[Ms]) -> Option<Program> {
+fn with_walks_actuated(p: &Program, walk: &[Ms]) -> Option<Program> {
     if p.phases.iter().any(|ph| ph.next.is_some()) {
         return None;
     }

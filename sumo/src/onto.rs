@@ -24,11 +24,9 @@ use std::collections::BTreeMap;
 
 use intersections::model::Endpoint;
 use intersections::spec::{ControlKind, Turn};
-use intersections::{LinkIdx, Ms, Network};
+use intersections::{LinkIdx, Network};
 
-use crate::export::{
-    with_walks, with_walks_actuated, write_tl_logic, yield_turns, Connection, Program, SumoNames,
-};
+use crate::export::{walked, write_tl_logic, yield_turns, Connection, Program, SumoNames};
 use crate::import::read_net;
 use crate::xml::{greenwave_id, Source, SumoError, Xml};
 
@@ -180,11 +178,11 @@ pub fn programs_onto(
             }
         }
         // Crossings: each SUMO crossing the light signals shows the walk of the pedestrian
-        // group over the same leg (static programs; an actuated program's greens have no
-        // fixed length to cut, so there they stay red).
+        // group over the same leg ([`walked`]; where an actuated program cannot show it, every
+        // crossing of the light stays red).
         let width = p.phases.first().map_or(0, |ph| ph.state.chars().count());
         let mut crossing_red = Vec::new();
-        let mut walked = false;
+        let mut walks = false;
         for c in s.crossing_links.iter().filter(|c| c.tl == tl.id) {
             let Some(cr) = s.crossings.iter().find(|k| k.id == c.crossing) else {
                 continue;
@@ -214,25 +212,16 @@ pub fn programs_onto(
                     for &k in &c.link_indices {
                         column[k] = Some(width + w);
                     }
-                    walked = true;
+                    walks = true;
                 }
                 None => crossing_red.push(cr.id.clone()),
             }
         }
         let own: Vec<&Connection> = conns.iter().filter(|c| c.intersection.0 == ixi).collect();
-        let walked_program = if !walked {
+        let walked_program = if !walks {
             None
-        } else if p.actuation.is_none() {
-            let mut q = with_walks(p);
-            yield_turns(net, &mut q, &own);
-            Some(q)
         } else {
-            let walk: Vec<Ms> = p
-                .walks
-                .iter()
-                .map(|(g, _)| net.intersections[ixi].groups[g.0].min_green)
-                .collect();
-            let w = with_walks_actuated(p, &walk).map(|mut q| {
+            let w = walked(net, p).map(|mut q| {
                 yield_turns(net, &mut q, &own);
                 q
             });
@@ -251,7 +240,7 @@ pub fn programs_onto(
             }
             w
         };
-        if !crossing_red.is_empty() && (walked_program.is_some() || !walked) {
+        if !crossing_red.is_empty() && (walked_program.is_some() || !walks) {
             crossing_red.sort();
             crossing_red.dedup();
             notes.push(format!(
