@@ -1068,10 +1068,22 @@ fn nodes_xml(net: &Network) -> String {
     s
 }
 
-fn endpoint_id(net: &Network, e: Endpoint) -> &str {
+pub(crate) fn endpoint_id(net: &Network, e: Endpoint) -> &str {
     match e {
         Endpoint::Boundary(n) => &net.nodes[n].id,
         Endpoint::Intersection(i) => &net.intersections[i.0].id,
+    }
+}
+
+/// The other end of `link` seen from intersection `at`; `None` when the link does not touch it.
+pub(crate) fn far_end(net: &Network, link: LinkIdx, at: IntersectionIdx) -> Option<Endpoint> {
+    let (l, me) = (&net.links[link.0], Endpoint::Intersection(at));
+    if l.to == me {
+        Some(l.from)
+    } else if l.from == me {
+        Some(l.to)
+    } else {
+        None
     }
 }
 
@@ -1126,9 +1138,8 @@ fn crossings_of(net: &Network, p: &Program) -> Vec<(GroupIdx, usize, Vec<LinkIdx
         .enumerate()
         .filter_map(|(w, (g, _))| {
             let l = net.intersections[p.intersection.0].groups[g.0].crossing?;
-            let link = &net.links[l.0];
             // The other end of the leg, and the link back along it, if there is one.
-            let far = if link.to == me { link.from } else { link.to };
+            let far = far_end(net, l, p.intersection)?;
             let mut leg = vec![l];
             leg.extend((0..net.links.len()).map(LinkIdx).filter(|k| {
                 *k != l

@@ -853,6 +853,29 @@ fn draft_program(tl: &STl, mvs: &[Mv]) -> Result<Draft, String> {
     })
 }
 
+/// The edges crossing `cr` crosses that touch SUMO junction `junction`: (index into `edges`,
+/// the SUMO junction at the edge's other end).
+pub(crate) fn crossed_legs<'a>(
+    edges: &'a [SEdge],
+    cr: &SCrossing,
+    junction: &str,
+) -> Vec<(usize, &'a str)> {
+    cr.edges
+        .iter()
+        .filter_map(|e| {
+            let k = edges.iter().position(|x| &x.id == e)?;
+            let ed = &edges[k];
+            if ed.to == junction {
+                Some((k, ed.from.as_str()))
+            } else if ed.from == junction {
+                Some((k, ed.to.as_str()))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 /// Pedestrian groups for the crossings traffic light `tl` signals at junction `junction` (a
 /// drafted program `d`): a crossing walks with the stages whose green contains every phase in
 /// which SUMO shows it green; crossings of the same leg with the same stages form one group.
@@ -916,27 +939,13 @@ fn draft_crossings(
         }
         // The leg: the first crossed edge that is a link touching this junction. A crossing
         // none of whose edges touches it belongs to another junction of the same light.
-        let touching: Vec<(usize, &String)> = cr
-            .edges
-            .iter()
-            .filter_map(|e| {
-                let k = s.edges.iter().position(|x| &x.id == e)?;
-                let ed = &s.edges[k];
-                if ed.to == junction {
-                    Some((k, &ed.from))
-                } else if ed.from == junction {
-                    Some((k, &ed.to))
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let touching = crossed_legs(&s.edges, cr, junction);
         if touching.is_empty() {
             continue;
         }
         let leg = touching
             .iter()
-            .find_map(|(k, other)| Some((link_of[*k].clone()?, (*other).clone())));
+            .find_map(|(k, other)| Some((link_of[*k].clone()?, other.to_string())));
         let Some((link, neighbour)) = leg else {
             why.push(format!(
                 "crossing {:?}: crosses no imported link of the junction ({})",

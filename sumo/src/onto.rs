@@ -22,12 +22,13 @@
 
 use std::collections::BTreeMap;
 
-use intersections::model::Endpoint;
 use intersections::spec::{ControlKind, Turn};
-use intersections::{LinkIdx, Network};
+use intersections::{IntersectionIdx, Network};
 
-use crate::export::{walked, write_tl_logic, yield_turns, Connection, Program, SumoNames};
-use crate::import::read_net;
+use crate::export::{
+    endpoint_id, far_end, walked, write_tl_logic, yield_turns, Connection, Program, SumoNames,
+};
+use crate::import::{crossed_legs, read_net};
 use crate::xml::{greenwave_id, Source, SumoError, Xml};
 
 /// Programs mapped onto a SUMO network.
@@ -60,20 +61,6 @@ pub fn sumo_names(sumo_net: Source) -> Result<SumoNames, SumoError> {
         names.edges.insert(id, e.id.clone());
     }
     Ok(names)
-}
-
-/// The far end of `link` seen from intersection `ixi` (a node or intersection id).
-fn far_end(net: &Network, link: LinkIdx, ixi: usize) -> Option<String> {
-    let l = &net.links[link.0];
-    let other = match (&l.from, &l.to) {
-        (Endpoint::Intersection(a), o) if a.0 == ixi => o,
-        (o, Endpoint::Intersection(b)) if b.0 == ixi => o,
-        _ => return None,
-    };
-    Some(match other {
-        Endpoint::Boundary(k) => net.nodes[*k].id.clone(),
-        Endpoint::Intersection(j) => net.intersections[j.0].id.clone(),
-    })
 }
 
 /// Map `programs` (over `conns`, as [`crate::export::export`] made them for `net`) onto the
@@ -187,25 +174,15 @@ pub fn programs_onto(
             let Some(cr) = s.crossings.iter().find(|k| k.id == c.crossing) else {
                 continue;
             };
-            let legs: Vec<String> = cr
-                .edges
-                .iter()
-                .filter_map(|e| edges.get(e.as_str()))
-                .filter_map(|e| {
-                    if e.to == junction {
-                        Some(greenwave_id(&e.from))
-                    } else if e.from == junction {
-                        Some(greenwave_id(&e.to))
-                    } else {
-                        None
-                    }
-                })
+            let legs: Vec<String> = crossed_legs(&s.edges, cr, junction)
+                .into_iter()
+                .map(|(_, far)| greenwave_id(far))
                 .collect();
             let group = p.walks.iter().position(|(g, _)| {
                 net.intersections[ixi].groups[g.0]
                     .crossing
-                    .and_then(|l| far_end(net, l, ixi))
-                    .is_some_and(|f| legs.contains(&f))
+                    .and_then(|l| far_end(net, l, IntersectionIdx(ixi)))
+                    .is_some_and(|f| legs.iter().any(|g| g == endpoint_id(net, f)))
             });
             match group {
                 Some(w) => {
