@@ -438,8 +438,9 @@ pub fn export(
     }
     // The programs of the plain network: with crossings, each pedestrian group's walk after
     // the vehicle links, and the turns of permissive groups yielding.
-    let plain_programs: Vec<Program> = if opts.crossings {
-        programs
+    let walked_programs: Vec<Program>;
+    let plain_programs: &[Program] = if opts.crossings {
+        walked_programs = programs
             .iter()
             .map(|p| {
                 let own: Vec<&Connection> = connection_list
@@ -450,9 +451,10 @@ pub fn export(
                 notes.extend(note);
                 q
             })
-            .collect()
+            .collect();
+        &walked_programs
     } else {
-        programs.clone()
+        &programs
     };
     // The plain network's lanes: from 1 when every edge has a sidewalk.
     let plain_names = SumoNames {
@@ -499,8 +501,8 @@ pub fn export(
             opts.crossings.then_some(&programs[..]),
             &plain_names,
         ),
-        tll: tll_xml(net, &plain_programs, &connection_list, &plain_names),
-        tls_additional: additional_xml(net, &plain_programs, &opts.program_id, &plain_names),
+        tll: tll_xml(net, plain_programs, &connection_list, &plain_names),
+        tls_additional: additional_xml(net, plain_programs, &opts.program_id, &plain_names),
         detectors: detectors_xml(net, opts.detector_period_s, &plain_names),
         routes: demand_xml(&SumoNames::default()),
         onto_detectors: opts
