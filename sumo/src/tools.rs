@@ -265,5 +265,8 @@ mod env_tests {
         assert_eq!(turn_speeds(Some("1")), Ok(Some(true)));
         let e = turn_speeds(Some("yes")).unwrap_err();
         assert!(e.starts_with("GW_VS_SUMO_TURN_SPEEDS=yes:"), "{e}");
+        assert_eq!(switch("GW_VS_SUMO_CROSSINGS", Some("on")), Ok(Some(true)));
+        let e = switch("GW_VS_SUMO_CROSSINGS", Some("2")).unwrap_err();
+        assert!(e.starts_with("GW_VS_SUMO_CROSSINGS=2:"), "{e}");
     }
 }
