@@ -41,8 +41,10 @@ use std::path::{Path, PathBuf};
 use intersections::demand::Demand;
 use intersections::{Ms, Network};
 use simulator::{synth, Control, Scenario, SimConfig, TurnSpeeds};
-use sumo::tools::{self, SumoRun};
-use sumo::ExportOptions;
+use sumo::tools;
+
+#[path = "../tests/support/live.rs"]
+mod live;
 
 const SEED: u64 = 1;
 /// Cases of `--agree` when none is named.
@@ -113,14 +115,20 @@ struct Ours {
     mean_travel_time_s: f64,
 }
 
-fn run_ours(net: &Network, demand: &Demand, duration: Ms, seed: u64, repeat: usize) -> Ours {
+/// Our simulator's model: the default, with turn speeds as `GW_VS_SUMO_TURN_SPEEDS` says.
+fn our_config() -> SimConfig {
     let mut cfg = SimConfig::default();
     match tools::turn_speeds(std::env::var("GW_VS_SUMO_TURN_SPEEDS").ok().as_deref()) {
         Ok(None) => {}
         Ok(Some(on)) => cfg.turn_speeds = on.then(TurnSpeeds::default),
         Err(e) => panic!("{e}"),
     }
-    let sc = Scenario::new(net.clone(), demand.clone(), cfg).expect("scenario");
+    cfg
+}
+
+/// Our side of the speed table: the best wall time of `repeat` runs.
+fn run_ours(net: &Network, demand: &Demand, duration: Ms, seed: u64, repeat: usize) -> Ours {
+    let sc = Scenario::new(net.clone(), demand.clone(), our_config()).expect("scenario");
     let mut best: Option<Ours> = None;
     for _ in 0..repeat {
         let mut sim = sc.simulation(&Control::fixed(), seed).expect("simulation");
@@ -142,48 +150,25 @@ fn run_ours(net: &Network, demand: &Demand, duration: Ms, seed: u64, repeat: usi
     best.expect("at least one run")
 }
 
-fn run_sumo(
-    name: &str,
-    net: &Network,
-    demand: &Demand,
-    duration: Ms,
-    seed: u64,
-    bins: &(PathBuf, PathBuf),
-) -> Result<SumoRun, String> {
+/// The case's files: `target/vs_sumo/<case>/`.
+fn case_dir(name: &str) -> PathBuf {
     let case = Path::new(name)
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or(name);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/vs_sumo")
-        .join(case);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let crossings = tools::switch(
+        .join(case)
+}
+
+/// Whether the export has `--crossings` (`GW_VS_SUMO_CROSSINGS`).
+fn crossings() -> bool {
+    tools::switch(
         "GW_VS_SUMO_CROSSINGS",
         std::env::var("GW_VS_SUMO_CROSSINGS").ok().as_deref(),
-    )?
-    .unwrap_or(false);
-    let opts = ExportOptions {
-        vehicles_of_seed: Some(seed),
-        crossings,
-        ..ExportOptions::default()
-    };
-    let files = sumo::export(net, &[], Some(demand), &opts).map_err(|e| e.to_string())?;
-    for (f, text) in files.files() {
-        std::fs::write(dir.join(f), text).map_err(|e| e.to_string())?;
-    }
-    let net_xml = tools::netconvert(&bins.0, &dir, &files.name).map_err(|e| e.to_string())?;
-    let rou = dir.join(format!("{}.rou.xml", files.name));
-    let add = dir.join(format!("{}.tls.add.xml", files.name));
-    tools::run_sumo(
-        &bins.1,
-        &net_xml,
-        &rou,
-        &[&add],
-        duration.as_secs_f64(),
-        seed,
     )
-    .map_err(|e| e.to_string())
+    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or(false)
 }
 
 fn mega(v: f64) -> String {
@@ -202,19 +187,15 @@ fn main() {
         .and_then(|v| v.parse::<i64>().ok())
         .map(Ms::from_s);
     let agree = args.iter().any(|a| a == "--agree");
-    let bins = match (tools::find("netconvert"), tools::find("sumo")) {
-        (Some(n), Some(s)) => {
-            println!("SUMO: {}", s.display());
-            Some((n, s))
-        }
-        _ => {
-            println!(
-                "SUMO not found (SUMO_HOME, PATH or .venv-sumo): the SUMO cases are skipped.\n\
-                 Install it with: python3 -m venv .venv-sumo && .venv-sumo/bin/pip install eclipse-sumo"
-            );
-            None
-        }
-    };
+    let bins = live::find();
+    match &bins {
+        Some(b) => println!("SUMO: {}", b.sumo.display()),
+        None => println!(
+            "SUMO not found (SUMO_HOME, PATH or .venv-sumo): the SUMO cases are skipped.\n\
+             Install it with: {}",
+            live::INSTALL
+        ),
+    }
     if agree {
         match &bins {
             Some(b) => agreement(&filter, end_override, b),
@@ -260,7 +241,8 @@ fn main() {
             println!("{left} | SUMO not installed: skipped");
             continue;
         };
-        match run_sumo(&name, &net, &demand, duration, SEED, bins) {
+        let dir = case_dir(&name);
+        match live::run_sumo(&dir, &net, &demand, duration, SEED, crossings(), bins) {
             Ok(s) => {
                 println!(
                     "{left} | {:>8} {:>9} {:>8.3} {:>11} {:>7.1} | {:>6.0}x",
@@ -287,7 +269,7 @@ fn main() {
 }
 
 /// Throughput and delay of both simulators over several seeds (issue 5, item 4).
-fn agreement(filter: &[&String], end_override: Option<Ms>, bins: &(PathBuf, PathBuf)) {
+fn agreement(filter: &[&String], end_override: Option<Ms>, bins: &live::Bins) {
     let seeds: u64 = std::env::var("GW_VS_SUMO_SEEDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -324,54 +306,45 @@ fn agreement(filter: &[&String], end_override: Option<Ms>, bins: &(PathBuf, Path
         }
         let (net, demand, duration) = load(&name);
         let duration = end_override.unwrap_or(duration);
-        let (mut gd, mut sd, mut gl, mut sl, mut tp) = (0.0, 0.0, 0.0, 0.0, 0);
-        let mut failed = None;
-        for seed in 1..=seeds {
-            let ours = run_ours(&net, &demand, duration, seed, 1);
-            match run_sumo(&name, &net, &demand, duration, seed, bins) {
-                Ok(s) => {
-                    gd += ours.completed as f64;
-                    gl += ours.mean_delay_s;
-                    sd += s.arrived.unwrap_or(0) as f64;
-                    sl += s.mean_time_loss_s.unwrap_or(f64::NAN);
-                    tp += s.teleports;
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
+        let result = live::agree(
+            &case_dir(&name),
+            &net,
+            &demand,
+            duration,
+            seeds,
+            &our_config(),
+            crossings(),
+            bins,
+        );
         let name = Path::new(&name)
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or(&name)
             .to_string();
-        if let Some(e) = failed {
-            println!("{name:<11} SUMO failed: {e}");
-            continue;
-        }
-        let n = seeds as f64;
-        let (gd, sd, gl, sl) = (gd / n, sd / n, gl / n, sl / n);
-        let dd = (gd - sd) / sd * 100.0;
-        let dl = (gl - sl) / sl * 100.0;
+        let a = match result {
+            Ok(a) => a,
+            Err(e) => {
+                println!("{name:<11} SUMO failed: {e}");
+                continue;
+            }
+        };
         let marks = format!(
             "{} {}",
-            if dd.abs() <= 5.0 { "ok" } else { "OUT" },
-            if dl.abs() <= 15.0 { "ok" } else { "OUT" }
+            if a.throughput_ok() { "ok" } else { "OUT" },
+            if a.delay_ok() { "ok" } else { "OUT" }
         );
         println!(
             "{:<11} {:>6.0} {:>5} | {:>9.0} {:>9.0} {:>6.1}% | {:>8.1} {:>8.1} {:>6.1}% | {:>8} {:>8}",
             name,
             duration.as_secs_f64(),
             seeds,
-            gd,
-            sd,
-            dd,
-            gl,
-            sl,
-            dl,
-            tp,
+            a.completed.0,
+            a.completed.1,
+            a.throughput_diff_pct(),
+            a.delay_s.0,
+            a.delay_s.1,
+            a.delay_diff_pct(),
+            a.teleports,
             marks
         );
     }
