@@ -71,10 +71,16 @@ pub fn kind_of(file: &str, text: &str) -> Result<FileKind, Diagnostics> {
     }
 }
 
+/// Parse a network file's text into its spec, unchecked (for a tool that edits the spec
+/// before building it); `file` names it in errors.
+pub fn network_spec_from_str(file: &str, text: &str) -> Result<NetworkSpec, Diagnostics> {
+    from_toml(&SourceMap::new(file, text), text).map_err(one)
+}
+
 /// Parse and check a network from text; `file` names it in errors.
 pub fn network_from_str(file: &str, text: &str) -> Result<Network, Diagnostics> {
     let map = SourceMap::new(file, text);
-    let spec: NetworkSpec = from_toml(&map, text).map_err(one)?;
+    let spec = network_spec_from_str(file, text)?;
     Network::from_spec(&spec)
         .map_err(|ps| Diagnostics(ps.into_iter().map(|p| map.locate(p)).collect()))
 }

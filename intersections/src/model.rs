@@ -319,15 +319,32 @@ impl Network {
         }
     }
 
-    /// Bearing of a link's leg at intersection `at`: from the junction out along the road.
-    pub fn leg_bearing(&self, link: LinkIdx, at: IntersectionIdx) -> f64 {
-        let l = &self.links[link.0];
-        let here = self.position(Endpoint::Intersection(at));
-        let other = if l.to == Endpoint::Intersection(at) {
-            l.from
+    /// The id of an endpoint: its boundary node's or its intersection's.
+    pub fn endpoint_id(&self, e: Endpoint) -> &str {
+        match e {
+            Endpoint::Boundary(n) => &self.nodes[n].id,
+            Endpoint::Intersection(i) => &self.intersections[i.0].id,
+        }
+    }
+
+    /// The other end of `link` seen from intersection `at`: the far end of its leg there;
+    /// `None` when the link does not touch `at`.
+    pub fn far_end(&self, link: LinkIdx, at: IntersectionIdx) -> Option<Endpoint> {
+        let (l, me) = (&self.links[link.0], Endpoint::Intersection(at));
+        if l.to == me {
+            Some(l.from)
+        } else if l.from == me {
+            Some(l.to)
         } else {
-            l.to
-        };
+            None
+        }
+    }
+
+    /// Bearing of a link's leg at intersection `at`: from the junction out along the road
+    /// (towards the link's head when it does not touch `at`).
+    pub fn leg_bearing(&self, link: LinkIdx, at: IntersectionIdx) -> f64 {
+        let here = self.position(Endpoint::Intersection(at));
+        let other = self.far_end(link, at).unwrap_or(self.links[link.0].to);
         let there = self.position(other);
         geometry::bearing_deg(here.0, here.1, there.0, there.1)
     }

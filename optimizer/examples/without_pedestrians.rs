@@ -16,14 +16,15 @@
 use std::path::Path;
 
 use intersections::load;
-use intersections::spec::{GroupKind, NetworkSpec};
+use intersections::spec::GroupKind;
 use intersections::Network;
 use optimizer::adaptive::{bench_network, AdaptiveParams, BenchControl, BenchRow};
 use simulator::{Scenario, SimConfig};
 
-/// The network with no pedestrian group, built and checked like a network file.
-fn without_pedestrians(text: &str, name: &str) -> Network {
-    let mut spec: NetworkSpec = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+/// The network with no pedestrian group, built and checked like a network file (`file` names
+/// it in errors: a bad file gives the loader's located error).
+fn without_pedestrians(text: &str, file: &str) -> Network {
+    let mut spec = load::network_spec_from_str(file, text).unwrap_or_else(|e| panic!("{e}"));
     for ix in &mut spec.intersections {
         let peds: Vec<String> = ix
             .signal_groups
@@ -40,7 +41,10 @@ fn without_pedestrians(text: &str, name: &str) -> Network {
         ix.intergreens
             .retain(|ig| !peds.contains(&ig.from) && !peds.contains(&ig.to));
     }
-    Network::from_spec(&spec).unwrap_or_else(|e| panic!("{name} without pedestrians: {e:?}"))
+    Network::from_spec(&spec).unwrap_or_else(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        panic!("{file} without pedestrians: {}", list.join("; "))
+    })
 }
 
 fn main() {
@@ -64,7 +68,7 @@ fn main() {
         let np = dir.join(format!("{name}.toml"));
         let text = std::fs::read_to_string(&np).unwrap_or_else(|e| panic!("{name}: {e}"));
         let shipped = load::load_network(&np).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let bare = without_pedestrians(&text, name);
+        let bare = without_pedestrians(&text, &np.display().to_string());
         let mut base: Option<f64> = None;
         for (label, net) in [("as shipped", shipped), ("none", bare)] {
             let demand = load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net)

@@ -1070,25 +1070,6 @@ fn nodes_xml(net: &Network) -> String {
     s
 }
 
-pub(crate) fn endpoint_id(net: &Network, e: Endpoint) -> &str {
-    match e {
-        Endpoint::Boundary(n) => &net.nodes[n].id,
-        Endpoint::Intersection(i) => &net.intersections[i.0].id,
-    }
-}
-
-/// The other end of `link` seen from intersection `at`; `None` when the link does not touch it.
-pub(crate) fn far_end(net: &Network, link: LinkIdx, at: IntersectionIdx) -> Option<Endpoint> {
-    let (l, me) = (&net.links[link.0], Endpoint::Intersection(at));
-    if l.to == me {
-        Some(l.from)
-    } else if l.from == me {
-        Some(l.to)
-    } else {
-        None
-    }
-}
-
 fn edges_xml(net: &Network, sidewalks: bool) -> String {
     let mut s = banner(net, "Edges");
     s.push_str("<edges>\n");
@@ -1098,8 +1079,8 @@ fn edges_xml(net: &Network, sidewalks: bool) -> String {
             s,
             "    <edge id=\"{}\" from=\"{}\" to=\"{}\" numLanes=\"{}\" speed=\"{}\" length=\"{}\" width=\"{}\"{}/>",
             esc(&l.id),
-            esc(endpoint_id(net, l.from)),
-            esc(endpoint_id(net, l.to)),
+            esc(net.endpoint_id(l.from)),
+            esc(net.endpoint_id(l.to)),
             l.lanes,
             num(l.speed_mps, 4),
             num(l.length_m, 2),
@@ -1141,7 +1122,7 @@ fn crossings_of(net: &Network, p: &Program) -> Vec<(GroupIdx, usize, Vec<LinkIdx
         .filter_map(|(w, (g, _))| {
             let l = net.intersections[p.intersection.0].groups[g.0].crossing?;
             // The other end of the leg, and the link back along it, if there is one.
-            let far = far_end(net, l, p.intersection)?;
+            let far = net.far_end(l, p.intersection)?;
             let mut leg = vec![l];
             leg.extend((0..net.links.len()).map(LinkIdx).filter(|k| {
                 *k != l

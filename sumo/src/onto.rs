@@ -25,9 +25,7 @@ use std::collections::BTreeMap;
 use intersections::spec::{ControlKind, Turn};
 use intersections::{IntersectionIdx, Network};
 
-use crate::export::{
-    endpoint_id, far_end, walked, write_tl_logic, yield_turns, Connection, Program, SumoNames,
-};
+use crate::export::{walked, write_tl_logic, yield_turns, Connection, Program, SumoNames};
 use crate::import::{crossed_legs, read_net};
 use crate::xml::{greenwave_id, Source, SumoError, Xml};
 
@@ -181,8 +179,8 @@ pub fn programs_onto(
             let group = p.walks.iter().position(|(g, _)| {
                 net.intersections[ixi].groups[g.0]
                     .crossing
-                    .and_then(|l| far_end(net, l, IntersectionIdx(ixi)))
-                    .is_some_and(|f| legs.iter().any(|g| g == endpoint_id(net, f)))
+                    .and_then(|l| net.far_end(l, IntersectionIdx(ixi)))
+                    .is_some_and(|f| legs.iter().any(|g| g == net.endpoint_id(f)))
             });
             match group {
                 Some(w) => {

@@ -604,9 +604,10 @@ fn crossings_become_sidewalks_crossings_and_walks_with_the_turns_yielding() {
             // Its edges are the links of one leg at the intersection.
             for e in get(c, "edges").unwrap().split(' ') {
                 let l = net.link(e).expect("a link");
-                let touches = net.links[l.0].to == Endpoint::Intersection(ixi)
-                    || net.links[l.0].from == Endpoint::Intersection(ixi);
-                assert!(touches, "{name} {node}: crossing over {e}");
+                assert!(
+                    net.far_end(l, ixi).is_some(),
+                    "{name} {node}: crossing over {e}"
+                );
             }
         }
         // The tll's programs: every state one character per vehicle link and crossing; a

@@ -638,23 +638,16 @@ fn stage_crossings(
     net: &Network,
     stage: usize,
 ) -> BTreeSet<String> {
-    use intersections::model::Endpoint;
     let me = net.intersection(&ix.id).expect("intersection");
     ix.stages[stage]
         .groups
         .iter()
         .filter_map(|g| ix.groups[g.0].crossing)
         .map(|l| {
-            let link = &net.links[l.0];
-            let far = if link.to == Endpoint::Intersection(me) {
-                link.from
-            } else {
-                link.to
-            };
-            match far {
-                Endpoint::Boundary(k) => net.nodes[k].id.clone(),
-                Endpoint::Intersection(j) => net.intersections[j.0].id.clone(),
-            }
+            let far = net
+                .far_end(l, me)
+                .expect("a crossing's link touches its intersection");
+            net.endpoint_id(far).to_string()
         })
         .collect()
 }
