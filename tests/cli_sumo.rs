@@ -365,3 +365,65 @@ fn the_closed_loop_in_sumo_meets_every_mark_on_grid4_with_crossings() {
     assert_eq!(act["webster_10pct"], true, "{figures}");
     assert_eq!(act["actuated_within_5pct"], true, "{figures}");
 }
+
+/// Issue 5's agreement marks on networks made by SUMO's `netgenerate` (docs/benchmarks.md,
+/// "Networks made by SUMO's netgenerate"): `tools/sumo_closed_loop.py --generate-only` makes
+/// the 4x4 grid, the spider and the random network with `randomTrips.py` demand and imports
+/// them with this `greenwave sumo import`; then, as the `vs_sumo` bench's `--agree` does (the
+/// same code), seeds 1-3 of the same vehicles run in both simulators on the imported plans.
+/// Throughput within 5%, mean delay within 15% of SUMO's time loss.
+#[test]
+fn the_simulators_agree_on_networks_made_by_netgenerate() {
+    let Some(bins) = live::for_test("the_simulators_agree_on_networks_made_by_netgenerate") else {
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = out_dir("sumo_netgenerate");
+    let names = ["ng-grid", "ng-spider", "ng-rand"];
+    let o = Command::new("python3")
+        .arg(root.join("tools/sumo_closed_loop.py"))
+        .args(["--networks", &names.join(","), "--generate-only"])
+        .arg("--work")
+        .arg(&work)
+        .arg("--greenwave")
+        .arg(env!("CARGO_BIN_EXE_greenwave"))
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut missed = Vec::new();
+    for name in names {
+        let dir = work.join("generated").join(name).join("imported");
+        let net = intersections::load::load_network(&dir.join(format!("{name}.toml")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let demand =
+            intersections::load::load_demand_for(&dir.join(format!("{name}.demand.toml")), &net)
+                .unwrap_or_else(|e| panic!("{e}"));
+        let a = live::agree(
+            &work.join("agree").join(name),
+            &net,
+            &demand,
+            demand.duration(),
+            3,
+            &simulator::SimConfig::default(),
+            false,
+            &bins,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        eprintln!("{name}: {a:?}");
+        if !(a.throughput_ok() && a.delay_ok()) {
+            missed.push(format!(
+                "{name}: completed {:+.1}%, delay {:.1} s against SUMO's {:.1} s ({:+.1}%)",
+                a.throughput_diff_pct(),
+                a.delay_s.0,
+                a.delay_s.1,
+                a.delay_diff_pct()
+            ));
+        }
+    }
+    assert!(missed.is_empty(), "outside the marks: {missed:?}");
+}
