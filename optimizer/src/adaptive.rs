@@ -67,6 +67,13 @@ impl BenchControl {
     }
 }
 
+/// How far an actuated stage may run by default, in the adaptive loop and in `greenwave serve`:
+/// up to its planned green times this. 2.5 since 2026-12-07 (2.0 before): over 20 seeds of
+/// `bench control` it took grid4 from 108.7 to 105.6 s and district from 116.6 to 114.4 s,
+/// and changed nothing where the loop runs coordinated (docs/benchmarks.md, "Actuated
+/// maximums"). Within [`intersections::messages::MAX_GREEN_FACTOR_RANGE`].
+pub const DEFAULT_ACTUATED_MAX_GREEN_FACTOR: f64 = 2.5;
+
 /// Settings of the adaptive loop.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdaptiveParams {
@@ -114,7 +121,7 @@ impl Default for AdaptiveParams {
                 warmup: Ms::from_s(3600),
                 sim: simulator::SimConfig::default(),
             }),
-            actuated_max_green_factor: Some(2.0),
+            actuated_max_green_factor: Some(DEFAULT_ACTUATED_MAX_GREEN_FACTOR),
             commissioning_seeds: vec![101, 102],
             offer_history_plans: true,
             persistent_twin: false,

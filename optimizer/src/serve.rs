@@ -75,7 +75,7 @@ fn default_offer_actuated() -> bool {
 }
 
 fn default_max_green_factor() -> f64 {
-    2.0
+    crate::adaptive::DEFAULT_ACTUATED_MAX_GREEN_FACTOR
 }
 
 /// The operations the planner offers the check besides coordinated.
@@ -1109,7 +1109,7 @@ mod tests {
         assert!(cfg.offer_actuated);
         assert_eq!(cfg.operations(), super::OperationChoice::default());
         let bad = std::fs::read_to_string(p).unwrap().replace(
-            "actuated_max_green_factor = 2.0",
+            "actuated_max_green_factor = 2.5",
             "actuated_max_green_factor = 4.0",
         );
         std::fs::write(dir.join("serve.toml"), bad).unwrap();

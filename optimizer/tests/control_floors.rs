@@ -86,9 +86,13 @@ fn assert_floors(name: &str) {
 // than actuated" fails by 2.7%. The actuated baseline runs the network's own balanced 80 s
 // plans; greenwave's actuated maximums come from Webster plans that take a shared lane's
 // permissive left turners for through vehicles and so give the avenues too little
-// (docs/benchmarks.md).
+// (docs/benchmarks.md). Since 2026-12-07 the actuated maximums are 2.5 times the greens
+// (were 2): greenwave 102.9 s against actuated 106.9 s at these 5 seeds, so this test would
+// pass, but at 20 seeds the two are level (105.6 against 106.0 s) and on seeds 11-20 actuated
+// is ahead by 1.8% ("Actuated maximums" in docs/benchmarks.md). A lead within the noise is not
+// counted as met, so the test stays ignored.
 #[test]
-#[ignore = "issue 6 floors not met on grid4 (actuated is ahead); figures in docs/benchmarks.md"]
+#[ignore = "issue 6 floor 'better than actuated' on grid4 not shown beyond the noise (level over 20 seeds); figures in docs/benchmarks.md"]
 fn greenwave_meets_the_floors_on_grid4() {
     assert_floors("grid4");
 }
