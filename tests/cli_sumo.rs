@@ -277,34 +277,46 @@ fn import_of_a_broken_net_gives_a_located_error_and_writes_nothing() {
 #[path = "../sumo/tests/support/live.rs"]
 mod live;
 
+/// Run `tools/sumo_closed_loop.py ARGS --work WORK` with the `greenwave` binary under test;
+/// its standard output, after checking that it succeeded (`what` names the run in messages).
+fn closed_loop_script(what: &str, args: &[&str], work: &Path) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = Command::new("python3")
+        .arg(root.join("tools/sumo_closed_loop.py"))
+        .args(args)
+        .arg("--work")
+        .arg(work)
+        .arg("--greenwave")
+        .arg(env!("CARGO_BIN_EXE_greenwave"))
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
+
 /// `tools/sumo_closed_loop.py` (the script of docs/benchmarks.md, "Closed loop with SUMO") on
 /// one network, seed 1, with the `greenwave` binary under test and `extra` arguments: its
 /// summary (the JSON object of the network), after checking that every program ran the same
 /// vehicles to the end. Also the figures, for messages.
 fn closed_loop(network: &str, extra: &[&str]) -> (serde_json::Value, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let work = out_dir(&format!("sumo_closed_loop_{network}"));
-    let o = Command::new("python3")
-        .arg(root.join("tools/sumo_closed_loop.py"))
-        .args([
-            "--networks",
-            network,
-            "--seeds",
-            "1",
-            "--jobs",
-            "2",
-            "--json",
-        ])
-        .args(extra)
-        .arg("--work")
-        .arg(&work)
-        .arg("--greenwave")
-        .arg(env!("CARGO_BIN_EXE_greenwave"))
-        .output()
-        .expect("python3 runs");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "{network}: {stderr}");
-    let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("the script's JSON");
+    let mut args = vec![
+        "--networks",
+        network,
+        "--seeds",
+        "1",
+        "--jobs",
+        "2",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = closed_loop_script(network, &args, &work);
+    let mut v: serde_json::Value = serde_json::from_slice(&out).expect("the script's JSON");
     let s = v[0].take();
     let p = &s["programs"];
     let tl = |prog: &str| p[prog]["mean_time_loss_s"].as_f64().expect(prog);
@@ -380,23 +392,13 @@ fn the_simulators_agree_on_networks_made_by_netgenerate() {
     let Some(bins) = live::for_test("the_simulators_agree_on_networks_made_by_netgenerate") else {
         return;
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let work = out_dir("sumo_netgenerate");
     let names = ["ng-grid", "ng-spider", "ng-rand"];
-    let o = Command::new("python3")
-        .arg(root.join("tools/sumo_closed_loop.py"))
-        .args(["--networks", &names.join(","), "--generate-only"])
-        .arg("--work")
-        .arg(&work)
-        .arg("--greenwave")
-        .arg(env!("CARGO_BIN_EXE_greenwave"))
-        .output()
-        .expect("python3 runs");
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    let list = names.join(",");
+    closed_loop_script(
+        "netgenerate",
+        &["--networks", &list, "--generate-only"],
+        &work,
     );
     let mut missed = Vec::new();
     for name in names {
