@@ -31,6 +31,10 @@ pub struct ControlArgs {
     pub persistent_twin: bool,
     /// `--turn-speeds`: the simulator with `SimConfig::turn_speeds`.
     pub turn_speeds: bool,
+    /// Not `--no-price-choice`: `AdaptiveParams::offer_left_price`.
+    pub price_choice: bool,
+    /// `--threshold`: the check's least improvement, percent (default: the loop's).
+    pub threshold_pct: Option<f64>,
     /// The planner's parameters (`--offsets`).
     pub plan: PlanParams,
 }
@@ -54,8 +58,19 @@ pub fn control(a: ControlArgs) -> Result<()> {
     let mut params = AdaptiveParams {
         plan: a.plan.clone(),
         persistent_twin: a.persistent_twin,
+        offer_left_price: a.price_choice,
         ..AdaptiveParams::default()
     };
+    if let Some(t) = a.threshold_pct {
+        if !(t.is_finite() && (0.0..100.0).contains(&t)) {
+            return Err(anyhow!(
+                "--threshold {t} must be a percentage from 0 to under 100 (the least improvement of mean delay the check accepts)"
+            ));
+        }
+        if let Some(v) = params.validate.as_mut() {
+            v.threshold = t / 100.0;
+        }
+    }
     if a.no_validate {
         params.validate = None;
     }
@@ -87,7 +102,13 @@ pub fn control(a: ControlArgs) -> Result<()> {
         let r = bench_network(&sc, &BenchControl::ALL, &seeds, duration, &params)
             .with_context(|| format!("network {name}"))?;
         if !a.json {
-            print_table(name, duration, seeds.len(), &r);
+            print_table(
+                name,
+                duration,
+                seeds.len(),
+                sc.network().intersections.len(),
+                &r,
+            );
         }
         rows.extend(r);
     }
@@ -97,7 +118,7 @@ pub fn control(a: ControlArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_table(name: &str, duration: Ms, seeds: usize, rows: &[BenchRow]) {
+fn print_table(name: &str, duration: Ms, seeds: usize, n_signals: usize, rows: &[BenchRow]) {
     println!(
         "network {name}: {:.0} min, {seeds} seeds (means over seeds)",
         duration.as_secs_f64() / 60.0
@@ -146,8 +167,8 @@ fn print_table(name: &str, duration: Ms, seeds: usize, rows: &[BenchRow]) {
             r.replans
                 .as_ref()
                 .map(|l| format!(
-                    "  ({} of {} re-plans deployed, {} actuated, {} back to the history's plans)",
-                    l.accepted, l.replans, l.actuated, l.history
+                    "  ({} of {} re-plans deployed, {} actuated, {} back to the history's plans; permissive lefts priced at {} of {} signals)",
+                    l.accepted, l.replans, l.actuated, l.history, l.priced, n_signals
                 ))
                 .unwrap_or_default()
         );

@@ -297,13 +297,23 @@ enum BenchCommand {
         #[arg(long, value_enum)]
         offsets: Option<OffsetsArg>,
         /// Greenwave's isolated actuated operation: each stage's maximum is its planned green
-        /// times this factor (default 2; 1 to 3, the cabinets' limits).
+        /// times this factor (default 2.5; 1 to 3, the cabinets' limits).
         #[arg(long)]
         max_green_factor: Option<f64>,
         /// Price permissive left turns by gap acceptance against the opposing stream in the
-        /// flow ratios (off by default; see docs/optimizer.md).
+        /// flow ratios, in the fixed-webster plans and in every greenwave plan (off by default;
+        /// see docs/optimizer.md).
         #[arg(long)]
         price_permissive_lefts: bool,
+        /// Least improvement of mean delay for greenwave's check to accept a re-plan, percent
+        /// (default: the adaptive loop's, 3).
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// Greenwave's commissioning does not offer the planner that prices permissive left
+        /// turns: it re-plans with the fixed-webster planner everywhere (the loop before
+        /// 2026-12-07; see docs/benchmarks.md).
+        #[arg(long)]
+        no_price_choice: bool,
         /// Greenwave's check keeps its simulated street from one re-plan to the next instead
         /// of replaying the last hour's estimates at each (see docs/benchmarks.md).
         #[arg(long)]
@@ -466,6 +476,8 @@ fn main() -> ExitCode {
                 offsets,
                 max_green_factor,
                 price_permissive_lefts,
+                no_price_choice,
+                threshold,
                 persistent_twin,
                 turn_speeds,
             } => bench::control(bench::ControlArgs {
@@ -478,6 +490,8 @@ fn main() -> ExitCode {
                 max_green_factor,
                 persistent_twin,
                 turn_speeds,
+                price_choice: !no_price_choice,
+                threshold_pct: threshold,
                 plan: plan_params(offsets, price_permissive_lefts),
             }),
             BenchCommand::Planning {

@@ -18,12 +18,14 @@
 //!   takes its stage sequence and maximum greens from each intersection's scheduled plan);
 //! - `greenwave`: the adaptive control above, starting from the plans for the demand file's
 //!   first slice (the time-of-day history a centre has) and re-planning from counts only.
-//!   Before the first cycle, [`choose_actuated`] decides per coordination group (and per
-//!   signal outside a group) whether it runs coordinated in fixed time or isolated actuated
-//!   with the plan's greens times [`AdaptiveParams::actuated_max_green_factor`] as maximums
-//!   ([`Operation`]): it simulates the centre's history (the demand file, other seeds than
-//!   the benchmark's) both ways and keeps, per group, the way with fewer halted vehicles on
-//!   its approaches. Each re-plan keeps those modes and goes out only if the check finds it
+//!   Before the first cycle, [`commission`] decides per coordination group (and per signal
+//!   outside a group) whether it runs coordinated in fixed time or isolated actuated with the
+//!   plan's greens times [`AdaptiveParams::actuated_max_green_factor`] as maximums
+//!   ([`Operation`]), and whether its plans price permissive left turns
+//!   ([`AdaptiveParams::offer_left_price`]): it simulates the centre's history (the demand
+//!   file, other seeds than the benchmark's) with each planner's plans, each way, and keeps,
+//!   per group, the combination with the fewest halted vehicles on its approaches
+//!   ([`choose_operations`]). Each re-plan keeps those modes and goes out only if the check finds it
 //!   better than what runs. Checking both modes at every re-plan instead was tried: the
 //!   check, from an empty network on demand estimated from counts, does not see the
 //!   spillback that makes actuation pay, and chose it too rarely (docs/benchmarks.md).
@@ -36,7 +38,7 @@ use crate::cabinet::Cabinets;
 use crate::counts::CountRecord;
 use crate::decide::{Operation, Twin, TwinStep, ValidateParams};
 use crate::estimate::{demand_flows, EstimateParams, Estimator};
-use crate::webster::{plan_network, PlanError, PlanParams};
+use crate::webster::{plan_network, GapAcceptance, PlanError, PlanParams};
 
 pub use crate::cabinet::CabinetLogic;
 
@@ -100,6 +102,10 @@ pub struct AdaptiveParams {
     /// third per check; better on the default benchmark, worse with priced permissive lefts
     /// (docs/benchmarks.md, "A persistent twin").
     pub persistent_twin: bool,
+    /// Let the commissioning choose, per group, the planner that prices permissive left
+    /// turns by gap acceptance ([`PlanParams::permissive_left`]) where the history says it
+    /// pays ([`commission`]); ignored when `plan` prices them everywhere already.
+    pub offer_left_price: bool,
 }
 
 impl Default for AdaptiveParams {
@@ -125,6 +131,7 @@ impl Default for AdaptiveParams {
             commissioning_seeds: vec![101, 102],
             offer_history_plans: true,
             persistent_twin: false,
+            offer_left_price: true,
         }
     }
 }
@@ -234,6 +241,9 @@ pub struct AdaptiveLog {
     /// Of the accepted: how many were the plans for the history's mean flows
     /// ([`AdaptiveParams::offer_history_plans`]) rather than a re-plan from counts.
     pub history: usize,
+    /// Intersections whose permissive left turns the commissioned planner prices
+    /// ([`Commission`]; the same in every run of a network).
+    pub priced: usize,
 }
 
 /// One run of `control` from an empty network for `duration`.
@@ -244,11 +254,11 @@ pub fn run_control(
     duration: Ms,
     params: &AdaptiveParams,
 ) -> Result<(RunMetrics, AdaptiveLog), AdaptiveError> {
-    let at = match control {
+    let commissioned = match control {
         BenchControl::Greenwave => commission(scenario, params)?,
-        _ => Vec::new(),
+        _ => Commission::coordinated(&params.plan),
     };
-    run_control_at(scenario, control, seed, duration, params, &at)
+    run_control_at(scenario, control, seed, duration, params, &commissioned)
 }
 
 /// [`run_control`] with greenwave's commissioning done ([`commission`]).
@@ -258,14 +268,14 @@ fn run_control_at(
     seed: u64,
     duration: Ms,
     params: &AdaptiveParams,
-    actuated_at: &[IntersectionIdx],
+    commissioned: &Commission,
 ) -> Result<(RunMetrics, AdaptiveLog), AdaptiveError> {
     let c = match control {
         BenchControl::FixedWebster => Control::with_plans(webster_plans(scenario, &params.plan)?),
         BenchControl::Actuated => Control::of_kind(ControlKind::Actuated),
         BenchControl::MaxPressure => Control::of_kind(ControlKind::MaxPressure),
         BenchControl::Greenwave => {
-            return run_greenwave_at(scenario, seed, duration, params, actuated_at)
+            return run_greenwave_at(scenario, seed, duration, params, commissioned)
         }
     };
     let mut sim = scenario.simulation(&c, seed)?;
@@ -273,18 +283,48 @@ fn run_control_at(
     Ok((sim.metrics(), AdaptiveLog::default()))
 }
 
-/// Which intersections should run actuated: per coordination group (and per signal outside
-/// any group), the operation under which its approaches hold fewer halted vehicles on
-/// average (by Little's law, less delay, the vehicles still queued at the end included)
-/// when `plans` run coordinated and when they run actuated, on the scenario's demand (the
-/// centre's time-of-day history) for `duration`, over `seeds`.
-pub fn choose_actuated(
-    scenario: &Scenario,
+/// The units of operation: each coordination group, and each signal with a plan outside any
+/// group, as a group of its own.
+fn operation_groups(
+    net: &intersections::Network,
     plans: &[(IntersectionIdx, Plan)],
-    max_green_factor: f64,
+) -> Vec<Vec<IntersectionIdx>> {
+    let mut groups: Vec<Vec<IntersectionIdx>> = net
+        .coordination_groups
+        .iter()
+        .map(|g| g.intersections.clone())
+        .collect();
+    for (i, _) in plans {
+        if !groups.iter().any(|g| g.contains(i)) {
+            groups.push(vec![*i]);
+        }
+    }
+    groups
+}
+
+/// How one group is chosen to run: with which of the offered sets of plans (an index into
+/// them), and whether isolated actuated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupChoice {
+    pub intersections: Vec<IntersectionIdx>,
+    pub variant: usize,
+    pub actuated: bool,
+}
+
+/// Per coordination group (and per signal outside any group), which of the offered sets of
+/// plans (`variants`), run coordinated or (with `max_green_factor`) isolated actuated, holds
+/// the fewest halted vehicles on the group's approaches on average (by Little's law, the
+/// least delay, the vehicles still queued at the end included), on the scenario's demand
+/// (the centre's time-of-day history) for `duration`, over `seeds`. Every variant runs in
+/// each mode on the whole network at once; on a tie the earlier variant, and coordinated,
+/// stay. Groups with no plan in the first variant are left out.
+pub fn choose_operations(
+    scenario: &Scenario,
+    variants: &[Vec<(IntersectionIdx, Plan)>],
+    max_green_factor: Option<f64>,
     seeds: &[u64],
     duration: Ms,
-) -> Result<Vec<IntersectionIdx>, SimError> {
+) -> Result<Vec<GroupChoice>, SimError> {
     let net = scenario.network();
     let queues = |op: &Operation| -> Result<Vec<f64>, SimError> {
         let runs = scenario.run_seeds(&op.control(), seeds, duration)?;
@@ -296,61 +336,160 @@ pub fn choose_actuated(
         }
         Ok(q)
     };
-    let coordinated = queues(&Operation::coordinated(plans.to_vec()))?;
-    let actuated = queues(&Operation::actuated(plans.to_vec(), max_green_factor))?;
-    let mut groups: Vec<Vec<IntersectionIdx>> = net
-        .coordination_groups
-        .iter()
-        .map(|g| g.intersections.clone())
+    // (variant, actuated, halted vehicles per intersection), in order of preference on a tie.
+    let mut measured = Vec::new();
+    for (v, plans) in variants.iter().enumerate() {
+        measured.push((v, false, queues(&Operation::coordinated(plans.clone()))?));
+        if let Some(f) = max_green_factor {
+            measured.push((v, true, queues(&Operation::actuated(plans.clone(), f))?));
+        }
+    }
+    let Some(first) = variants.first() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for g in operation_groups(net, first) {
+        let members: Vec<IntersectionIdx> = g
+            .iter()
+            .copied()
+            .filter(|i| first.iter().any(|(p, _)| p == i))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let mut best: Option<(f64, usize, bool)> = None;
+        for (v, actuated, q) in &measured {
+            let sum: f64 = g.iter().map(|i| q[i.0]).sum();
+            if best.is_none_or(|(b, _, _)| sum < b) {
+                best = Some((sum, *v, *actuated));
+            }
+        }
+        let (_, variant, actuated) = best.expect("at least the first variant was measured");
+        out.push(GroupChoice {
+            intersections: members,
+            variant,
+            actuated,
+        });
+    }
+    Ok(out)
+}
+
+/// Which intersections should run actuated: [`choose_operations`] with `plans` only, run
+/// coordinated and isolated actuated.
+pub fn choose_actuated(
+    scenario: &Scenario,
+    plans: &[(IntersectionIdx, Plan)],
+    max_green_factor: f64,
+    seeds: &[u64],
+    duration: Ms,
+) -> Result<Vec<IntersectionIdx>, SimError> {
+    let choices = choose_operations(
+        scenario,
+        &[plans.to_vec()],
+        Some(max_green_factor),
+        seeds,
+        duration,
+    )?;
+    let mut at: Vec<IntersectionIdx> = choices
+        .into_iter()
+        .filter(|c| c.actuated)
+        .flat_map(|c| c.intersections)
         .collect();
-    for (i, _) in plans {
-        if !groups.iter().any(|g| g.contains(i)) {
-            groups.push(vec![*i]);
-        }
-    }
-    let mut at = Vec::new();
-    for g in groups {
-        let c: f64 = g.iter().map(|i| coordinated[i.0]).sum();
-        let a: f64 = g.iter().map(|i| actuated[i.0]).sum();
-        if a < c {
-            at.extend(g.iter().filter(|i| plans.iter().any(|(p, _)| p == *i)));
-        }
-    }
     at.sort();
     Ok(at)
 }
 
-/// Where the adaptive loop runs isolated actuated: [`choose_actuated`] on the scenario's
-/// demand (the centre's history) with the plans for its mean flows, when
-/// [`AdaptiveParams::actuated_max_green_factor`] offers actuation; else nowhere. The same for
-/// every seed of a run, so a benchmark computes it once.
-pub fn commission(
-    scenario: &Scenario,
-    params: &AdaptiveParams,
-) -> Result<Vec<IntersectionIdx>, AdaptiveError> {
-    match params.actuated_max_green_factor {
-        Some(_) => commission_with(scenario, &webster_plans(scenario, &params.plan)?, params),
-        None => Ok(Vec::new()),
+/// What the adaptive loop's commissioning chose ([`commission`]): the planner it re-plans
+/// with (the price of permissive left turns where the history says it pays) and where it
+/// runs isolated actuated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Commission {
+    pub plan: PlanParams,
+    pub actuated_at: Vec<IntersectionIdx>,
+}
+
+impl Commission {
+    /// No simulation: the planner as given, coordinated everywhere.
+    pub fn coordinated(plan: &PlanParams) -> Commission {
+        Commission {
+            plan: plan.clone(),
+            actuated_at: Vec::new(),
+        }
+    }
+
+    /// Where permissive left turns are priced (every intersection when the planner prices
+    /// them everywhere, none when it does not).
+    pub fn priced_at(&self, net: &intersections::Network) -> Vec<IntersectionIdx> {
+        (0..net.intersections.len())
+            .map(IntersectionIdx)
+            .filter(|&i| self.plan.permissive_left_of(i).is_some())
+            .collect()
     }
 }
 
-/// [`commission`] with the plans for the history's mean flows already made
-/// ([`webster_plans`] with `params.plan`), for a caller that needs them too.
+/// The adaptive loop's commissioning, once before its first cycle: per coordination group
+/// (and per signal outside any group), with the plans for the history's mean flows
+/// ([`webster_plans`]) made by the planner as given and, when
+/// [`AdaptiveParams::offer_left_price`] and the planner does not price permissive left turns
+/// already, by the planner that prices them, each run coordinated and (with
+/// [`AdaptiveParams::actuated_max_green_factor`]) isolated actuated on the scenario's demand
+/// (the centre's history), the choice with the fewest halted vehicles
+/// ([`choose_operations`]). The same for every seed of a run, so a benchmark computes it
+/// once.
+pub fn commission(
+    scenario: &Scenario,
+    params: &AdaptiveParams,
+) -> Result<Commission, AdaptiveError> {
+    commission_with(scenario, &webster_plans(scenario, &params.plan)?, params)
+}
+
+/// [`commission`] with the plans for the history's mean flows by `params.plan` already made
+/// ([`webster_plans`]), for a caller that needs them too.
 pub fn commission_with(
     scenario: &Scenario,
     history_plans: &[(IntersectionIdx, Plan)],
     params: &AdaptiveParams,
-) -> Result<Vec<IntersectionIdx>, AdaptiveError> {
-    match params.actuated_max_green_factor {
-        Some(f) => Ok(choose_actuated(
-            scenario,
-            history_plans,
-            f,
-            &params.commissioning_seeds,
-            scenario.demand().duration(),
-        )?),
-        None => Ok(Vec::new()),
+) -> Result<Commission, AdaptiveError> {
+    let priced =
+        (params.offer_left_price && params.plan.permissive_left.is_none()).then(|| PlanParams {
+            permissive_left: Some(GapAcceptance::default()),
+            permissive_left_at: None,
+            ..params.plan.clone()
+        });
+    if params.actuated_max_green_factor.is_none() && priced.is_none() {
+        return Ok(Commission::coordinated(&params.plan));
     }
+    let mut variants = vec![history_plans.to_vec()];
+    if let Some(pp) = &priced {
+        variants.push(webster_plans(scenario, pp)?);
+    }
+    let choices = choose_operations(
+        scenario,
+        &variants,
+        params.actuated_max_green_factor,
+        &params.commissioning_seeds,
+        scenario.demand().duration(),
+    )?;
+    let mut actuated_at = Vec::new();
+    let mut priced_at = Vec::new();
+    for c in choices {
+        if c.actuated {
+            actuated_at.extend(c.intersections.iter().copied());
+        }
+        if c.variant == 1 {
+            priced_at.extend(c.intersections.iter().copied());
+        }
+    }
+    actuated_at.sort();
+    priced_at.sort();
+    let plan = match priced {
+        Some(pp) if !priced_at.is_empty() => PlanParams {
+            permissive_left_at: Some(priced_at),
+            ..pp
+        },
+        _ => params.plan.clone(),
+    };
+    Ok(Commission { plan, actuated_at })
 }
 
 /// The adaptive loop (see the module documentation), commissioned by [`commission`].
@@ -360,28 +499,30 @@ pub fn run_greenwave(
     duration: Ms,
     params: &AdaptiveParams,
 ) -> Result<(RunMetrics, AdaptiveLog), AdaptiveError> {
-    let actuated_at = commission(scenario, params)?;
-    run_greenwave_at(scenario, seed, duration, params, &actuated_at)
+    let commissioned = commission(scenario, params)?;
+    run_greenwave_at(scenario, seed, duration, params, &commissioned)
 }
 
-/// The adaptive loop with the intersections that run actuated (`actuated_at`, from
-/// [`commission`]; ignored unless [`AdaptiveParams::actuated_max_green_factor`] is set).
+/// The adaptive loop as commissioned (by [`commission`]): its planner, and the intersections
+/// that run actuated (ignored unless [`AdaptiveParams::actuated_max_green_factor`] is set).
+/// `params.plan` is not used; `commissioned.plan` is.
 pub fn run_greenwave_at(
     scenario: &Scenario,
     seed: u64,
     duration: Ms,
     params: &AdaptiveParams,
-    actuated_at: &[IntersectionIdx],
+    commissioned: &Commission,
 ) -> Result<(RunMetrics, AdaptiveLog), AdaptiveError> {
     let net = scenario.network();
     let demand = scenario.demand();
+    let actuated_at = &commissioned.actuated_at;
     let history_plans = if params.offer_history_plans {
-        webster_plans(scenario, &params.plan)?
+        webster_plans(scenario, &commissioned.plan)?
     } else {
         Vec::new()
     };
     let first = demand_flows(net, demand, Some(0));
-    let mut pp = params.plan.clone();
+    let mut pp = commissioned.plan.clone();
     pp.plan_id = "gw-0".into();
     let first = plan_network(net, &first, &pp)?.plans;
     let mut sim = scenario.simulation(&Control::of_kind(ControlKind::External), seed)?;
@@ -404,7 +545,10 @@ pub fn run_greenwave_at(
         };
         vp
     });
-    let mut log = AdaptiveLog::default();
+    let mut log = AdaptiveLog {
+        priced: commissioned.priced_at(net).len(),
+        ..AdaptiveLog::default()
+    };
     while sim.now() < duration && sim.gridlock().is_none() {
         let now = sim.now();
         if now >= next_replan {
@@ -499,7 +643,7 @@ pub fn bench_network(
     for &c in controls {
         let at = match c {
             BenchControl::Greenwave => commission(scenario, params)?,
-            _ => Vec::new(),
+            _ => Commission::coordinated(&params.plan),
         };
         let at = &at;
         let results = simulator::par_seeds(seeds, |seed| {
@@ -512,6 +656,7 @@ pub fn bench_network(
             log.accepted += l.accepted;
             log.actuated += l.actuated;
             log.history += l.history;
+            log.priced = log.priced.max(l.priced);
             runs.push(m);
         }
         let f = crate::decide::Figures::of(&runs);

@@ -40,7 +40,9 @@
 //!    Departures: no end gain for the yellow; a group green in `k` stages counts `y / k` in
 //!    each; double cycling as an option (`PlanParams::double_cycling`, off by default);
 //!    permissive left turners priced by gap acceptance as an option
-//!    (`PlanParams::permissive_left`, off by default); no bandwidth maximisation; splits not
+//!    (`PlanParams::permissive_left`, off by default in the planner; the adaptive loop's
+//!    commissioning chooses it per group from the history, [`adaptive::commission`]); no
+//!    bandwidth maximisation; splits not
 //!    searched. Every plan is checked by `intersections::plan::validate`.
 //! 4. [`decide`]: candidate and plans in force simulated on the estimated demand, several
 //!    seeds, common random numbers; accepted only if mean delay improves by more than the

@@ -50,9 +50,15 @@ pub struct ServeConfig {
     #[serde(default = "default_offer_actuated")]
     pub offer_actuated: bool,
     /// Isolated actuation runs each stage up to its planned green times this factor (default
-    /// 2.0; 1.0 to 3.0, the limits the cabinets enforce).
+    /// 2.5; 1.0 to 3.0, the limits the cabinets enforce).
     #[serde(default = "default_max_green_factor")]
     pub actuated_max_green_factor: f64,
+    /// For a region with a `history` (and `offer_actuated`): let the start-up choice also
+    /// take, per coordination group, the planner that prices permissive left turns by gap
+    /// acceptance where the history says it pays (default true; false: the plain planner
+    /// everywhere). docs/optimizer.md, "Coordinated or actuated".
+    #[serde(default = "default_offer_left_price")]
+    pub offer_left_price: bool,
     pub broker: Broker,
     /// The centre's signing key.
     pub signing: Signing,
@@ -74,6 +80,10 @@ fn default_offer_actuated() -> bool {
     true
 }
 
+fn default_offer_left_price() -> bool {
+    true
+}
+
 fn default_max_green_factor() -> f64 {
     crate::adaptive::DEFAULT_ACTUATED_MAX_GREEN_FACTOR
 }
@@ -88,11 +98,14 @@ pub struct OperationChoice {
     /// round of such a region checks one candidate, run in those modes. A region missing here
     /// is checked run coordinated and, with `actuated`, run actuated as a whole.
     pub from_history: BTreeMap<String, HistoryModes>,
+    /// The start-up choice from a history may price permissive left turns per group
+    /// ([`ServeConfig::offer_left_price`]).
+    pub offer_left_price: bool,
 }
 
 impl Default for OperationChoice {
-    /// Actuated offered with the plan's greens times 2 as maximums, the default passage; no
-    /// modes from a history.
+    /// Actuated offered with the plan's greens times the default factor as maximums, the
+    /// default passage; the left-turn price offered; no modes from a history.
     fn default() -> Self {
         OperationChoice {
             actuated: Some(intersections::control::ActuatedParams {
@@ -100,6 +113,7 @@ impl Default for OperationChoice {
                 ..Default::default()
             }),
             from_history: BTreeMap::new(),
+            offer_left_price: default_offer_left_price(),
         }
     }
 }
@@ -127,6 +141,7 @@ impl ServeConfig {
                     ..Default::default()
                 }),
             from_history: BTreeMap::new(),
+            offer_left_price: self.offer_left_price,
         }
     }
 
@@ -151,11 +166,12 @@ impl ServeConfig {
             let net = load_network(&r.network).map_err(setup)?;
             let demand = load_demand_for(path, &net).map_err(setup)?;
             tracing::info!(region = %r.id, history = %path.display(), "choosing coordinated or actuated per group from the history");
-            let m = HistoryModes::choose(&net, demand, path, &actuated)
+            let m = HistoryModes::choose(&net, demand, path, &actuated, ops.offer_left_price)
                 .map_err(|e| ServeError::Setup(format!("region {}: {e}", r.id)))?;
             for g in &m.groups {
                 tracing::info!(region = %r.id, group = %g.group, mode = g.operation.mode(), "mode from the history");
             }
+            tracing::info!(region = %r.id, priced = ?m.priced_ids, "permissive left turns priced (from the history)");
             ops.from_history.insert(r.id.clone(), m);
         }
         Ok(ops)
@@ -196,6 +212,11 @@ pub struct HistoryModes {
     /// offered them beside every re-plan, as in the benchmark's adaptive loop
     /// ([`crate::adaptive::AdaptiveParams::offer_history_plans`]).
     pub plans: Vec<(intersections::IntersectionIdx, intersections::Plan)>,
+    /// The planner the region re-plans with: permissive left turns priced where the history
+    /// says it pays ([`crate::adaptive::commission`]).
+    pub planner: crate::webster::PlanParams,
+    /// The ids of the intersections whose permissive left turns are priced (whole groups).
+    pub priced_ids: Vec<String>,
 }
 
 impl HistoryModes {
@@ -203,18 +224,21 @@ impl HistoryModes {
     /// `path`): the Webster plans for its mean flows ([`crate::adaptive::webster_plans`]) run
     /// coordinated and isolated actuated with `actuated`'s `max_green_factor`, over the
     /// history's duration, with the seeds the adaptive loop commissions with
-    /// ([`crate::adaptive::AdaptiveParams::commissioning_seeds`]). The groups chosen actuated
-    /// run with `actuated`.
+    /// ([`crate::adaptive::AdaptiveParams::commissioning_seeds`]); with `offer_left_price`,
+    /// also with the plans of the planner that prices permissive left turns, per group
+    /// ([`crate::adaptive::commission`]). The groups chosen actuated run with `actuated`.
     pub fn choose(
         net: &Network,
         history: intersections::demand::Demand,
         path: &Path,
         actuated: &intersections::control::ActuatedParams,
+        offer_left_price: bool,
     ) -> Result<HistoryModes, String> {
         use crate::adaptive::{commission_with, webster_plans, AdaptiveParams};
         let max_green_factor = actuated.max_green_factor;
         let params = AdaptiveParams {
             actuated_max_green_factor: Some(max_green_factor),
+            offer_left_price,
             ..AdaptiveParams::default()
         };
         let seeds = params.commissioning_seeds.clone();
@@ -225,11 +249,20 @@ impl HistoryModes {
         )
         .map_err(|e| format!("{}: {e}", path.display()))?;
         // The plans for the history's mean flows (which groups have one), then the adaptive
-        // loop's commissioning on them.
+        // loop's commissioning on them: the planner (where it prices permissive left turns)
+        // and where to run actuated; the base plans are then the chosen planner's.
         let plans = webster_plans(&scenario, &params.plan)
             .map_err(|e| format!("{}: no plans for its mean flows: {e}", path.display()))?;
-        let actuated_at = commission_with(&scenario, &plans, &params)
+        let commissioned = commission_with(&scenario, &plans, &params)
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        let plans = webster_plans(&scenario, &commissioned.plan)
+            .map_err(|e| format!("{}: no plans for its mean flows: {e}", path.display()))?;
+        let actuated_at = commissioned.actuated_at.clone();
+        let priced_ids = commissioned
+            .priced_at(net)
+            .iter()
+            .map(|i| net.intersections[i.0].id.clone())
+            .collect();
         let groups = region_groups(net)
             .into_iter()
             .filter(|(_, members)| plans.iter().any(|(i, _)| members.contains(i)))
@@ -259,6 +292,8 @@ impl HistoryModes {
             seeds,
             demand: history,
             plans,
+            planner: commissioned.plan,
+            priced_ids,
         })
     }
 
@@ -304,11 +339,13 @@ impl HistoryModes {
                     "max_green_factor": self.max_green_factor,
                     "seeds": self.seeds,
                     "duration_s": self.demand.duration().as_secs_f64(),
+                    "permissive_lefts_priced_at": self.priced_ids,
                     "reason": format!(
-                        "chosen from the history {}: actuated {}; coordinated {}",
+                        "chosen from the history {}: actuated {}; coordinated {}; permissive left turns priced at {}",
                         self.history.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
                         list("actuated"),
-                        list("coordinated")
+                        list("coordinated"),
+                        if self.priced_ids.is_empty() { "none".to_string() } else { self.priced_ids.join(", ") }
                     ),
                 },
             }),
@@ -927,7 +964,10 @@ pub fn optimizer_planner(
                 }
                 r
             };
-            let planned = match plan_network(net, &flows, &PlanParams::default()) {
+            // The planner the history chose (permissive left turns priced where it pays),
+            // else the default.
+            let planner = modes.map_or_else(PlanParams::default, |(m, _)| m.planner.clone());
+            let planned = match plan_network(net, &flows, &planner) {
                 Ok(p) => p,
                 Err(e) => {
                     return vec![GroupDecision {

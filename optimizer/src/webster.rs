@@ -75,6 +75,10 @@ pub struct PlanParams {
     /// How permissive left turns are priced in the flow ratios (`None`: as through
     /// vehicles, the planner before 2026-11-29).
     pub permissive_left: Option<GapAcceptance>,
+    /// Where [`PlanParams::permissive_left`] applies (`None`: at every intersection). The
+    /// adaptive loop's commissioning chooses the price per coordination group by simulating
+    /// the history ([`crate::adaptive::commission`]), so it names the intersections here.
+    pub permissive_left_at: Option<Vec<IntersectionIdx>>,
 }
 
 /// Gap acceptance of a permissive left turn (or U-turn): it crosses the opposing stream when
@@ -120,7 +124,20 @@ impl Default for PlanParams {
             offsets: OffsetChoice::GreenWave,
             transyt: TransytParams::default(),
             permissive_left: None,
+            permissive_left_at: None,
         }
+    }
+}
+
+impl PlanParams {
+    /// How the permissive left turns of intersection `i` are priced (`None`: as through
+    /// vehicles).
+    pub fn permissive_left_of(&self, i: IntersectionIdx) -> Option<&GapAcceptance> {
+        self.permissive_left.as_ref().filter(|_| {
+            self.permissive_left_at
+                .as_ref()
+                .is_none_or(|at| at.contains(&i))
+        })
     }
 }
 
@@ -331,7 +348,7 @@ fn local(net: &Network, i: usize, flows: &[f64], p: &PlanParams) -> Local {
     };
     let mut weight = vec![1.0; ix.movements.len()];
     let mut stage_y = stage_ys(&group_flow_ratios(net, i, flows, &weight));
-    if let Some(ga) = &p.permissive_left {
+    if let Some(ga) = p.permissive_left_of(IntersectionIdx(i)) {
         // Pass 1 (every vehicle a through vehicle) gives each stage's share of the cycle;
         // a permissive turner's opposing stream arrives during its group's green, so its
         // rate then is the hourly flow over the group's green share.

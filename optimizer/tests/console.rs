@@ -384,6 +384,7 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
         replan_interval_s: 1.0,
         offer_actuated: true,
         actuated_max_green_factor: 2.0,
+        offer_left_price: true,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,
@@ -797,6 +798,9 @@ async fn the_modes_chosen_from_a_history_are_in_the_decision_log_from_start_up()
         replan_interval_s: 3600.0,
         offer_actuated: true,
         actuated_max_green_factor: 2.0,
+        // Without the left-turn price, grid4's history runs some groups actuated, which this
+        // test needs (with it, every group runs coordinated).
+        offer_left_price: false,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,

@@ -79,26 +79,21 @@ fn assert_floors(name: &str) {
     );
 }
 
-// NOT MET on grid4 since lane changes (2026-11-29). With vehicles able to leave a lane held
-// by a waiting permissive left turner (the simulator now agrees with SUMO on grid4),
-// `greenwave bench control` measured greenwave 109.8 s against fixed-webster 203.0 s (-45.9%,
-// TTI -29.2%, speed +41.2%) but the simulator's actuated control 106.9 s: the floor "better
-// than actuated" fails by 2.7%. The actuated baseline runs the network's own balanced 80 s
-// plans; greenwave's actuated maximums come from Webster plans that take a shared lane's
-// permissive left turners for through vehicles and so give the avenues too little
-// (docs/benchmarks.md). Since 2026-12-07 the actuated maximums are 2.5 times the greens
-// (were 2): greenwave 102.9 s against actuated 106.9 s at these 5 seeds, so this test would
-// pass, but at 20 seeds the two are level (105.6 against 106.0 s) and on seeds 11-20 actuated
-// is ahead by 1.8% ("Actuated maximums" in docs/benchmarks.md). A lead within the noise is not
-// counted as met, so the test stays ignored.
+/// Met again since 2026-12-07, when the commissioning began to choose per group the planner
+/// that prices permissive left turns (`AdaptiveParams::offer_left_price`): `greenwave bench
+/// control`, 5 seeds, greenwave 84.7 s against fixed-webster 203.0 s (-58.3%, TTI -37.1%,
+/// speed +58.6%), actuated 106.9 s and max-pressure 131.7 s; at 20 seeds 88.3 s against
+/// actuated 106.0 s (-16.7%). Before, greenwave re-planned with the plain planner, whose
+/// actuated maximums left the avenues short, and was level with actuated over 20 seeds
+/// (105.6 against 106.0 s). Against the priced fixed plans, see the last test below
+/// (docs/benchmarks.md, "The price chosen per group").
 #[test]
-#[ignore = "issue 6 floor 'better than actuated' on grid4 not shown beyond the noise (level over 20 seeds); figures in docs/benchmarks.md"]
 fn greenwave_meets_the_floors_on_grid4() {
     assert_floors("grid4");
 }
 
 /// Met (2026-11-29): district -52.3% delay, well ahead of actuated and max-pressure
-/// (docs/benchmarks.md). Against a Webster baseline that prices permissive left turners
+/// (docs/benchmarks.md); since 2026-12-07, with the price chosen per group, -62.3%. Against a Webster baseline that prices permissive left turners
 /// (`--price-permissive-lefts`) it is not met (greenwave +2.3%, see the test below and
 /// docs/benchmarks.md).
 #[test]

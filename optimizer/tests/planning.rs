@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use intersections::load;
 use intersections::Ms;
 use optimizer::adaptive::{
-    choose_actuated, run_control, simulated_counts, webster_plans, AdaptiveParams, BenchControl,
+    choose_actuated, commission, run_control, simulated_counts, webster_plans, AdaptiveParams,
+    BenchControl,
 };
 use optimizer::counts::{parse_counts, to_csv};
 use optimizer::decide::{
@@ -372,6 +373,108 @@ fn actuation_is_chosen_per_group_where_the_history_says_it_pays() {
         let n = g.intersections.iter().filter(|i| at.contains(i)).count();
         assert!(n == 0 || n == g.intersections.len(), "{}: {n}", g.id);
     }
+}
+
+/// The price of permissive left turns can be limited to some intersections (whole
+/// coordination groups, as the commissioning chooses it): those get the plans of the planner
+/// that prices everywhere, the others those of the planner that prices nowhere.
+#[test]
+fn the_left_turn_price_applies_only_where_it_is_asked_for() {
+    let sc = scenario("grid4");
+    let net = sc.network();
+    let flows = demand_flows(net, sc.demand(), None);
+    let plain = plan_network(net, &flows, &PlanParams::default()).unwrap();
+    let everywhere = PlanParams {
+        permissive_left: Some(GapAcceptance::default()),
+        ..PlanParams::default()
+    };
+    let priced = plan_network(net, &flows, &everywhere).unwrap();
+    let group = &net.coordination_groups[0];
+    let some = PlanParams {
+        permissive_left_at: Some(group.intersections.clone()),
+        ..everywhere.clone()
+    };
+    let mixed = plan_network(net, &flows, &some).unwrap();
+    let mut differ = 0;
+    for ((i, m), ((_, p), (_, q))) in mixed
+        .plans
+        .iter()
+        .zip(priced.plans.iter().zip(&plain.plans))
+    {
+        let want = if group.intersections.contains(i) {
+            p
+        } else {
+            q
+        };
+        assert_eq!(m, want, "{}", net.intersections[i.0].id);
+        differ += usize::from(p != q);
+        assert_eq!(
+            some.permissive_left_of(*i).is_some(),
+            group.intersections.contains(i)
+        );
+    }
+    assert!(differ > 0, "the price changes some of grid4's plans");
+    // Nowhere: the same as no price at all.
+    let none = PlanParams {
+        permissive_left_at: Some(Vec::new()),
+        ..everywhere
+    };
+    assert_eq!(plan_network(net, &flows, &none).unwrap().plans, plain.plans);
+}
+
+/// The adaptive loop's commissioning chooses, per group, the planner that prices permissive
+/// left turns where the history says it pays: on grid4 (shared lanes of through and
+/// permissive left traffic on the avenues) somewhere, in whole groups; on the arterial,
+/// where it lengthens the cycle for nothing, nowhere. Forcing the price, or not offering it,
+/// leaves the planner as given.
+#[test]
+fn the_commissioning_prices_permissive_lefts_where_the_history_says_it_pays() {
+    let params = AdaptiveParams {
+        commissioning_seeds: vec![101],
+        ..AdaptiveParams::default()
+    };
+    let art = scenario("arterial");
+    let c = commission(&art, &params).unwrap();
+    assert_eq!(
+        c.plan,
+        params.plan,
+        "arterial: {:?}",
+        c.priced_at(art.network())
+    );
+    let grid = scenario("grid4");
+    let net = grid.network();
+    let c = commission(&grid, &params).unwrap();
+    let priced = c.priced_at(net);
+    assert!(!priced.is_empty());
+    for g in &net.coordination_groups {
+        let n = g
+            .intersections
+            .iter()
+            .filter(|i| priced.contains(i))
+            .count();
+        assert!(n == 0 || n == g.intersections.len(), "{}: {n}", g.id);
+    }
+    // Not offered: the planner as given.
+    let c = commission(
+        &grid,
+        &AdaptiveParams {
+            offer_left_price: false,
+            ..params.clone()
+        },
+    )
+    .unwrap();
+    assert!(c.priced_at(net).is_empty());
+    assert_eq!(c.plan, params.plan);
+    // Forced everywhere: priced everywhere.
+    let forced = AdaptiveParams {
+        plan: PlanParams {
+            permissive_left: Some(GapAcceptance::default()),
+            ..PlanParams::default()
+        },
+        ..params
+    };
+    let c = commission(&grid, &forced).unwrap();
+    assert_eq!(c.priced_at(net).len(), net.intersections.len());
 }
 
 /// The adaptive loop runs on the cabinet's machine, re-plans, and moves vehicles.

@@ -112,6 +112,7 @@ async fn counts_in_signed_plans_out_series_stored() {
         replan_interval_s: 1.5,
         offer_actuated: true,
         actuated_max_green_factor: 2.0,
+        offer_left_price: true,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,

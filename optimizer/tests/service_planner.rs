@@ -11,11 +11,13 @@ use intersections::messages::{
 };
 use intersections::model::Network;
 use intersections::Ms;
-use optimizer::adaptive::{choose_actuated, simulated_counts, webster_plans, AdaptiveParams};
+use optimizer::adaptive::{
+    choose_actuated, commission, simulated_counts, webster_plans, AdaptiveParams,
+};
 use optimizer::counts::CountRecord;
 use optimizer::decide::ValidateParams;
 use optimizer::ingest::CountStore;
-use optimizer::serve::{load_config, optimizer_planner, OperationChoice};
+use optimizer::serve::{load_config, optimizer_planner, OperationChoice, ServeConfig};
 use optimizer::webster::PlanParams;
 use simulator::{Control, Scenario, SimConfig};
 
@@ -118,6 +120,30 @@ fn the_service_planner_decides_per_group_from_ingested_reports() {
     }
 }
 
+/// A `serve.toml` in a fresh folder `name-PID` under the temporary directory, with `top`
+/// (settings of its own, each line ending in a newline) and one region per shipped network in
+/// `regions`, each naming its demand file as its `history`; the folder and the configuration.
+fn with_histories(name: &str, top: &str, regions: &[&str]) -> (std::path::PathBuf, ServeConfig) {
+    let networks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
+    let tmp = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut text = format!(
+        "data_dir = \"centre\"\n{top}\
+         [broker]\nhost = \"127.0.0.1\"\nport = 1883\n\
+         [signing]\nkey_id = \"c\"\nsecret_key_file = \"key\"\n"
+    );
+    for name in regions {
+        text += &format!(
+            "[[regions]]\nid = \"{name}\"\nnetwork = \"{n}/{name}.toml\"\nhistory = \"{n}/{name}.demand.toml\"\n",
+            n = networks.display()
+        );
+    }
+    std::fs::write(tmp.join("serve.toml"), text).unwrap();
+    let cfg = load_config(&tmp.join("serve.toml")).unwrap();
+    (tmp, cfg)
+}
+
 /// Regions that name their demand history (the shipped grid4, arterial and single, with their
 /// demand files): at start-up each gets, per coordination group, the mode the benchmark's
 /// adaptive loop chooses from that history (`choose_actuated`, called here for the
@@ -128,21 +154,13 @@ fn the_service_planner_decides_per_group_from_ingested_reports() {
 #[test]
 fn a_region_with_a_history_keeps_the_modes_chosen_from_it_per_group() {
     let networks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
-    let tmp = std::env::temp_dir().join(format!("gw-planner-hist-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
-    let mut text = "data_dir = \"centre\"\n\
-                    [broker]\nhost = \"127.0.0.1\"\nport = 1883\n\
-                    [signing]\nkey_id = \"c\"\nsecret_key_file = \"key\"\n"
-        .to_string();
-    for name in ["grid4", "arterial", "single"] {
-        text += &format!(
-            "[[regions]]\nid = \"{name}\"\nnetwork = \"{n}/{name}.toml\"\nhistory = \"{n}/{name}.demand.toml\"\n",
-            n = networks.display()
-        );
-    }
-    std::fs::write(tmp.join("serve.toml"), text).unwrap();
-    let cfg = load_config(&tmp.join("serve.toml")).unwrap();
+    // The left-turn price not offered: this test is about the modes (grid4's history prices
+    // every group and runs them all coordinated when it is; the next test).
+    let (tmp, cfg) = with_histories(
+        "gw-planner-hist",
+        "offer_left_price = false\n",
+        &["grid4", "arterial", "single"],
+    );
     let ops = cfg.operations_from_history().unwrap();
     let factor = cfg.actuated_max_green_factor;
     let actuated = Operation::Actuated {
@@ -302,6 +320,60 @@ fn a_region_with_a_history_keeps_the_modes_chosen_from_it_per_group() {
         assert_eq!(
             Some(d.operation.mode()),
             d.record["detail"]["mode"].as_str()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// With the left-turn price offered (the default), a region's start-up choice is the adaptive
+/// loop's commissioning on its history (`commission`): the planner it re-plans with prices
+/// permissive left turns in the groups where that served the history better (on grid4, whose
+/// avenues share lanes between through and permissive left traffic, some; on the arterial
+/// none), its base plans are that planner's, and the start-up record names the priced
+/// signals.
+#[test]
+fn a_region_with_a_history_prices_permissive_lefts_where_it_pays() {
+    let (tmp, cfg) = with_histories("gw-planner-price", "", &["grid4", "arterial"]);
+    assert!(cfg.offer_left_price);
+    let ops = cfg.operations_from_history().unwrap();
+    let start = ops.start_up_decisions(Ms::from_s(5));
+    for r in &cfg.regions {
+        let net = load_network(&r.network).unwrap();
+        let history = load_demand_for(r.history.as_ref().unwrap(), &net).unwrap();
+        let sc = Scenario::new(net.clone(), history, SimConfig::default()).unwrap();
+        let params = AdaptiveParams {
+            actuated_max_green_factor: Some(cfg.actuated_max_green_factor),
+            ..AdaptiveParams::default()
+        };
+        let want = commission(&sc, &params).unwrap();
+        let m = &ops.from_history[&r.id];
+        assert_eq!(m.planner, want.plan, "{}", r.id);
+        assert_eq!(m.actuated_at, want.actuated_at, "{}", r.id);
+        assert_eq!(m.plans, webster_plans(&sc, &want.plan).unwrap(), "{}", r.id);
+        let priced: Vec<String> = want
+            .priced_at(&net)
+            .iter()
+            .map(|i| net.intersections[i.0].id.clone())
+            .collect();
+        assert_eq!(m.priced_ids, priced, "{}", r.id);
+        if r.id == "grid4" {
+            assert!(!priced.is_empty());
+            assert_ne!(m.plans, webster_plans(&sc, &PlanParams::default()).unwrap());
+        } else {
+            assert!(priced.is_empty(), "{priced:?}");
+        }
+        let (_, d) = start.iter().find(|(region, _)| *region == r.id).unwrap();
+        let detail = &d.record["detail"];
+        assert_eq!(
+            detail["permissive_lefts_priced_at"],
+            serde_json::json!(priced),
+            "{}",
+            d.record
+        );
+        let reason = detail["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("permissive left turns priced at"),
+            "{reason}"
         );
     }
     let _ = std::fs::remove_dir_all(&tmp);
