@@ -330,7 +330,7 @@ enum BenchCommand {
         /// Validation seeds (default: the adaptive loop's check, 3).
         #[arg(long)]
         seeds: Option<u64>,
-        /// Simulated seconds measured after the switch (default: the adaptive loop's, 1800).
+        /// Simulated seconds measured after the switch (default: the adaptive loop's, 3600).
         #[arg(long)]
         horizon: Option<f64>,
         /// Seconds of estimated demand replayed before the switch, in whole re-plan intervals

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Result};
 use intersections::Ms;
-use optimizer::adaptive::AdaptiveParams;
 use optimizer::serve::{load_config, optimizer_planner, serve_with_start_up, unix_now, ServeStats};
 
 pub fn run(config: &Path) -> Result<()> {
@@ -22,10 +21,8 @@ pub fn run(config: &Path) -> Result<()> {
     let operations = cfg.operations_from_history().map_err(|e| anyhow!("{e}"))?;
     let start_up = operations.start_up_decisions(unix_now());
     // The check as the benchmark's adaptive loop runs it (the last hour's estimates replayed,
-    // then 30 min from the switch, 3 seeds, 3%).
-    let check = AdaptiveParams::default()
-        .validate
-        .expect("the adaptive loop checks by default");
+    // then an hour from the switch, 3 seeds, 3%), `check_horizon_s` if set.
+    let check = cfg.check();
     let planner = optimizer_planner(window, check, operations);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {

@@ -119,11 +119,15 @@ impl Default for AdaptiveParams {
                 threshold: 0.03,
                 seeds: vec![1, 2, 3],
                 // The last hour's estimates replayed under the operation in force
-                // ([`check_demand`]), then 30 min from the switch (the candidate's transition
+                // ([`check_demand`]), then an hour from the switch (the candidate's transition
                 // included). With 20 min (2 or 3 seeds) a gain that builds up after the
                 // switch hardly showed: fewer re-plans passed, and district lost a third of
-                // its lead (docs/benchmarks.md).
-                horizon: Ms::from_s(1800),
+                // its lead. With 30 min (until 2026-12-07) the check passed re-plans whose
+                // queues spill back later: over 20 seeds the loop lost to the fixed plans for
+                // the mean demand on district by 10% (+65% on one seed); with an hour it is
+                // 7% ahead, no seed 20% behind, and 90 min does no better
+                // (docs/benchmarks.md, "The check's horizon").
+                horizon: Ms::from_s(3600),
                 warmup: Ms::from_s(3600),
                 sim: simulator::SimConfig::default(),
             }),

@@ -59,6 +59,12 @@ pub struct ServeConfig {
     /// everywhere). docs/optimizer.md, "Coordinated or actuated".
     #[serde(default = "default_offer_left_price")]
     pub offer_left_price: bool,
+    /// How long past the switch the check measures each candidate and the plans in force,
+    /// seconds (default: the adaptive loop's, 3600; 600 to 7200). Shorter checks are cheaper
+    /// on a large region but pass more re-plans whose queues spill back later
+    /// (docs/benchmarks.md, "The check's horizon").
+    #[serde(default)]
+    pub check_horizon_s: Option<f64>,
     pub broker: Broker,
     /// The centre's signing key.
     pub signing: Signing,
@@ -130,6 +136,19 @@ impl OperationChoice {
 }
 
 impl ServeConfig {
+    /// The check each round runs: the adaptive loop's ([`crate::adaptive::AdaptiveParams`]'s
+    /// default: the last hour's estimates replayed, then an hour from the switch, 3 seeds, 3%),
+    /// with `check_horizon_s` when set.
+    pub fn check(&self) -> crate::decide::ValidateParams {
+        let mut v = crate::adaptive::AdaptiveParams::default()
+            .validate
+            .expect("the adaptive loop checks by default");
+        if let Some(h) = self.check_horizon_s.and_then(Ms::from_secs_f64) {
+            v.horizon = h;
+        }
+        v
+    }
+
     /// The operations this configuration offers the check (no modes from a history: see
     /// [`ServeConfig::operations_from_history`]).
     pub fn operations(&self) -> OperationChoice {
@@ -442,6 +461,14 @@ pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
             root.key("replan_interval_s"),
             format!("{} s is outside 60 to 3600", cfg.replan_interval_s),
         ));
+    }
+    if let Some(h) = cfg.check_horizon_s {
+        if !(h.is_finite() && (600.0..=7200.0).contains(&h)) {
+            p.push(Problem::new(
+                root.key("check_horizon_s"),
+                format!("{h} s is outside 600 to 7200"),
+            ));
+        }
     }
     if !MAX_GREEN_FACTOR_RANGE.contains(&cfg.actuated_max_green_factor) {
         p.push(Problem::new(
@@ -1160,13 +1187,44 @@ mod tests {
             e.contains("actuated_max_green_factor: 4 is outside 1 to 3"),
             "{e}"
         );
-        let off = std::fs::read_to_string(p)
-            .unwrap()
-            .replace("offer_actuated = true", "offer_actuated = false")
-            .replace(
-                "network = \"../",
-                concat!("network = \"", env!("CARGO_MANIFEST_DIR"), "/../"),
+        // The example with `from` replaced by `to`, its network found from the temporary folder.
+        let edited = |from: &str, to: &str| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .replace(from, to)
+                .replace(
+                    "network = \"../",
+                    concat!("network = \"", env!("CARGO_MANIFEST_DIR"), "/../"),
+                )
+        };
+        // The check's horizon: the loop's hour by default, the configured one when set, and
+        // out of range a located error.
+        assert_eq!(
+            cfg.check(),
+            crate::adaptive::AdaptiveParams::default().validate.unwrap()
+        );
+        assert_eq!(cfg.check().horizon, intersections::Ms::from_s(3600));
+        for (h, ok) in [("1800", true), ("300", false), ("nan", false)] {
+            let text = edited(
+                "# check_horizon_s = 3600",
+                &format!("check_horizon_s = {h}"),
             );
+            std::fs::write(dir.join("serve.toml"), text).unwrap();
+            let got = super::load_config(&dir.join("serve.toml"));
+            if ok {
+                assert_eq!(
+                    got.unwrap().check().horizon,
+                    intersections::Ms::from_s(1800)
+                );
+            } else {
+                let e = got.unwrap_err().to_string();
+                assert!(
+                    e.contains("check_horizon_s:") && e.contains("is outside 600 to 7200"),
+                    "{e}"
+                );
+            }
+        }
+        let off = edited("offer_actuated = true", "offer_actuated = false");
         std::fs::write(dir.join("serve.toml"), off).unwrap();
         let cfg = super::load_config(&dir.join("serve.toml")).unwrap();
         assert_eq!(cfg.operations().actuated, None);

@@ -385,6 +385,7 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
         offer_actuated: true,
         actuated_max_green_factor: 2.0,
         offer_left_price: true,
+        check_horizon_s: None,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,
@@ -801,6 +802,7 @@ async fn the_modes_chosen_from_a_history_are_in_the_decision_log_from_start_up()
         // Without the left-turn price, grid4's history runs some groups actuated, which this
         // test needs (with it, every group runs coordinated).
         offer_left_price: false,
+        check_horizon_s: None,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,

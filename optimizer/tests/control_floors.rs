@@ -80,20 +80,22 @@ fn assert_floors(name: &str) {
 }
 
 /// Met again since 2026-12-07, when the commissioning began to choose per group the planner
-/// that prices permissive left turns (`AdaptiveParams::offer_left_price`): `greenwave bench
-/// control`, 5 seeds, greenwave 84.7 s against fixed-webster 203.0 s (-58.3%, TTI -37.1%,
-/// speed +58.6%), actuated 106.9 s and max-pressure 131.7 s; at 20 seeds 88.3 s against
-/// actuated 106.0 s (-16.7%). Before, greenwave re-planned with the plain planner, whose
-/// actuated maximums left the avenues short, and was level with actuated over 20 seeds
-/// (105.6 against 106.0 s). Against the priced fixed plans, see the last test below
-/// (docs/benchmarks.md, "The price chosen per group").
+/// that prices permissive left turns (`AdaptiveParams::offer_left_price`) and the check began
+/// to look an hour past the switch (was 30 min): `greenwave bench control`, 5 seeds,
+/// greenwave 83.7 s against fixed-webster 203.0 s (-58.8%, TTI -37.4%, speed +59.5%),
+/// actuated 106.9 s and max-pressure 131.7 s; at 20 seeds 84.9 s against actuated 106.0 s
+/// (-19.9%). Before, greenwave re-planned with the plain planner, whose actuated maximums left
+/// the avenues short, and was level with actuated over 20 seeds (105.6 against 106.0 s).
+/// Against the priced fixed plans, see the last test below (docs/benchmarks.md, "The price
+/// chosen per group" and "The check's horizon").
 #[test]
 fn greenwave_meets_the_floors_on_grid4() {
     assert_floors("grid4");
 }
 
 /// Met (2026-11-29): district -52.3% delay, well ahead of actuated and max-pressure
-/// (docs/benchmarks.md); since 2026-12-07, with the price chosen per group, -62.3%. Against a Webster baseline that prices permissive left turners
+/// (docs/benchmarks.md); since 2026-12-07, with the price chosen per group and the check's
+/// hour, -64.6%. Against a Webster baseline that prices permissive left turners
 /// (`--price-permissive-lefts`) it is not met (greenwave +2.3%, see the test below and
 /// docs/benchmarks.md).
 #[test]
@@ -120,7 +122,8 @@ fn greenwave_meets_the_floors_on_single_and_arterial() {
 /// better, so it must not lose to a well-timed fixed plan. Against the Webster plans that
 /// price permissive left turners (`--price-permissive-lefts`, the strongest fixed baseline on
 /// grid4 and district, 84.6 s and 84.5 s), greenwave with the same planner, 2 h, seeds 1-5,
-/// stays within 5% (measured 2026-11-29: +0.2% and +2.3%; it was +52% and +24% before the
+/// is no worse (measured 2026-12-07, with the check's hour: -1.0% and -7.4%; with its
+/// half-hour before, +0.2% and +2.3%, when this test allowed 5%; +52% and +24% before the
 /// check replayed the recent past, the history's plans stayed on offer and the planner
 /// planned for the forecast; docs/benchmarks.md).
 #[test]
@@ -142,7 +145,7 @@ fn greenwave_does_not_lose_to_the_priced_fixed_plans() {
         );
         let (fw, gw) = (&r[0], &r[1]);
         assert!(
-            gw.mean_delay_s <= 1.05 * fw.mean_delay_s && gw.gridlocks == 0,
+            gw.mean_delay_s <= fw.mean_delay_s && gw.gridlocks == 0,
             "{name}: greenwave {gw:?} against fixed-webster {fw:?}"
         );
     }

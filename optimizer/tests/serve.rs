@@ -113,6 +113,7 @@ async fn counts_in_signed_plans_out_series_stored() {
         offer_actuated: true,
         actuated_max_green_factor: 2.0,
         offer_left_price: true,
+        check_horizon_s: None,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,
