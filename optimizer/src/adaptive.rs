@@ -287,20 +287,22 @@ fn run_control_at(
     Ok((sim.metrics(), AdaptiveLog::default()))
 }
 
-/// The units of operation: each coordination group, and each signal with a plan outside any
-/// group, as a group of its own.
-fn operation_groups(
-    net: &intersections::Network,
-    plans: &[(IntersectionIdx, Plan)],
-) -> Vec<Vec<IntersectionIdx>> {
-    let mut groups: Vec<Vec<IntersectionIdx>> = net
+/// The units of operation: the network's coordination groups (id and members), then each
+/// intersection outside any group as a group of its own (by its id). The commissioning
+/// chooses per unit ([`choose_operations`]); `greenwave serve` deploys and records per unit.
+pub fn region_groups(net: &intersections::Network) -> Vec<(String, Vec<IntersectionIdx>)> {
+    let mut groups: Vec<(String, Vec<IntersectionIdx>)> = net
         .coordination_groups
         .iter()
-        .map(|g| g.intersections.clone())
+        .map(|g| (g.id.clone(), g.intersections.clone()))
         .collect();
-    for (i, _) in plans {
-        if !groups.iter().any(|g| g.contains(i)) {
-            groups.push(vec![*i]);
+    for (i, ix) in net.intersections.iter().enumerate() {
+        if !net
+            .coordination_groups
+            .iter()
+            .any(|g| g.intersections.contains(&IntersectionIdx(i)))
+        {
+            groups.push((ix.id.clone(), vec![IntersectionIdx(i)]));
         }
     }
     groups
@@ -352,7 +354,7 @@ pub fn choose_operations(
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for g in operation_groups(net, first) {
+    for (_, g) in region_groups(net) {
         let members: Vec<IntersectionIdx> = g
             .iter()
             .copied()

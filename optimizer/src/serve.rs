@@ -30,6 +30,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde::Deserialize;
 use tokio::sync::{watch, Mutex};
 
+use crate::adaptive::region_groups;
 use crate::console::http::App;
 use crate::console::{load_operators, Approval, Centre, ConsoleConfig};
 use crate::deploy::{Deployer, Publish};
@@ -370,27 +371,6 @@ impl HistoryModes {
             }),
         }
     }
-}
-
-/// The region's coordination groups (id and members), then each intersection outside any
-/// group as a group of its own (by its id), as deployments and [`HistoryModes`] see them.
-fn region_groups(net: &Network) -> Vec<(String, Vec<intersections::IntersectionIdx>)> {
-    use intersections::IntersectionIdx;
-    let mut groups: Vec<(String, Vec<IntersectionIdx>)> = net
-        .coordination_groups
-        .iter()
-        .map(|g| (g.id.clone(), g.intersections.clone()))
-        .collect();
-    for (i, ix) in net.intersections.iter().enumerate() {
-        if !net
-            .coordination_groups
-            .iter()
-            .any(|g| g.intersections.contains(&IntersectionIdx(i)))
-        {
-            groups.push((ix.id.clone(), vec![IntersectionIdx(i)]));
-        }
-    }
-    groups
 }
 
 #[derive(Clone, Debug, Deserialize)]
