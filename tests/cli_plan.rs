@@ -134,6 +134,33 @@ fn bench_control_refuses_a_max_green_factor_outside_the_cabinets_limits() {
     }
 }
 
+/// `bench control --threshold` must be a percentage from 0 to under 100: anything else is
+/// refused before any run, naming the option and the value.
+#[test]
+fn bench_control_refuses_a_threshold_that_is_not_a_percentage() {
+    for bad in ["-1", "100", "NaN"] {
+        let o = gw(&[
+            "bench",
+            "control",
+            "--networks",
+            "single",
+            "--seeds",
+            "1",
+            "--duration",
+            "60",
+            &format!("--threshold={bad}"),
+        ]);
+        assert!(!o.status.success(), "{bad} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!(
+                "--threshold {bad} must be a percentage from 0 to under 100"
+            )),
+            "{err}"
+        );
+    }
+}
+
 /// `bench planning` runs the adaptive loop's check by default and takes its seeds, horizon
 /// and replayed warm-up from the command line: a tiny grid runs and says what it simulated,
 /// the replayed check and one re-plan's check from a persistent twin, after a line naming
