@@ -209,20 +209,62 @@ enum Logic {
     MaxPressure(Box<MaxPressure>),
 }
 
+/// What a vehicle's crossings and stops read and write, in one cache line: a crossing, the
+/// step's one random access per vehicle, then touches this line and the route's.
+#[derive(Clone, Debug)]
+#[repr(C, align(64))]
+struct Trip {
+    route: Box<[u32]>,
+    /// When it entered its link and that link's free-flow time (with the movement into it).
+    link_enter_s: f64,
+    link_ff_s: f64,
+    /// Free-flow time and distance of the links it has entered.
+    ff_s: f64,
+    dist_m: f64,
+    /// Index in `route` of the movement at the end of its link.
+    route_pos: u32,
+    /// Stops on its link, and on the links it left.
+    link_stops: u32,
+    stops: u32,
+    entry: u32,
+}
+
+impl Trip {
+    fn empty() -> Trip {
+        Trip {
+            route: Box::new([]),
+            link_enter_s: 0.0,
+            link_ff_s: 0.0,
+            ff_s: 0.0,
+            dist_m: 0.0,
+            route_pos: 0,
+            link_stops: 0,
+            stops: 0,
+            entry: 0,
+        }
+    }
+
+    /// Stops over the whole trip so far.
+    fn all_stops(&self) -> u32 {
+        self.stops + self.link_stops
+    }
+}
+
+/// What only a vehicle's arrival, entry and completion read.
+#[derive(Clone, Copy, Debug, Default)]
+struct TripTimes {
+    gen_id: u64,
+    arrival_s: f64,
+    depart_s: f64,
+}
+
+/// Every vehicle slot (reused once a vehicle completes): `trip` and `times` by slot.
 #[derive(Clone, Debug, Default)]
 struct Vehicles {
-    gen_id: Vec<u64>,
-    entry: Vec<u32>,
-    route: Vec<Vec<u32>>,
-    route_pos: Vec<u32>,
-    arrival_s: Vec<f64>,
-    depart_s: Vec<f64>,
-    ff_s: Vec<f64>,
-    link_enter_s: Vec<f64>,
-    link_ff_s: Vec<f64>,
-    link_stops: Vec<u32>,
-    stops: Vec<u32>,
-    dist_m: Vec<f64>,
+    trip: Vec<Trip>,
+    times: Vec<TripTimes>,
+    /// Where a route is drawn before it is stored (kept between vehicles).
+    scratch: Vec<u32>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -1025,23 +1067,13 @@ impl Simulation {
             Some(s) => s,
             None => {
                 let v = &mut self.veh;
-                v.gen_id.push(0);
-                v.entry.push(0);
-                v.route.push(Vec::new());
-                v.route_pos.push(0);
-                v.arrival_s.push(0.0);
-                v.depart_s.push(0.0);
-                v.ff_s.push(0.0);
-                v.link_enter_s.push(0.0);
-                v.link_ff_s.push(0.0);
-                v.link_stops.push(0);
-                v.stops.push(0);
-                v.dist_m.push(0.0);
-                (v.gen_id.len() - 1) as u32
+                v.trip.push(Trip::empty());
+                v.times.push(TripTimes::default());
+                (v.trip.len() - 1) as u32
             }
         };
         let s = slot as usize;
-        let mut route = std::mem::take(&mut self.veh.route[s]);
+        let mut route = std::mem::take(&mut self.veh.scratch);
         route.clear();
         let rng = &mut self.entry_rng[e];
         let mut link = st.demand.entries[e].link.0;
@@ -1057,15 +1089,20 @@ impl Simulation {
             link = st.mv_to[mv as usize] as usize;
         }
         let v = &mut self.veh;
-        v.route[s] = route;
-        v.gen_id[s] = self.next_gen_id;
+        let trip = &mut v.trip[s];
+        trip.route = route.as_slice().into();
+        trip.entry = e as u32;
+        trip.route_pos = 0;
+        trip.stops = 0;
+        trip.link_stops = 0;
+        trip.dist_m = 0.0;
+        v.scratch = route;
+        v.times[s] = TripTimes {
+            gen_id: self.next_gen_id,
+            arrival_s,
+            depart_s: 0.0,
+        };
         self.next_gen_id += 1;
-        v.entry[s] = e as u32;
-        v.route_pos[s] = 0;
-        v.arrival_s[s] = arrival_s;
-        v.stops[s] = 0;
-        v.link_stops[s] = 0;
-        v.dist_m[s] = 0.0;
         slot
     }
 
@@ -1189,17 +1226,29 @@ impl Simulation {
         let Some(m) = opt(front.mv).map(|m| m as usize) else {
             return free;
         };
-        let next = opt(front.next);
         let mi = &st.mv[m];
-        let t = self.best_lane(mi.to as usize, next) as usize;
         let dist = l_len - front.x;
-        let (mut go, yield_all) = self.signal_allows(m, dist, front.v);
-        if with_yield && go && mi.yields {
-            go = self.gap_ok(&st.mv_pool[mi.conf0 as usize..mi.conf1 as usize], t0);
+        let (go, yield_all) = self.signal_allows(m, dist, front.v);
+        let held = FrontDecision {
+            mv: Some(m),
+            target: None,
+            lead_gap: dist,
+            lead_v: 0.0,
+        };
+        // Held by its signal (then which exit lane it would take does not matter yet), or
+        // by the gap acceptance.
+        if !go {
+            return held;
         }
-        if with_yield && go && yield_all {
+        if with_yield
+            && mi.yields
+            && !self.gap_ok(&st.mv_pool[mi.conf0 as usize..mi.conf1 as usize], t0)
+        {
+            return held;
+        }
+        if with_yield && yield_all {
             let xi = st.link_ix[li].unwrap_or(0) as usize;
-            go = st.net.intersections[xi]
+            let clear = st.net.intersections[xi]
                 .approaches
                 .iter()
                 .filter(|a| a.0 != li)
@@ -1207,26 +1256,21 @@ impl Simulation {
                     self.priority_eta(a.0, t0) >= cfg.critical_gap_s
                         && t0 - self.link_last_cross[a.0] >= cfg.follow_up_s
                 });
+            if !clear {
+                return held;
+            }
         }
         // Keep the junction clear: do not enter unless the exit has room or flows.
+        let t = self.best_lane(mi.to as usize, opt(front.next)) as usize;
         let exit = &self.lanes[t];
-        if go && exit.tail_back - min_gap < len && exit.tail_v < 2.0 {
-            go = false;
+        if exit.tail_back - min_gap < len && exit.tail_v < 2.0 {
+            return held;
         }
-        if go {
-            FrontDecision {
-                mv: Some(m),
-                target: Some(t as u32),
-                lead_gap: exit.tail_back + l_len + cfg.junction_length_m - front.x - min_gap,
-                lead_v: exit.tail_v,
-            }
-        } else {
-            FrontDecision {
-                mv: Some(m),
-                target: None,
-                lead_gap: dist,
-                lead_v: 0.0,
-            }
+        FrontDecision {
+            mv: Some(m),
+            target: Some(t as u32),
+            lead_gap: exit.tail_back + l_len + cfg.junction_length_m - front.x - min_gap,
+            lead_v: exit.tail_v,
         }
     }
 
@@ -1310,7 +1354,7 @@ impl Simulation {
             let link = st.demand.entries[e].link.0;
             while let Some(&slot) = self.waiting[e].front() {
                 let s = slot as usize;
-                let first = self.veh.route[s].first().copied();
+                let first = self.veh.trip[s].route.first().copied();
                 let lane = self.best_lane(link, first) as usize;
                 let gap = self.lanes[lane].tail_back - min_gap;
                 if gap < 0.0 {
@@ -1318,7 +1362,7 @@ impl Simulation {
                 }
                 self.waiting[e].pop_front();
                 let v0 = st.link_speed[link].min(safe(gap, self.lanes[lane].tail_v));
-                let route = &self.veh.route[s];
+                let route = &self.veh.trip[s].route;
                 let car = Car {
                     x: 0.0,
                     v: v0,
@@ -1333,18 +1377,20 @@ impl Simulation {
                 self.insert_car(lane, back, car);
                 self.lanes[lane].tail_back = -len;
                 self.lanes[lane].tail_v = v0;
-                let v = &mut self.veh;
-                v.depart_s[s] = t0;
-                v.link_enter_s[s] = t0;
-                v.link_ff_s[s] = st.link_ff[link];
-                v.ff_s[s] = st.link_ff[link];
+                let trip = &mut self.veh.trip[s];
+                trip.link_enter_s = t0;
+                trip.link_ff_s = st.link_ff[link];
+                trip.ff_s = st.link_ff[link];
+                let times = &mut self.veh.times[s];
+                times.depart_s = t0;
+                let arrival_s = times.arrival_s;
                 if let Some(m) = first {
                     self.mv_queue[m as usize] += 1;
                 }
                 self.link_count_add(link, 1);
                 self.in_network += 1;
                 self.acc.entered += 1;
-                self.acc.sum_entry_wait += t0 - self.veh.arrival_s[s];
+                self.acc.sum_entry_wait += t0 - arrival_s;
                 progress = true;
             }
         }
@@ -1460,8 +1506,7 @@ impl Simulation {
                 if v < HALT_MPS {
                     if !stopped {
                         stopped = true;
-                        self.veh.stops[c.slot as usize] += 1;
-                        self.veh.link_stops[c.slot as usize] += 1;
+                        self.veh.trip[c.slot as usize].link_stops += 1;
                     }
                     halted += 1;
                 } else {
@@ -1504,24 +1549,25 @@ impl Simulation {
                         let m = m as usize;
                         let to = st.mv[m].to as usize;
                         // Approach metrics for the link it leaves.
-                        let v = &mut self.veh;
+                        let v = &mut self.veh.trip[s];
                         self.acc.ap_veh[li] += 1;
-                        self.acc.ap_delay[li] += (t_cross - v.link_enter_s[s]) - v.link_ff_s[s];
-                        self.acc.ap_stops[li] += v.link_stops[s] as u64;
+                        self.acc.ap_delay[li] += (t_cross - v.link_enter_s) - v.link_ff_s;
+                        self.acc.ap_stops[li] += v.link_stops as u64;
                         if !st.mv[m].yields {
                             self.link_last_cross[li] = t_cross;
                         }
-                        v.route_pos[s] += 1;
-                        v.link_enter_s[s] = t_cross;
-                        v.link_ff_s[s] = st.mv_ff[m] + st.link_ff[to];
-                        v.ff_s[s] += v.link_ff_s[s];
-                        v.link_stops[s] = 0;
-                        v.dist_m[s] += l_len + cfg.junction_length_m;
+                        v.route_pos += 1;
+                        v.link_enter_s = t_cross;
+                        v.link_ff_s = st.mv_ff[m] + st.link_ff[to];
+                        v.ff_s += v.link_ff_s;
+                        v.stops += v.link_stops;
+                        v.link_stops = 0;
+                        v.dist_m += l_len + cfg.junction_length_m;
                         self.mv_queue[m] -= 1;
-                        let pos = v.route_pos[s] as usize;
+                        let pos = v.route_pos as usize;
                         let (nm, nn) = (
-                            v.route[s].get(pos).copied().unwrap_or(NO_MOVE),
-                            v.route[s].get(pos + 1).copied().unwrap_or(NO_MOVE),
+                            v.route.get(pos).copied().unwrap_or(NO_MOVE),
+                            v.route.get(pos + 1).copied().unwrap_or(NO_MOVE),
                         );
                         if let Some(nm) = opt(nm) {
                             self.mv_queue[nm as usize] += 1;
@@ -1565,7 +1611,10 @@ impl Simulation {
         // vehicles touched (the others cannot change).
         let now_end = self.now + cfg.step;
         let mut touched = std::mem::take(&mut self.det_touched);
-        touched.sort_unstable();
+        if cfg.record_detector_events {
+            // Events in detector order within a step; the states do not depend on the order.
+            touched.sort_unstable();
+        }
         let mut kept = 0;
         for k in 0..touched.len() {
             let d = touched[k] as usize;
@@ -1869,28 +1918,29 @@ impl Simulation {
     }
 
     fn complete(&mut self, s: usize, t: f64, last_len: f64) {
-        let v = &mut self.veh;
-        v.dist_m[s] += last_len;
-        let tt = t - v.depart_s[s];
+        let v = &mut self.veh.trip[s];
+        v.dist_m += last_len;
+        let times = self.veh.times[s];
+        let tt = t - times.depart_s;
         self.acc.completed += 1;
         self.acc.sum_tt += tt;
-        self.acc.sum_ff += v.ff_s[s];
-        self.acc.sum_stops += v.stops[s] as u64;
-        self.acc.sum_dist += v.dist_m[s];
+        self.acc.sum_ff += v.ff_s;
+        self.acc.sum_stops += v.all_stops() as u64;
+        self.acc.sum_dist += v.dist_m;
         if self.st.cfg.record_vehicles {
             self.acc.records.push(VehicleRecord {
-                id: v.gen_id[s],
-                entry: self.st.net.links[self.st.demand.entries[v.entry[s] as usize].link.0]
+                id: times.gen_id,
+                entry: self.st.net.links[self.st.demand.entries[v.entry as usize].link.0]
                     .id
                     .clone(),
-                arrival_s: v.arrival_s[s],
-                depart_s: v.depart_s[s],
+                arrival_s: times.arrival_s,
+                depart_s: times.depart_s,
                 arrive_s: t,
                 travel_time_s: tt,
-                free_flow_s: v.ff_s[s],
-                delay_s: tt - v.ff_s[s],
-                stops: v.stops[s],
-                distance_m: v.dist_m[s],
+                free_flow_s: v.ff_s,
+                delay_s: tt - v.ff_s,
+                stops: v.all_stops(),
+                distance_m: v.dist_m,
             });
         }
         self.in_network -= 1;
@@ -1910,16 +1960,16 @@ impl Simulation {
             let info = &self.st.lane_info[lane];
             let cars = &self.cars[ls.off as usize..(ls.off + ls.n) as usize];
             for c in cars {
-                let s = c.slot as usize;
-                let before = v.ff_s[s] - v.link_ff_s[s];
-                let here = (c.x.max(0.0) / info.speed.max(0.1)).min(v.link_ff_s[s]);
-                sum += ((t - v.depart_s[s]) - before - here).max(0.0);
+                let (trip, times) = (&v.trip[c.slot as usize], &v.times[c.slot as usize]);
+                let before = trip.ff_s - trip.link_ff_s;
+                let here = (c.x.max(0.0) / info.speed.max(0.1)).min(trip.link_ff_s);
+                sum += ((t - times.depart_s) - before - here).max(0.0);
                 n += 1;
             }
         }
         for w in &self.waiting {
             for &slot in w {
-                sum += (t - v.arrival_s[slot as usize]).max(0.0);
+                sum += (t - v.times[slot as usize].arrival_s).max(0.0);
                 n += 1;
             }
         }
