@@ -457,7 +457,8 @@ impl Twin {
                 *slot = Some(run);
                 Ok(state)
             },
-            |state, k| run_fork(state, candidates, k, p.horizon),
+            |state, k| begin_fork(state, candidates, k, p.horizon),
+            fork_piece,
         );
         self.runs = runs
             .into_iter()
@@ -535,7 +536,8 @@ pub fn validate_operations(
             sim.reset_metrics();
             Ok((sim, cabinets))
         },
-        |state, k| run_fork(state, candidates, k, p.horizon),
+        |state, k| begin_fork(state, candidates, k, p.horizon),
+        fork_piece,
     )?;
     Ok(decide(&per_seed, candidates, p, p.warmup))
 }
@@ -555,21 +557,34 @@ fn power_up(
     Ok((sim, cabinets))
 }
 
-/// From a warmed-up state: on under the operation in force (`k` = 0) or with candidate
-/// `k - 1` handed to the cabinets now, for `horizon`; the figures of that time.
-fn run_fork(
+/// Simulated time a fork runs at a time: a check's forks run in pieces so that both cores
+/// stay busy to the end (see [`fork_runs`]); a fork's pieces give the figures of one run.
+const FORK_PIECE: Ms = Ms::from_s(600);
+
+/// A fork in progress: the street, its cabinets, and when it ends.
+type Fork = (Simulation, Cabinets, Ms);
+
+/// From a warmed-up state: the fork that goes on under the operation in force (`k` = 0) or
+/// with candidate `k - 1` handed to the cabinets now, for `horizon`.
+fn begin_fork(
     (sim, cabinets): &(Simulation, Cabinets),
     candidates: &[Operation],
     k: usize,
     horizon: Ms,
-) -> Result<RunMetrics, SimError> {
-    let (mut s, mut c) = (sim.clone(), cabinets.clone());
+) -> Result<Fork, SimError> {
+    let (s, mut c) = (sim.clone(), cabinets.clone());
     if k > 0 {
         c.deploy(&candidates[k - 1], s.now());
     }
     let end = s.now() + horizon;
-    c.run_until(&mut s, end);
-    Ok(s.metrics())
+    Ok((s, c, end))
+}
+
+/// The next piece of a fork: the figures of its time once it has ended (or gridlocked).
+fn fork_piece((s, c, end): &mut Fork) -> Result<Option<RunMetrics>, SimError> {
+    let to = (s.now() + FORK_PIECE).min(*end);
+    let running = c.run_until(s, to);
+    Ok((!running || s.now() >= *end).then(|| s.metrics()))
 }
 
 /// The decision from each seed's runs (the plans in force first, then the candidates): the
@@ -648,37 +663,45 @@ fn decide(
     )
 }
 
-/// Runs `warm(seed)` for every seed and then `fork(&state, k)` for `k` in `0..forks` from each
-/// seed's state, on as many threads as the machine has cores, taking work as it comes: a
-/// thread that finishes a warm-up queues its forks, and any idle thread takes the next task
-/// (warm-ups first, so every seed's forks become available early). Returns per seed, in the
-/// order of `seeds`, the forks' results in order of `k`; the first error (in that order)
-/// wins. Each task is deterministic on its own, so the result does not depend on the
-/// scheduling. With 3 seeds on 2 cores this keeps both cores busy where running each seed's
-/// warm-up and forks on one thread left one idle for a third of the time.
-fn fork_runs<S, T, W, F>(
+/// Runs `warm(seed)` for every seed and then, for `k` in `0..forks`, fork `k` of each seed:
+/// `begin(&state, k)` makes the fork from the seed's state and `piece(&mut fork)` runs it one
+/// piece at a time until it returns its result. Runs on as many threads as the machine has
+/// cores, taking work as it comes: a finished warm-up queues its forks, an unfinished fork
+/// queues its next piece behind them, and any idle thread takes the next task (warm-ups
+/// first, so every seed's forks become available early). Returns per seed, in the order of
+/// `seeds`, the forks' results in order of `k`; the first error (in that order) wins. Each
+/// task is deterministic on its own and a fork's pieces run in order, so the result does not
+/// depend on the scheduling. With 3 seeds on 2 cores, whole forks left one core idle through
+/// the last one (9 equal runs take 5 on 2 cores); in pieces the cores share the end.
+fn fork_runs<S, P, T, W, B, G>(
     seeds: &[u64],
     forks: usize,
     warm: W,
-    fork: F,
+    begin: B,
+    piece: G,
 ) -> Result<Vec<Vec<T>>, SimError>
 where
     S: Send + Sync,
+    P: Send,
     T: Send,
     W: Fn(u64) -> Result<S, SimError> + Sync,
-    F: Fn(&S, usize) -> Result<T, SimError> + Sync,
+    B: Fn(&S, usize) -> Result<P, SimError> + Sync,
+    G: Fn(&mut P) -> Result<Option<T>, SimError> + Sync,
 {
     use std::collections::VecDeque;
     use std::sync::{Arc, Condvar, Mutex};
-    enum Task {
+    enum Task<P> {
         Warm(usize),
-        Fork(usize, usize),
+        /// Fork `k` of seed `i`, not begun yet, or begun and paused.
+        Fork(usize, usize, Option<P>),
     }
-    struct Shared<S, T> {
-        queue: VecDeque<Task>,
-        /// Warm-ups taken but not finished: an idle thread waits for their forks.
-        warming: usize,
+    struct Shared<S, P, T> {
+        queue: VecDeque<Task<P>>,
+        /// Tasks taken but not finished: an idle thread waits for what they queue.
+        busy: usize,
         states: Vec<Option<Arc<S>>>,
+        /// Forks begun per seed (its state is freed once all are).
+        begun: Vec<usize>,
         results: Vec<Vec<Option<Result<T, SimError>>>>,
         /// Seeds whose warm-up failed (their forks are not run).
         failed: Vec<Option<SimError>>,
@@ -686,8 +709,9 @@ where
     let n = seeds.len();
     let shared = Mutex::new(Shared {
         queue: (0..n).map(Task::Warm).collect(),
-        warming: 0,
+        busy: 0,
         states: (0..n).map(|_| None).collect(),
+        begun: vec![0; n],
         results: (0..n).map(|_| (0..forks).map(|_| None).collect()).collect(),
         failed: (0..n).map(|_| None).collect(),
     });
@@ -701,12 +725,10 @@ where
             let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
             loop {
                 if let Some(t) = g.queue.pop_front() {
-                    if let Task::Warm(_) = t {
-                        g.warming += 1;
-                    }
+                    g.busy += 1;
                     break t;
                 }
-                if g.warming == 0 {
+                if g.busy == 0 {
                     return;
                 }
                 g = ready.wait(g).unwrap_or_else(|e| e.into_inner());
@@ -719,34 +741,51 @@ where
                     || warm(seeds[i]),
                 );
                 let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
-                g.warming -= 1;
                 match state {
                     Ok(st) => {
                         g.states[i] = Some(Arc::new(st));
                         // Behind the warm-ups still queued, so those start first.
                         for k in 0..forks {
-                            g.queue.push_back(Task::Fork(i, k));
+                            g.queue.push_back(Task::Fork(i, k, None));
                         }
                     }
                     Err(e) => g.failed[i] = Some(e),
                 }
+                g.busy -= 1;
                 ready.notify_all();
             }
-            Task::Fork(i, k) => {
-                let st = {
-                    let g = shared.lock().unwrap_or_else(|e| e.into_inner());
-                    g.states[i]
-                        .clone()
-                        .expect("forks are queued after their warm-up")
+            Task::Fork(i, k, paused) => {
+                let label = || format!("fork {k} of seed {}", seeds[i]);
+                let fork = match paused {
+                    Some(f) => Ok(f),
+                    None => {
+                        let st = {
+                            let g = shared.lock().unwrap_or_else(|e| e.into_inner());
+                            g.states[i]
+                                .clone()
+                                .expect("forks are queued after their warm-up")
+                        };
+                        let f = simulator::guard(label, || begin(&st, k));
+                        drop(st);
+                        let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+                        g.begun[i] += 1;
+                        if g.begun[i] == forks {
+                            g.states[i] = None; // free the warm state
+                        }
+                        f
+                    }
                 };
-                let r =
-                    simulator::guard(|| format!("fork {k} of seed {}", seeds[i]), || fork(&st, k));
+                let ran = fork.and_then(|mut f| {
+                    simulator::guard(label, || piece(&mut f)).map(|r| r.ok_or(f))
+                });
                 let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
-                g.results[i][k] = Some(r);
-                let done = g.results[i].iter().all(Option::is_some);
-                if done {
-                    g.states[i] = None; // free the warm state
+                match ran {
+                    Ok(Ok(t)) => g.results[i][k] = Some(Ok(t)),
+                    Ok(Err(f)) => g.queue.push_back(Task::Fork(i, k, Some(f))),
+                    Err(e) => g.results[i][k] = Some(Err(e)),
                 }
+                g.busy -= 1;
+                ready.notify_all();
             }
         }
     };
@@ -780,6 +819,11 @@ mod tests {
     use super::fork_runs;
     use simulator::SimError;
 
+    /// A fork that is done at once: `fork_runs` with whole forks.
+    fn done<T>(t: &mut Option<T>) -> Result<Option<T>, SimError> {
+        Ok(t.take())
+    }
+
     /// Every fork of every seed runs once from its own seed's state, results in order of
     /// seed and fork whatever the threads did; a failed warm-up is the error, the first seed's
     /// first.
@@ -790,7 +834,8 @@ mod tests {
             &seeds,
             3,
             |s| Ok(s * 100),
-            |st: &u64, k| Ok::<_, SimError>(st + k as u64),
+            |st: &u64, k| Ok(Some(st + k as u64)),
+            done,
         )
         .unwrap();
         let want: Vec<Vec<u64>> = seeds
@@ -808,17 +853,24 @@ mod tests {
                     Ok(s)
                 }
             },
-            |st: &u64, _| Ok::<_, SimError>(*st),
+            |st: &u64, _| Ok(Some(*st)),
+            done,
         )
         .unwrap_err();
         assert!(e.to_string().contains("seed 11 failed"), "{e}");
         // A panicking fork is an error, not a hang.
-        let e = fork_runs(&seeds, 2, Ok, |st: &u64, k| {
-            if *st == 5 && k == 1 {
-                panic!("boom")
-            }
-            Ok::<_, SimError>(*st)
-        })
+        let e = fork_runs(
+            &seeds,
+            2,
+            Ok,
+            |st: &u64, k| {
+                if *st == 5 && k == 1 {
+                    panic!("boom")
+                }
+                Ok(Some(*st))
+            },
+            done,
+        )
         .unwrap_err();
         assert_eq!(e.to_string(), "fork 1 of seed 5 panicked: boom");
         // A panicking warm-up names its seed and keeps the formatted message.
@@ -831,12 +883,62 @@ mod tests {
                 }
                 Ok(s)
             },
-            |st: &u64, _| Ok::<_, SimError>(*st),
+            |st: &u64, _| Ok(Some(*st)),
+            done,
         )
         .unwrap_err();
         assert_eq!(
             e.to_string(),
             "the warm-up of seed 7 panicked: warm-up 7 broke"
         );
+    }
+
+    /// A fork run in pieces gives what it gives in one go: each piece goes on from where the
+    /// last stopped, in order, however the threads interleave the forks; a piece's error or
+    /// panic is the fork's, named.
+    #[test]
+    fn fork_runs_in_pieces_go_on_from_where_they_stopped() {
+        let seeds = [4u64, 9, 1];
+        // A fork is (pieces left, a running hash of the pieces in order).
+        let piece = |f: &mut (u64, u64)| {
+            f.1 = f.1.wrapping_mul(31).wrapping_add(f.0);
+            f.0 -= 1;
+            Ok((f.0 == 0).then_some(f.1))
+        };
+        let whole = |s: u64, k: usize| {
+            let mut f = (s + k as u64, s);
+            loop {
+                if let Some(h) = piece(&mut f).unwrap() {
+                    return h;
+                }
+            }
+        };
+        let out = fork_runs(
+            &seeds,
+            3,
+            Ok,
+            |st: &u64, k| Ok((st + k as u64, *st)),
+            piece,
+        )
+        .unwrap();
+        let want: Vec<Vec<u64>> = seeds
+            .iter()
+            .map(|&s| (0..3).map(|k| whole(s, k)).collect())
+            .collect();
+        assert_eq!(out, want);
+        let e = fork_runs(
+            &seeds,
+            2,
+            Ok,
+            |st: &u64, k| Ok((st + k as u64, *st)),
+            |f: &mut (u64, u64)| {
+                if f.0 == 3 && f.1 != 1 {
+                    panic!("piece at {} broke", f.0)
+                }
+                piece(f)
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("panicked: piece at 3 broke"), "{e}");
     }
 }
