@@ -83,6 +83,9 @@ struct Static {
     // movements (flat)
     ix_mv_off: Vec<usize>,
     mv_to: Vec<u32>,
+    /// Per movement, its flat signal-group index ([`MvInfo::group`], dense: every front
+    /// vehicle's step reads it).
+    mv_group: Vec<u32>,
     /// Per movement, what the junction logic reads about it, in one place.
     mv: Vec<MvInfo>,
     /// Lane and conflict lists of the movements ([`MvInfo`] ranges).
@@ -523,6 +526,7 @@ impl Scenario {
         let mut ix_mv_off = vec![0];
         let mut ix_group_off = vec![0];
         let mut mv_to = Vec::new();
+        let mut mv_group = Vec::new();
         let mut mv = Vec::new();
         let mut mv_pool = Vec::new();
         let mut mv_ff = Vec::new();
@@ -593,6 +597,7 @@ impl Scenario {
                 });
             }
             ix_mv_off.push(mv_to.len());
+            mv_group.extend(mv[mv_group.len()..].iter().map(|i| i.group));
             ix_group_off.push(ix_group_off[xi] + ix.groups.len());
         }
 
@@ -694,6 +699,7 @@ impl Scenario {
                 ix_det_off,
                 ix_mv_off,
                 mv_to,
+                mv_group,
                 mv,
                 mv_pool,
                 mv_ff,
@@ -1189,7 +1195,7 @@ impl Simulation {
     /// Whether the signal lets movement `mv` go for a vehicle `dist` from the stop line at
     /// speed `v`, and whether it must yield to everyone (flashing yellow or dark).
     fn signal_allows(&self, mv: usize, dist: f64, v: f64) -> (bool, bool) {
-        let g = self.st.mv[mv].group;
+        let g = self.st.mv_group[mv];
         if g == NO_MOVE {
             return (true, false);
         }
