@@ -913,14 +913,7 @@ mod tests {
                 }
             }
         };
-        let out = fork_runs(
-            &seeds,
-            3,
-            Ok,
-            |st: &u64, k| Ok((st + k as u64, *st)),
-            piece,
-        )
-        .unwrap();
+        let out = fork_runs(&seeds, 3, Ok, |st: &u64, k| Ok((st + k as u64, *st)), piece).unwrap();
         let want: Vec<Vec<u64>> = seeds
             .iter()
             .map(|&s| (0..3).map(|k| whole(s, k)).collect())
