@@ -108,25 +108,31 @@ fn bench_control_json_has_the_issue_fields() {
     }
 }
 
+/// Runs a short `bench control` on `single` with `args` added, asserts that it is refused,
+/// and returns what it wrote to stderr.
+fn bench_control_refusing(args: &[&str]) -> String {
+    let mut all = vec![
+        "bench",
+        "control",
+        "--networks",
+        "single",
+        "--seeds",
+        "1",
+        "--duration",
+        "60",
+    ];
+    all.extend_from_slice(args);
+    let o = gw(&all);
+    assert!(!o.status.success(), "{args:?} accepted");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// `bench control --max-green-factor` outside the cabinets' limits is refused before any
 /// run, naming the option, the value and the limits.
 #[test]
 fn bench_control_refuses_a_max_green_factor_outside_the_cabinets_limits() {
     for bad in ["0.5", "3.5"] {
-        let o = gw(&[
-            "bench",
-            "control",
-            "--networks",
-            "single",
-            "--seeds",
-            "1",
-            "--duration",
-            "60",
-            "--max-green-factor",
-            bad,
-        ]);
-        assert!(!o.status.success(), "{bad} accepted");
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = bench_control_refusing(&["--max-green-factor", bad]);
         assert!(
             err.contains(&format!("--max-green-factor {bad} is outside 1 to 3")),
             "{err}"
@@ -139,19 +145,7 @@ fn bench_control_refuses_a_max_green_factor_outside_the_cabinets_limits() {
 #[test]
 fn bench_control_refuses_a_threshold_that_is_not_a_percentage() {
     for bad in ["-1", "100", "NaN"] {
-        let o = gw(&[
-            "bench",
-            "control",
-            "--networks",
-            "single",
-            "--seeds",
-            "1",
-            "--duration",
-            "60",
-            &format!("--threshold={bad}"),
-        ]);
-        assert!(!o.status.success(), "{bad} accepted");
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = bench_control_refusing(&[&format!("--threshold={bad}")]);
         assert!(
             err.contains(&format!(
                 "--threshold {bad} must be a percentage from 0 to under 100"
