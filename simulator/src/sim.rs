@@ -83,8 +83,8 @@ struct Static {
     // movements (flat)
     ix_mv_off: Vec<usize>,
     mv_to: Vec<u32>,
-    /// Per movement, its flat signal-group index ([`MvInfo::group`], dense: every front
-    /// vehicle's step reads it).
+    /// Per movement, its flat signal-group index, [`NO_MOVE`] if none (the movement is
+    /// uncontrolled). Apart from [`MvInfo`] and dense: every front vehicle's step reads it.
     mv_group: Vec<u32>,
     /// Per movement, what the junction logic reads about it, in one place.
     mv: Vec<MvInfo>,
@@ -131,8 +131,6 @@ struct LaneDet {
 #[derive(Clone, Copy, Debug)]
 struct MvInfo {
     to: u32,
-    /// Flat signal-group index, [`NO_MOVE`] if none (the movement is uncontrolled).
-    group: u32,
     /// It yields to the conflicting links `mv_pool[conf0..conf1]`.
     yields: bool,
     /// Its lanes on the incoming link: `mv_pool[lanes0..lanes1]`.
@@ -586,9 +584,9 @@ impl Scenario {
                 };
                 let conf0 = mv_pool.len() as u32;
                 mv_pool.extend(conflicts.iter().map(|l| l.0 as u32));
+                mv_group.push(m.group.map_or(NO_MOVE, |g| (ix_group_off[xi] + g.0) as u32));
                 mv.push(MvInfo {
                     to: m.to.0 as u32,
-                    group: m.group.map_or(NO_MOVE, |g| (ix_group_off[xi] + g.0) as u32),
                     yields: !conflicts.is_empty(),
                     lanes0,
                     lanes1,
@@ -597,7 +595,6 @@ impl Scenario {
                 });
             }
             ix_mv_off.push(mv_to.len());
-            mv_group.extend(mv[mv_group.len()..].iter().map(|i| i.group));
             ix_group_off.push(ix_group_off[xi] + ix.groups.len());
         }
 
