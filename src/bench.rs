@@ -29,6 +29,8 @@ pub struct ControlArgs {
     pub max_green_factor: Option<f64>,
     /// `--persistent-twin`: `AdaptiveParams::persistent_twin`.
     pub persistent_twin: bool,
+    /// Not `--no-early-reject`: `ValidateParams::early_reject` of greenwave's check.
+    pub early_reject: bool,
     /// `--turn-speeds`: the simulator with `SimConfig::turn_speeds`.
     pub turn_speeds: bool,
     /// Not `--no-price-choice`: `AdaptiveParams::offer_left_price`.
@@ -70,6 +72,9 @@ pub fn control(a: ControlArgs) -> Result<()> {
         if let Some(v) = params.validate.as_mut() {
             v.threshold = t / 100.0;
         }
+    }
+    if let Some(v) = params.validate.as_mut() {
+        v.early_reject = a.early_reject;
     }
     if a.no_validate {
         params.validate = None;
@@ -167,13 +172,26 @@ fn print_table(name: &str, duration: Ms, seeds: usize, n_signals: usize, rows: &
             r.replans
                 .as_ref()
                 .map(|l| format!(
-                    "  ({} of {} re-plans deployed, {} actuated, {} back to the history's plans; permissive lefts priced at {} of {} signals)",
-                    l.accepted, l.replans, l.actuated, l.history, l.priced, n_signals
+                    "  ({} of {} re-plans deployed, {} actuated, {} back to the history's plans; {}; permissive lefts priced at {} of {} signals)",
+                    l.accepted, l.replans, l.actuated, l.history, early(l), l.priced, n_signals
                 ))
                 .unwrap_or_default()
         );
     }
     println!();
+}
+
+/// How many checks stopped early, and what stopping early missed when it was off
+/// (`AdaptiveLog::early_rejected`, `AdaptiveLog::early_missed`).
+fn early(l: &optimizer::adaptive::AdaptiveLog) -> String {
+    if l.early_rejected > 0 || l.early_missed == 0 {
+        format!("{} rejected on the first two seeds", l.early_rejected)
+    } else {
+        format!(
+            "{} accepted that the first two seeds alone would have rejected",
+            l.early_missed
+        )
+    }
 }
 
 /// The machine the timings were taken on: the processor's model name (Linux
@@ -209,6 +227,8 @@ pub struct PlanningArgs {
     pub json: bool,
     /// Each east-west row of the grid one coordination group.
     pub coordinate_rows: bool,
+    /// Not `--no-early-reject`: `ValidateParams::early_reject`.
+    pub early_reject: bool,
     pub plan: PlanParams,
 }
 
@@ -226,10 +246,14 @@ struct PlanningRow {
     horizon_s: f64,
     warmup_s: f64,
     improvement: f64,
+    /// Seeds whose forks ran: all of `seeds`, or the first two when the check stopped
+    /// early (`ValidateParams::early_reject`).
+    forked_seeds: u64,
     /// The check from a persistent twin: one interval on, then the forks.
     twin_validation_s: f64,
     twin_interval_s: f64,
     twin_improvement: f64,
+    twin_forked_seeds: u64,
     /// The processor's model name and the threads available to the run.
     cpu: String,
     threads: usize,
@@ -267,6 +291,7 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
         if let Some(s) = a.seeds {
             vp.seeds = (1..=s.max(1)).collect();
         }
+        vp.early_reject = a.early_reject;
         if let Some(h) = a.horizon_s {
             vp.horizon = Ms::from_secs_f64(h)
                 .filter(|h| *h >= Ms::from_s(60))
@@ -327,15 +352,17 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
             horizon_s: vp.horizon.as_secs_f64(),
             warmup_s: vp.warmup.as_secs_f64(),
             improvement: decision.improvement,
+            forked_seeds: decision.seeds.len() as u64,
             twin_validation_s,
             twin_interval_s: every.as_secs_f64(),
             twin_improvement: twin_decision.improvement,
+            twin_forked_seeds: twin_decision.seeds.len() as u64,
             cpu: cpu.clone(),
             threads,
         };
         if !a.json {
             println!(
-                "{:>5} intersections, {:>5} links, {} groups ({} offsets tried): planning {:.3} s, validation {:.2} s ({} seeds x ({:.0} s replayed + 2 plans x {:.0} s)), total {:.2} s; candidate {:+.1}% delay; from a persistent twin: validation {:.2} s ({:.0} s on + 2 plans x {:.0} s), total {:.2} s, candidate {:+.1}%",
+                "{:>5} intersections, {:>5} links, {} groups ({} offsets tried): planning {:.3} s, validation {:.2} s ({} seeds x {:.0} s replayed, {} of them on with 2 plans x {:.0} s), total {:.2} s; candidate {:+.1}% delay; from a persistent twin: validation {:.2} s ({:.0} s on, {} seeds on with 2 plans x {:.0} s), total {:.2} s, candidate {:+.1}%",
                 row.intersections,
                 row.links,
                 row.groups,
@@ -344,11 +371,13 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
                 row.validation_s,
                 row.seeds,
                 row.warmup_s,
+                row.forked_seeds,
                 row.horizon_s,
                 row.total_s,
                 -row.improvement * 100.0,
                 row.twin_validation_s,
                 row.twin_interval_s,
+                row.twin_forked_seeds,
                 row.horizon_s,
                 row.planning_s + row.twin_validation_s,
                 -row.twin_improvement * 100.0

@@ -186,9 +186,7 @@ fn replan_all(files: &[PathBuf]) -> anyhow::Result<()> {
             f,
             None,
             None,
-            3,
-            3600.0,
-            3.0,
+            &crate::plan::Check::default(),
             &optimizer::webster::PlanParams::default(),
         )?;
         let (b, a) = (&r.decision.before, &r.decision.after);

@@ -111,6 +111,10 @@ enum Command {
         /// Least improvement of mean delay to accept the candidate, percent.
         #[arg(long, default_value_t = 3.0)]
         threshold: f64,
+        /// Run every seed of the check even when its first two reject the candidate beyond
+        /// doubt (see docs/optimizer.md, "Stopping early").
+        #[arg(long)]
+        no_early_reject: bool,
         /// How coordination groups get their offsets (default: the planner's default).
         #[arg(long, value_enum)]
         offsets: Option<OffsetsArg>,
@@ -318,6 +322,10 @@ enum BenchCommand {
         /// of replaying the last hour's estimates at each (see docs/benchmarks.md).
         #[arg(long)]
         persistent_twin: bool,
+        /// Greenwave's check runs every seed even when its first two reject every candidate
+        /// beyond doubt (see docs/optimizer.md, "Stopping early").
+        #[arg(long)]
+        no_early_reject: bool,
         /// Simulate with turn speeds (turners reach the stop line no faster than SUMO's
         /// internal-lane limits; off by default, see docs/benchmarks.md "Turn speeds").
         #[arg(long)]
@@ -346,6 +354,10 @@ enum BenchCommand {
         /// How coordination groups get their offsets (default: the planner's default).
         #[arg(long, value_enum)]
         offsets: Option<OffsetsArg>,
+        /// The check runs every seed even when its first two reject the candidate beyond doubt
+        /// (the whole check's time: see docs/optimizer.md, "Stopping early").
+        #[arg(long)]
+        no_early_reject: bool,
     },
 }
 
@@ -448,6 +460,7 @@ fn main() -> ExitCode {
             seeds,
             horizon,
             threshold,
+            no_early_reject,
             offsets,
             double_cycling,
             price_permissive_lefts,
@@ -457,9 +470,12 @@ fn main() -> ExitCode {
             out,
             demand,
             json,
-            seeds,
-            horizon_s: horizon,
-            threshold_pct: threshold,
+            check: plan::Check {
+                seeds,
+                horizon_s: horizon,
+                threshold_pct: threshold,
+                early_reject: !no_early_reject,
+            },
             plan: PlanParams {
                 double_cycling,
                 ..plan_params(offsets, price_permissive_lefts)
@@ -479,6 +495,7 @@ fn main() -> ExitCode {
                 no_price_choice,
                 threshold,
                 persistent_twin,
+                no_early_reject,
                 turn_speeds,
             } => bench::control(bench::ControlArgs {
                 dir,
@@ -489,6 +506,7 @@ fn main() -> ExitCode {
                 no_validate,
                 max_green_factor,
                 persistent_twin,
+                early_reject: !no_early_reject,
                 turn_speeds,
                 price_choice: !no_price_choice,
                 threshold_pct: threshold,
@@ -502,6 +520,7 @@ fn main() -> ExitCode {
                 json,
                 coordinate_rows,
                 offsets,
+                no_early_reject,
             } => bench::planning(bench::PlanningArgs {
                 sizes,
                 seeds,
@@ -509,6 +528,7 @@ fn main() -> ExitCode {
                 warmup_s: warmup,
                 json,
                 coordinate_rows,
+                early_reject: !no_early_reject,
                 plan: plan_params(offsets, false),
             }),
         }),

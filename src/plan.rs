@@ -25,11 +25,31 @@ pub struct Args {
     pub out: PathBuf,
     pub demand: Option<PathBuf>,
     pub json: bool,
+    pub check: Check,
+    /// The planner's parameters (`--offsets`).
+    pub plan: PlanParams,
+}
+
+/// The simulation check's settings (`--seeds`, `--horizon`, `--threshold`,
+/// `--no-early-reject`).
+pub struct Check {
     pub seeds: u64,
     pub horizon_s: f64,
     pub threshold_pct: f64,
-    /// The planner's parameters (`--offsets`).
-    pub plan: PlanParams,
+    /// `ValidateParams::early_reject`.
+    pub early_reject: bool,
+}
+
+impl Default for Check {
+    /// `greenwave plan`'s defaults: 3 seeds, an hour, 3%, stopping early on a clear rejection.
+    fn default() -> Self {
+        Check {
+            seeds: 3,
+            horizon_s: 3600.0,
+            threshold_pct: 3.0,
+            early_reject: true,
+        }
+    }
 }
 
 fn default_demand(network: &Path) -> Option<PathBuf> {
@@ -96,11 +116,15 @@ pub fn replan(
     network: &Path,
     counts: Option<&Path>,
     demand: Option<&Path>,
-    seeds: u64,
-    horizon_s: f64,
-    threshold_pct: f64,
+    check: &Check,
     plan_params: &PlanParams,
 ) -> Result<Replanned> {
+    let Check {
+        seeds,
+        horizon_s,
+        threshold_pct,
+        early_reject,
+    } = *check;
     let net = load::load_network(network).map_err(|d| anyhow!("{d}"))?;
     let demand_path = demand
         .map(Path::to_path_buf)
@@ -149,6 +173,7 @@ pub fn replan(
         horizon: Ms::from_secs_f64(horizon_s)
             .filter(|h| *h >= Ms::from_s(60))
             .ok_or_else(|| anyhow!("--horizon {horizon_s} must be at least 60 s"))?,
+        early_reject,
         ..ValidateParams::default()
     };
     let sim_demand = demand_from_flows(&net, &flows, vp.warmup + vp.horizon)
@@ -180,9 +205,7 @@ pub fn run(a: Args) -> Result<()> {
         &a.network,
         a.counts.as_deref(),
         a.demand.as_deref(),
-        a.seeds,
-        a.horizon_s,
-        a.threshold_pct,
+        &a.check,
         &a.plan,
     )?;
     let out_dir = match a.out.parent() {

@@ -21,7 +21,8 @@ pub fn run(config: &Path) -> Result<()> {
     let operations = cfg.operations_from_history().map_err(|e| anyhow!("{e}"))?;
     let start_up = operations.start_up_decisions(unix_now());
     // The check as the benchmark's adaptive loop runs it (the last hour's estimates replayed,
-    // then an hour from the switch, 3 seeds, 3%), `check_horizon_s` if set.
+    // then an hour from the switch, 3 seeds, 3%, a clear rejection on the first two), with
+    // `check_horizon_s` and `check_early_reject`.
     let check = cfg.check();
     let planner = optimizer_planner(window, check, operations);
     let rt = tokio::runtime::Runtime::new()?;

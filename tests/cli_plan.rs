@@ -185,9 +185,9 @@ fn bench_planning_takes_the_check_settings_and_refuses_bad_ones() {
     );
     assert!(
         out.contains("4 intersections")
-            && out.contains("1 seeds x (1200 s replayed + 2 plans x 120 s)")
+            && out.contains("1 seeds x 1200 s replayed, 1 of them on with 2 plans x 120 s")
             && out.contains("from a persistent twin: validation")
-            && out.contains("(600 s on + 2 plans x 120 s)"),
+            && out.contains("(600 s on, 1 seeds on with 2 plans x 120 s)"),
         "{out}"
     );
     for (flag, bad, want) in [

@@ -130,6 +130,7 @@ impl Default for AdaptiveParams {
                 horizon: Ms::from_s(3600),
                 warmup: Ms::from_s(3600),
                 sim: simulator::SimConfig::default(),
+                early_reject: true,
             }),
             actuated_max_green_factor: Some(DEFAULT_ACTUATED_MAX_GREEN_FACTOR),
             commissioning_seeds: vec![101, 102],
@@ -248,6 +249,12 @@ pub struct AdaptiveLog {
     /// Intersections whose permissive left turns the commissioned planner prices
     /// ([`Commission`]; the same in every run of a network).
     pub priced: usize,
+    /// Checks that stopped on their first seeds, rejecting ([`ValidateParams::early_reject`]).
+    pub early_rejected: usize,
+    /// Checks that ran every seed and accepted, although their first seeds alone looked
+    /// beyond doubt against every candidate: what stopping early would have lost (counted
+    /// with `early_reject` off).
+    pub early_missed: usize,
 }
 
 /// One run of `control` from an empty network for `duration`.
@@ -595,6 +602,9 @@ pub fn run_greenwave_at(
                     if decision.accepted && k == 1 {
                         log.history += 1;
                     }
+                    log.early_rejected += decision.stopped_early as usize;
+                    log.early_missed +=
+                        (decision.accepted && decision.clear_on_first_seeds) as usize;
                     decision.accepted.then(|| candidates.swap_remove(k))
                 }
             };
@@ -662,6 +672,8 @@ pub fn bench_network(
             log.accepted += l.accepted;
             log.actuated += l.actuated;
             log.history += l.history;
+            log.early_rejected += l.early_rejected;
+            log.early_missed += l.early_missed;
             log.priced = log.priced.max(l.priced);
             runs.push(m);
         }

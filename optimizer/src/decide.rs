@@ -130,6 +130,10 @@ pub struct ValidateParams {
     /// The simulator's configuration of the check's runs (the model the centre checks with;
     /// the adaptive benchmark checks with its street's).
     pub sim: SimConfig,
+    /// Stop after the first [`EARLY_SEEDS`] seeds when they reject every candidate beyond
+    /// doubt ([`clearly_rejected`]): the other seeds' runs are not made. Only a rejection is
+    /// ever decided early; an acceptance always takes every seed.
+    pub early_reject: bool,
 }
 
 impl Default for ValidateParams {
@@ -140,6 +144,7 @@ impl Default for ValidateParams {
             horizon: Ms::from_s(3600),
             warmup: Ms::from_s(300),
             sim: SimConfig::default(),
+            early_reject: true,
         }
     }
 }
@@ -459,6 +464,7 @@ impl Twin {
             },
             |state, k| begin_fork(state, candidates, k, p.horizon),
             fork_piece,
+            early(p).as_ref(),
         );
         self.runs = runs
             .into_iter()
@@ -482,7 +488,17 @@ pub struct Decision {
     pub threshold: f64,
     pub before: Figures,
     pub after: Figures,
+    /// The seeds whose runs the figures are from: the check's, or its first
+    /// [`EARLY_SEEDS`] when it stopped early.
     pub seeds: Vec<u64>,
+    /// Rejected on the first seeds alone ([`ValidateParams::early_reject`]); `seeds` says
+    /// which.
+    pub stopped_early: bool,
+    /// Whether the first [`EARLY_SEEDS`] seeds' runs alone reject every candidate beyond doubt
+    /// ([`clearly_rejected`]), also when the check ran every seed: what measures stopping
+    /// early against the whole check (`AdaptiveLog::early_missed`). Not in the record.
+    #[serde(skip)]
+    pub clear_on_first_seeds: bool,
     pub horizon_s: f64,
     pub warmup_s: f64,
     /// How the candidate runs: `coordinated` or `actuated` (see [`Operation`]).
@@ -538,8 +554,80 @@ pub fn validate_operations(
         },
         |state, k| begin_fork(state, candidates, k, p.horizon),
         fork_piece,
+        early(p).as_ref(),
     )?;
     Ok(decide(&per_seed, candidates, p, p.warmup))
+}
+
+/// Seeds a check runs before it may stop on a clear rejection ([`ValidateParams::early_reject`]).
+pub const EARLY_SEEDS: usize = 2;
+
+/// The least margin, in relative delay, by which [`clearly_rejected`] asks the other seeds'
+/// needed improvement to exceed the first seeds' best (5 points). With twice the spread, it
+/// was chosen on the benchmark's checks of seeds 1-10 (docs/benchmarks.md, "Stopping
+/// early").
+const EARLY_MARGIN: f64 = 0.05;
+
+/// The check's rule for stopping early, when `p` asks for it and has more seeds than the
+/// first ones.
+fn early(p: &ValidateParams) -> Option<Early<'_, RunMetrics>> {
+    (p.early_reject && p.seeds.len() > EARLY_SEEDS).then(|| Early {
+        seeds: EARLY_SEEDS,
+        settled: Box::new(move |runs: &[Vec<&RunMetrics>]| {
+            clearly_rejected(runs, p.threshold, p.seeds.len())
+        }),
+    })
+}
+
+/// Whether the runs of the first seeds of a check of `seeds` seeds (per seed: the operation
+/// in force, then each candidate) reject every candidate beyond doubt, whatever the other
+/// seeds give.
+///
+/// The whole check's improvement, `(sum of before - sum of after) / sum of before` over its
+/// seeds, is a mean of the seeds' own improvements weighted by their delays before. For each
+/// candidate, the other seeds, each weighing as much as the heaviest first seed, would need
+/// to improve on average by some `x` for the whole to pass `threshold`; the candidate is out
+/// of reach when `x` exceeds the best improvement on a first seed by more than twice the
+/// first seeds' spread (the best less the worst), and by at least [`EARLY_MARGIN`]. Every
+/// candidate must be out of reach, and no run may have gridlocked (a gridlock decides
+/// otherwise). Only a rejection is ever settled this way: a deployment takes every seed.
+pub fn clearly_rejected(runs: &[Vec<&RunMetrics>], threshold: f64, seeds: usize) -> bool {
+    let Some(forks) = runs.first().map(Vec::len) else {
+        return false;
+    };
+    let rest = seeds.saturating_sub(runs.len()) as f64;
+    if forks < 2 || rest == 0.0 || runs.iter().flatten().any(|r| r.gridlock.is_some()) {
+        return false;
+    }
+    let before: Vec<f64> = runs.iter().map(|seed| seed[0].mean_delay_s).collect();
+    let sum_before: f64 = before.iter().sum();
+    let heaviest = before.iter().copied().fold(0.0, f64::max);
+    if heaviest <= 0.0 {
+        return false; // nothing to weigh the other seeds against
+    }
+    (1..forks).all(|k| {
+        let after: Vec<f64> = runs.iter().map(|seed| seed[k].mean_delay_s).collect();
+        let gained: f64 = before.iter().zip(&after).map(|(b, a)| b - a).sum();
+        let r: Vec<f64> = before
+            .iter()
+            .zip(&after)
+            .map(|(&b, &a)| relative_improvement(b, a))
+            .collect();
+        let best = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let worst = r.iter().copied().fold(f64::INFINITY, f64::min);
+        let w = rest * heaviest;
+        let needed = (threshold * (sum_before + w) - gained) / w;
+        needed >= best + (2.0 * (best - worst)).max(EARLY_MARGIN)
+    })
+}
+
+/// `(before - after) / before`, 0 when nothing was delayed before.
+fn relative_improvement(before: f64, after: f64) -> f64 {
+    if before > 0.0 {
+        (before - after) / before
+    } else {
+        0.0
+    }
 }
 
 /// The street of `scenario` from empty for `seed`, the cabinets powering up on `in_force`
@@ -615,19 +703,34 @@ fn decide(
         })
         .unwrap_or(1);
     let after = figures[best].clone();
-    let improvement = if before.mean_delay_s > 0.0 {
-        (before.mean_delay_s - after.mean_delay_s) / before.mean_delay_s
-    } else {
-        0.0
-    };
+    let improvement = relative_improvement(before.mean_delay_s, after.mean_delay_s);
     let gridlock = after.gridlocks > before.gridlocks;
     let accepted = improvement > p.threshold && !gridlock;
     let mode = candidates[best - 1].mode();
+    let seeds = p.seeds[..per_seed.len().min(p.seeds.len())].to_vec();
+    let stopped_early = seeds.len() < p.seeds.len();
+    let first: Vec<Vec<&RunMetrics>> = per_seed
+        .iter()
+        .take(EARLY_SEEDS)
+        .map(|r| r.iter().collect())
+        .collect();
+    let clear_on_first_seeds =
+        per_seed.len() >= EARLY_SEEDS && clearly_rejected(&first, p.threshold, p.seeds.len());
     let reason = if gridlock {
         format!(
             "the candidate gridlocked in {} of {} runs",
             after.gridlocks,
-            p.seeds.len()
+            seeds.len()
+        )
+    } else if stopped_early {
+        format!(
+            "mean delay {:.1} s -> {:.1} s ({:+.1}%, {mode}) on the first {} of {} seeds, out of reach of the {:.1}% threshold (the other seeds would have to do far better than these): the plans in force stay, the other seeds not run",
+            before.mean_delay_s,
+            after.mean_delay_s,
+            -improvement * 100.0,
+            seeds.len(),
+            p.seeds.len(),
+            p.threshold * 100.0
         )
     } else if accepted {
         format!(
@@ -653,7 +756,9 @@ fn decide(
             threshold: p.threshold,
             before,
             after,
-            seeds: p.seeds.clone(),
+            seeds,
+            stopped_early,
+            clear_on_first_seeds,
             horizon_s: p.horizon.as_secs_f64(),
             warmup_s: warmup.as_secs_f64(),
             mode: mode.into(),
@@ -662,6 +767,16 @@ fn decide(
         best - 1,
     )
 }
+
+/// When [`fork_runs`] may stop: once every fork of the first `seeds` seeds has its result,
+/// `settled(results)` says whether the other seeds' forks need not run.
+struct Early<'a, T> {
+    seeds: usize,
+    settled: Settled<'a, T>,
+}
+
+/// [`Early::settled`]: per first seed, its forks' results in order.
+type Settled<'a, T> = Box<dyn Fn(&[Vec<&T>]) -> bool + Sync + 'a>;
 
 /// Runs `warm(seed)` for every seed and then, for `k` in `0..forks`, fork `k` of each seed:
 /// `begin(&state, k)` makes the fork from the seed's state and `piece(&mut fork)` runs it one
@@ -673,12 +788,19 @@ fn decide(
 /// task is deterministic on its own and a fork's pieces run in order, so the result does not
 /// depend on the scheduling. With 3 seeds on 2 cores, whole forks left one core idle through
 /// the last one (9 equal runs take 5 on 2 cores); in pieces the cores share the end.
+///
+/// With `early`, the forks of the seeds after its first ones queue behind every other task,
+/// and once the first seeds' forks have all ended, `early.settled` on their results may stop
+/// the rest: then only the first seeds' results are returned. Every warm-up runs whatever
+/// `early` says (a persistent twin goes on for every seed), and the result depends only on
+/// the first seeds' results, not on the scheduling.
 fn fork_runs<S, P, T, W, B, G>(
     seeds: &[u64],
     forks: usize,
     warm: W,
     begin: B,
     piece: G,
+    early: Option<&Early<'_, T>>,
 ) -> Result<Vec<Vec<T>>, SimError>
 where
     S: Send + Sync,
@@ -697,6 +819,12 @@ where
     }
     struct Shared<S, P, T> {
         queue: VecDeque<Task<P>>,
+        /// Forks of the seeds after `early`'s first ones: taken only when `queue` is empty.
+        later: VecDeque<Task<P>>,
+        /// `early` has looked at the first seeds' results (once they were all in).
+        looked: bool,
+        /// ... and stopped the rest.
+        stopped: bool,
         /// Tasks taken but not finished: an idle thread waits for what they queue.
         busy: usize,
         states: Vec<Option<Arc<S>>>,
@@ -707,8 +835,13 @@ where
         failed: Vec<Option<SimError>>,
     }
     let n = seeds.len();
+    // Seeds whose forks go first (all of them without `early`).
+    let first = early.map_or(n, |e| e.seeds.min(n));
     let shared = Mutex::new(Shared {
         queue: (0..n).map(Task::Warm).collect(),
+        later: VecDeque::new(),
+        looked: first == n,
+        stopped: false,
         busy: 0,
         states: (0..n).map(|_| None).collect(),
         begun: vec![0; n],
@@ -724,7 +857,7 @@ where
         let task = {
             let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
             loop {
-                if let Some(t) = g.queue.pop_front() {
+                if let Some(t) = g.queue.pop_front().or_else(|| g.later.pop_front()) {
                     g.busy += 1;
                     break t;
                 }
@@ -742,11 +875,17 @@ where
                 );
                 let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
                 match state {
+                    Ok(_) if i >= first && g.stopped => {} // its forks are not needed
                     Ok(st) => {
                         g.states[i] = Some(Arc::new(st));
-                        // Behind the warm-ups still queued, so those start first.
+                        // Behind the warm-ups still queued, so those start first; a later
+                        // seed's behind every other task.
                         for k in 0..forks {
-                            g.queue.push_back(Task::Fork(i, k, None));
+                            let t = Task::Fork(i, k, None);
+                            match i < first {
+                                true => g.queue.push_back(t),
+                                false => g.later.push_back(t),
+                            }
                         }
                     }
                     Err(e) => g.failed[i] = Some(e),
@@ -780,9 +919,30 @@ where
                 });
                 let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
                 match ran {
+                    _ if i >= first && g.stopped => {}
                     Ok(Ok(t)) => g.results[i][k] = Some(Ok(t)),
-                    Ok(Err(f)) => g.queue.push_back(Task::Fork(i, k, Some(f))),
+                    Ok(Err(f)) if i < first => g.queue.push_back(Task::Fork(i, k, Some(f))),
+                    Ok(Err(f)) => g.later.push_back(Task::Fork(i, k, Some(f))),
                     Err(e) => g.results[i][k] = Some(Err(e)),
+                }
+                if let Some(e) = early.filter(|_| !g.looked && i < first) {
+                    let firsts = &g.results[..first];
+                    if firsts.iter().flatten().all(Option::is_some) {
+                        let done: Option<Vec<Vec<&T>>> = firsts
+                            .iter()
+                            .map(|r| r.iter().map(|x| x.as_ref()?.as_ref().ok()).collect())
+                            .collect();
+                        // An error in the first seeds: everything runs, the error is reported.
+                        let stop = done.is_some_and(|d| (e.settled)(&d));
+                        g.looked = true;
+                        if stop {
+                            g.stopped = true;
+                            g.later.clear();
+                            for s in &mut g.states[first..] {
+                                *s = None;
+                            }
+                        }
+                    }
                 }
                 g.busy -= 1;
                 ready.notify_all();
@@ -795,10 +955,14 @@ where
         }
     });
     let g = shared.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut out = Vec::with_capacity(n);
+    let ran = if g.stopped { first } else { n };
+    let mut out = Vec::with_capacity(ran);
     for (i, (row, failed)) in g.results.into_iter().zip(g.failed).enumerate() {
         if let Some(e) = failed {
             return Err(e);
+        }
+        if i >= ran {
+            continue;
         }
         let mut r = Vec::with_capacity(forks);
         for x in row {
@@ -816,8 +980,9 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::fork_runs;
-    use simulator::SimError;
+    use super::{clearly_rejected, fork_runs, Early};
+    use simulator::{RunMetrics, SimError};
+    use std::sync::Mutex;
 
     /// A fork that is done at once: `fork_runs` with whole forks.
     fn done<T>(t: &mut Option<T>) -> Result<Option<T>, SimError> {
@@ -836,6 +1001,7 @@ mod tests {
             |s| Ok(s * 100),
             |st: &u64, k| Ok(Some(st + k as u64)),
             done,
+            None,
         )
         .unwrap();
         let want: Vec<Vec<u64>> = seeds
@@ -855,6 +1021,7 @@ mod tests {
             },
             |st: &u64, _| Ok(Some(*st)),
             done,
+            None,
         )
         .unwrap_err();
         assert!(e.to_string().contains("seed 11 failed"), "{e}");
@@ -870,6 +1037,7 @@ mod tests {
                 Ok(Some(*st))
             },
             done,
+            None,
         )
         .unwrap_err();
         assert_eq!(e.to_string(), "fork 1 of seed 5 panicked: boom");
@@ -885,6 +1053,7 @@ mod tests {
             },
             |st: &u64, _| Ok(Some(*st)),
             done,
+            None,
         )
         .unwrap_err();
         assert_eq!(
@@ -913,7 +1082,15 @@ mod tests {
                 }
             }
         };
-        let out = fork_runs(&seeds, 3, Ok, |st: &u64, k| Ok((st + k as u64, *st)), piece).unwrap();
+        let out = fork_runs(
+            &seeds,
+            3,
+            Ok,
+            |st: &u64, k| Ok((st + k as u64, *st)),
+            piece,
+            None,
+        )
+        .unwrap();
         let want: Vec<Vec<u64>> = seeds
             .iter()
             .map(|&s| (0..3).map(|k| whole(s, k)).collect())
@@ -930,8 +1107,171 @@ mod tests {
                 }
                 piece(f)
             },
+            None,
         )
         .unwrap_err();
         assert!(e.to_string().contains("panicked: piece at 3 broke"), "{e}");
+    }
+
+    /// With `early`, the first seeds' results go to `settled` once all are in, in order; when
+    /// it says so only they come back, else every seed's, the same as without `early`. Every
+    /// warm-up runs either way, and a warm-up that fails is the error even when its seed's
+    /// forks were not needed.
+    #[test]
+    fn fork_runs_stop_after_the_first_seeds_when_settled() {
+        let seeds = [7u64, 3, 11, 5];
+        // Forks in three pieces each, so that the scheduling interleaves.
+        let piece = |f: &mut (u64, u64)| {
+            f.0 -= 1;
+            Ok((f.0 == 0).then_some(f.1))
+        };
+        let begin = |st: &u64, k: usize| Ok((3, st * 10 + k as u64));
+        let all = fork_runs(&seeds, 3, Ok, begin, piece, None).unwrap();
+        for stop in [true, false] {
+            let seen = Mutex::new(Vec::new());
+            let warmed = Mutex::new(Vec::new());
+            let early = Early {
+                seeds: 2,
+                settled: Box::new(|r: &[Vec<&u64>]| {
+                    let r: Vec<Vec<u64>> =
+                        r.iter().map(|s| s.iter().map(|x| **x).collect()).collect();
+                    seen.lock().unwrap().push(r);
+                    stop
+                }),
+            };
+            let out = fork_runs(
+                &seeds,
+                3,
+                |s| {
+                    warmed.lock().unwrap().push(s);
+                    Ok(s)
+                },
+                begin,
+                piece,
+                Some(&early),
+            )
+            .unwrap();
+            assert_eq!(*seen.lock().unwrap(), vec![all[..2].to_vec()]);
+            let want = if stop { &all[..2] } else { &all[..] };
+            assert_eq!(out, want, "stop {stop}");
+            let mut w = warmed.into_inner().unwrap();
+            w.sort();
+            assert_eq!(w, vec![3, 5, 7, 11]);
+        }
+        // A later seed's failed warm-up is the error, stopped or not.
+        let early = Early::<u64> {
+            seeds: 2,
+            settled: Box::new(|_| true),
+        };
+        let e = fork_runs(
+            &seeds,
+            2,
+            |s| match s {
+                5 => Err(SimError::Config("seed 5 failed".into())),
+                _ => Ok(s),
+            },
+            begin,
+            piece,
+            Some(&early),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("seed 5 failed"), "{e}");
+        // An error among the first seeds: nothing stops, the error is reported.
+        let never = Early::<u64> {
+            seeds: 2,
+            settled: Box::new(|_| panic!("not asked when a first seed failed")),
+        };
+        let e = fork_runs(
+            &seeds,
+            2,
+            Ok,
+            |st: &u64, k| match (*st, k) {
+                (3, 1) => Err(SimError::Config("fork 1 of 3 failed".into())),
+                _ => begin(st, k),
+            },
+            piece,
+            Some(&never),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("fork 1 of 3 failed"), "{e}");
+    }
+
+    /// Runs with the given mean delays: per seed, the operation in force then each candidate.
+    fn runs(delays: &[&[f64]]) -> Vec<Vec<RunMetrics>> {
+        let (net, demand) = simulator::synth::grid(1, 300.0, 1).unwrap();
+        let sc = simulator::Scenario::new(net, demand, simulator::SimConfig::default()).unwrap();
+        let mut sim = sc.simulation(&simulator::Control::fixed(), 1).unwrap();
+        sim.run_until(simulator::Ms::from_s(10));
+        let m = sim.metrics();
+        delays
+            .iter()
+            .map(|seed| {
+                seed.iter()
+                    .map(|&d| RunMetrics {
+                        mean_delay_s: d,
+                        ..m.clone()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// [`clearly_rejected`] on the first seeds' mean delays, of a check of 3 seeds at 3%.
+    fn rejected(delays: &[&[f64]]) -> bool {
+        let r = runs(delays);
+        let refs: Vec<Vec<&RunMetrics>> = r.iter().map(|s| s.iter().collect()).collect();
+        clearly_rejected(&refs, 0.03, 3)
+    }
+
+    /// The rule for stopping early: for every candidate, the improvement the other seeds would
+    /// need for the whole check to pass must exceed the first seeds' best by twice their
+    /// spread and at least 5 points; a gridlock, no candidate, or no seed left settles nothing.
+    #[test]
+    fn only_a_rejection_beyond_doubt_stops_a_check_early() {
+        // 10% worse on both seeds: the third would need +22.5%, against -10% + 5 points.
+        assert!(rejected(&[&[100.0, 110.0], &[50.0, 55.0]]));
+        // No change on either: the third would need +8.4%.
+        assert!(rejected(&[&[100.0, 100.0], &[80.0, 80.0]]));
+        // 0.5% better on both: the third would need +8%, more than 0.5 + 5 points.
+        assert!(rejected(&[&[100.0, 99.5], &[100.0, 99.5]]));
+        // 1.5% better on both: it would need +6%, within 5 points of them: the rest must run.
+        assert!(!rejected(&[&[100.0, 98.5], &[100.0, 98.5]]));
+        // -10% and -5%: the third would need +24%, more than the best (-5%) by twice the
+        // spread (10 points).
+        assert!(rejected(&[&[100.0, 110.0], &[100.0, 105.0]]));
+        // -10% and 0%: it would need +19%, within twice the spread (20 points) of the best.
+        assert!(!rejected(&[&[100.0, 110.0], &[100.0, 100.0]]));
+        // -30% and +10%: it would need +29%, within twice the spread of the best.
+        assert!(!rejected(&[&[100.0, 130.0], &[100.0, 90.0]]));
+        // Past the threshold on one seed: never settled.
+        assert!(!rejected(&[&[100.0, 90.0], &[100.0, 120.0]]));
+        // Every candidate must be out of reach, not only the first.
+        assert!(!rejected(&[&[100.0, 120.0, 97.5], &[100.0, 120.0, 97.5]]));
+        assert!(rejected(&[&[100.0, 120.0, 101.0], &[100.0, 120.0, 102.0]]));
+        // Nothing delayed before on the first seeds: nothing to weigh the rest against.
+        assert!(!rejected(&[&[0.0, 5.0], &[0.0, 0.0]]));
+        // The more seeds left, the less the first ones settle: with 10 seeds the other 8 would
+        // need only +3.6% on average where the third alone needed +8%.
+        let r = runs(&[&[100.0, 99.5], &[100.0, 99.5]]);
+        let refs: Vec<Vec<&RunMetrics>> = r.iter().map(|s| s.iter().collect()).collect();
+        assert!(!clearly_rejected(&refs, 0.03, 10));
+        assert!(!clearly_rejected(&refs, 0.03, 2), "no seed left");
+        // A gridlock anywhere, no candidate, no seed: nothing settled.
+        let mut g = runs(&[&[100.0, 120.0], &[100.0, 120.0]]);
+        let refs: Vec<Vec<&RunMetrics>> = g.iter().map(|s| s.iter().collect()).collect();
+        assert!(clearly_rejected(&refs, 0.03, 3));
+        g[1][0].gridlock = Some(simulator::Gridlock {
+            rule: simulator::GridlockRule::Standstill,
+            at_s: 900.0,
+            vehicles: 40,
+            waiting_to_enter: 3,
+            window_s: 300.0,
+            link_exits: 0,
+            network_exits: 0,
+        });
+        let refs: Vec<Vec<&RunMetrics>> = g.iter().map(|s| s.iter().collect()).collect();
+        assert!(!clearly_rejected(&refs, 0.03, 3));
+        assert!(!rejected(&[&[100.0], &[100.0]]));
+        assert!(!clearly_rejected(&[], 0.03, 3));
     }
 }

@@ -66,6 +66,10 @@ pub struct ServeConfig {
     /// (docs/benchmarks.md, "The check's horizon").
     #[serde(default)]
     pub check_horizon_s: Option<f64>,
+    /// Let the check stop after its first seeds when they reject every candidate beyond doubt
+    /// (default true; false: every seed, every time). docs/optimizer.md, "Stopping early".
+    #[serde(default = "default_check_early_reject")]
+    pub check_early_reject: bool,
     pub broker: Broker,
     /// The centre's signing key.
     pub signing: Signing,
@@ -88,6 +92,10 @@ fn default_offer_actuated() -> bool {
 }
 
 fn default_offer_left_price() -> bool {
+    true
+}
+
+fn default_check_early_reject() -> bool {
     true
 }
 
@@ -138,8 +146,8 @@ impl OperationChoice {
 
 impl ServeConfig {
     /// The check each round runs: the adaptive loop's ([`crate::adaptive::AdaptiveParams`]'s
-    /// default: the last hour's estimates replayed, then an hour from the switch, 3 seeds, 3%),
-    /// with `check_horizon_s` when set.
+    /// default: the last hour's estimates replayed, then an hour from the switch, 3 seeds, 3%,
+    /// stopping early on a clear rejection), with `check_horizon_s` and `check_early_reject`.
     pub fn check(&self) -> crate::decide::ValidateParams {
         let mut v = crate::adaptive::AdaptiveParams::default()
             .validate
@@ -147,6 +155,7 @@ impl ServeConfig {
         if let Some(h) = self.check_horizon_s.and_then(Ms::from_secs_f64) {
             v.horizon = h;
         }
+        v.early_reject = self.check_early_reject;
         v
     }
 
@@ -1204,6 +1213,12 @@ mod tests {
                 );
             }
         }
+        // Stopping early: on by default, off when asked.
+        assert!(cfg.check().early_reject);
+        let text = edited("# check_early_reject = true", "check_early_reject = false");
+        std::fs::write(dir.join("serve.toml"), text).unwrap();
+        let got = super::load_config(&dir.join("serve.toml")).unwrap().check();
+        assert!(!got.early_reject && got.horizon == intersections::Ms::from_s(3600));
         let off = edited("offer_actuated = true", "offer_actuated = false");
         std::fs::write(dir.join("serve.toml"), off).unwrap();
         let cfg = super::load_config(&dir.join("serve.toml")).unwrap();

@@ -386,6 +386,7 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
         actuated_max_green_factor: 2.0,
         offer_left_price: true,
         check_horizon_s: None,
+        check_early_reject: true,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,
@@ -803,6 +804,7 @@ async fn the_modes_chosen_from_a_history_are_in_the_decision_log_from_start_up()
         // test needs (with it, every group runs coordinated).
         offer_left_price: false,
         check_horizon_s: None,
+        check_early_reject: true,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,

@@ -260,6 +260,72 @@ fn candidate_is_checked_in_the_simulator() {
     assert!(!same.accepted && same.improvement.abs() < 1e-9);
 }
 
+/// A candidate that is worse on the first two seeds beyond doubt is rejected on them: the
+/// other seeds are not run, the decision says so and quotes the first two seeds' figures,
+/// which are those of a check on those two seeds alone. Run whole, the check rejects it too
+/// and marks it as one its first seeds settle. A better candidate takes every seed.
+#[test]
+fn a_clear_rejection_stops_the_check_after_two_seeds() {
+    let sc = scenario("arterial");
+    let net = sc.network();
+    let flows = demand_flows(net, sc.demand(), Some(2));
+    let good = plan_network(net, &flows, &PlanParams::default())
+        .unwrap()
+        .plans;
+    let tripled: Vec<Vec<f64>> = flows
+        .iter()
+        .map(|f| f.iter().map(|x| x * 3.0).collect())
+        .collect();
+    let bad = plan_network(net, &tripled, &PlanParams::default())
+        .unwrap()
+        .plans;
+    let vp = ValidateParams {
+        seeds: vec![1, 2, 3],
+        horizon: Ms::from_s(900),
+        warmup: Ms::from_s(300),
+        ..ValidateParams::default()
+    };
+    assert!(vp.early_reject, "on by default");
+    let d = demand_from_flows(net, &flows, vp.warmup + vp.horizon).unwrap();
+    let early = validate_candidate(net, &d, &good, &bad, &vp).unwrap();
+    assert!(!early.accepted && early.stopped_early, "{early:?}");
+    assert_eq!(early.seeds, vec![1, 2]);
+    assert_eq!(early.after.seeds, vec![1, 2]);
+    assert!(
+        early.reason.contains("on the first 2 of 3 seeds"),
+        "{}",
+        early.reason
+    );
+    let two = ValidateParams {
+        seeds: vec![1, 2],
+        ..vp.clone()
+    };
+    let on_two = validate_candidate(net, &d, &good, &bad, &two).unwrap();
+    assert_eq!(
+        (&early.before, &early.after, early.improvement),
+        (&on_two.before, &on_two.after, on_two.improvement)
+    );
+    assert!(!on_two.stopped_early);
+    let whole = ValidateParams {
+        early_reject: false,
+        ..vp.clone()
+    };
+    let all = validate_candidate(net, &d, &good, &bad, &whole).unwrap();
+    assert!(!all.accepted && !all.stopped_early && all.clear_on_first_seeds);
+    assert_eq!(all.seeds, vec![1, 2, 3]);
+    // The other way round the candidate is the better: every seed runs.
+    let win = validate_candidate(net, &d, &bad, &good, &vp).unwrap();
+    assert!(
+        win.improvement > 0.0 && !win.stopped_early,
+        "{}",
+        win.reason
+    );
+    assert_eq!(win.seeds, vec![1, 2, 3]);
+    let json = serde_json::to_value(&early).unwrap();
+    assert_eq!(json["stopped_early"], true);
+    assert!(json.get("clear_on_first_seeds").is_none());
+}
+
 /// Several candidate operations: the check picks the one with the lowest simulated delay,
 /// whatever the order they come in, and says how it runs.
 #[test]

@@ -114,6 +114,7 @@ async fn counts_in_signed_plans_out_series_stored() {
         actuated_max_green_factor: 2.0,
         offer_left_price: true,
         check_horizon_s: None,
+        check_early_reject: true,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,

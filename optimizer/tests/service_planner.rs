@@ -253,7 +253,7 @@ fn a_region_with_a_history_keeps_the_modes_chosen_from_it_per_group() {
         seeds: vec![1],
         horizon: Ms::from_s(900),
         warmup: Ms::from_s(300),
-        sim: Default::default(),
+        ..ValidateParams::default()
     };
     // With the modes from the history, and with them as if the history had also kept
     // avenues 2 and 4 coordinated: another mixed region.
