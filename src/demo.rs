@@ -200,10 +200,14 @@ fn replan_all(files: &[PathBuf]) -> anyhow::Result<()> {
             b.travel_time_index,
             a.travel_time_index,
             pct(b.mean_speed_mps, a.mean_speed_mps),
-            if r.decision.accepted {
-                "deploy"
-            } else {
-                "keep the plans in force"
+            match (r.decision.accepted, r.decision.stopped_early) {
+                (true, _) => "deploy".to_string(),
+                (false, false) => "keep the plans in force".to_string(),
+                (false, true) => format!(
+                    "keep the plans in force (clear on the first {} of {} seeds)",
+                    r.decision.seeds.len(),
+                    r.vp.seeds.len()
+                ),
             }
         );
     }

@@ -775,6 +775,68 @@ fn the_twin_goes_on_from_check_to_check() {
     assert_eq!(a.age(at), b.age(at));
 }
 
+/// A persistent twin whose checks stop early goes on for every seed as if they had not: at
+/// each check that stops, its figures are those of a twin of the first two seeds alone, and
+/// afterwards a whole check gives what it gives on a twin that never stopped.
+#[test]
+fn a_twin_that_stops_early_goes_on_for_every_seed() {
+    let sc = scenario("arterial");
+    let net = sc.network();
+    let flows = demand_flows(net, sc.demand(), Some(2));
+    let tripled: Vec<Vec<f64>> = flows
+        .iter()
+        .map(|f| f.iter().map(|x| x * 3.0).collect())
+        .collect();
+    let plans = |f: &[Vec<f64>]| plan_network(net, f, &PlanParams::default()).unwrap().plans;
+    let op = Operation::coordinated(plans(&flows));
+    let cand = [Operation::coordinated(plans(&tripled))];
+    let interval = Ms::from_s(600);
+    let three = ValidateParams {
+        seeds: vec![1, 2, 3],
+        horizon: Ms::from_s(900),
+        warmup: Ms::from_s(1200),
+        ..ValidateParams::default()
+    };
+    let two = ValidateParams {
+        seeds: vec![1, 2],
+        ..three.clone()
+    };
+    let whole = ValidateParams {
+        early_reject: false,
+        ..three.clone()
+    };
+    let twin = || Twin::new(interval, true);
+    let (mut a, mut b, mut c) = (twin(), twin(), twin());
+    let mut stopped = 0;
+    for k in 1..=4 {
+        let now = Ms(interval.0 * k);
+        let step = || TwinStep::held(now, flows.clone(), &op);
+        let (da, _) = a.check(net, step(), &cand, &three).unwrap();
+        let (db, _) = b.check(net, step(), &cand, &two).unwrap();
+        c.check(net, step(), &cand, &whole).unwrap();
+        assert!(!da.accepted, "check {k}: {}", da.reason);
+        if da.stopped_early {
+            stopped += 1;
+            assert_eq!(
+                (&da.before, &da.after),
+                (&db.before, &db.after),
+                "check {k}"
+            );
+        } else {
+            assert_eq!(da.seeds, vec![1, 2, 3]);
+        }
+        assert_eq!(a.age(now), now, "check {k}: every seed went on");
+    }
+    assert!(stopped > 0, "no check stopped early");
+    // The third seed went on through the checks that stopped early as through whole ones.
+    let now = Ms(interval.0 * 5);
+    let step = || TwinStep::held(now, flows.clone(), &op);
+    assert_eq!(
+        a.check(net, step(), &cand, &whole).unwrap(),
+        c.check(net, step(), &cand, &whole).unwrap()
+    );
+}
+
 /// The forecast along the history's time-of-day profile (`Estimator::forecast`) is closer to
 /// the demand of the interval to come than the estimate held still (the random walk): on
 /// grid4 and single under their fixed plans, 10-min counts, the mean absolute error per
