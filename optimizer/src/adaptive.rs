@@ -255,6 +255,9 @@ pub struct AdaptiveLog {
     /// beyond doubt against every candidate: what stopping early would have lost (counted
     /// with `early_reject` off).
     pub early_missed: usize,
+    /// Every check's decision, in order (for measuring the check; not in the record).
+    #[serde(skip)]
+    pub decisions: Vec<crate::decide::Decision>,
 }
 
 /// One run of `control` from an empty network for `duration`.
@@ -605,7 +608,9 @@ pub fn run_greenwave_at(
                     log.early_rejected += decision.stopped_early as usize;
                     log.early_missed +=
                         (decision.accepted && decision.clear_on_first_seeds) as usize;
-                    decision.accepted.then(|| candidates.swap_remove(k))
+                    let accepted = decision.accepted;
+                    log.decisions.push(decision);
+                    accepted.then(|| candidates.swap_remove(k))
                 }
             };
             if let Some(op) = chosen {
@@ -674,6 +679,7 @@ pub fn bench_network(
             log.history += l.history;
             log.early_rejected += l.early_rejected;
             log.early_missed += l.early_missed;
+            log.decisions.extend(l.decisions);
             log.priced = log.priced.max(l.priced);
             runs.push(m);
         }

@@ -495,10 +495,15 @@ pub struct Decision {
     /// which.
     pub stopped_early: bool,
     /// Whether the first [`EARLY_SEEDS`] seeds' runs alone reject every candidate beyond doubt
-    /// ([`clearly_rejected`]), also when the check ran every seed: what measures stopping
-    /// early against the whole check (`AdaptiveLog::early_missed`). Not in the record.
+    /// ([`clearly_rejected`] by [`EARLY_RULE`]), also when the check ran every seed: what
+    /// measures stopping early against the whole check (`AdaptiveLog::early_missed`). Not in
+    /// the record.
     #[serde(skip)]
     pub clear_on_first_seeds: bool,
+    /// Per seed that ran, the delays the check compared (for measuring rules of stopping
+    /// early, `examples/early_rule.rs`). Not in the record.
+    #[serde(skip)]
+    pub runs: Vec<SeedDelays>,
     pub horizon_s: f64,
     pub warmup_s: f64,
     /// How the candidate runs: `coordinated` or `actuated` (see [`Operation`]).
@@ -562,11 +567,49 @@ pub fn validate_operations(
 /// Seeds a check runs before it may stop on a clear rejection ([`ValidateParams::early_reject`]).
 pub const EARLY_SEEDS: usize = 2;
 
-/// The least margin, in relative delay, by which [`clearly_rejected`] asks the other seeds'
-/// needed improvement to exceed the first seeds' best (5 points). With twice the spread, it
-/// was chosen on the benchmark's checks of seeds 1-10 (docs/benchmarks.md, "Stopping
-/// early").
-const EARLY_MARGIN: f64 = 0.05;
+/// How sure the first seeds must be to stop a check early ([`clearly_rejected`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyRule {
+    /// The other seeds' needed improvement must exceed the best first seed's by this many
+    /// times the first seeds' spread ...
+    pub spread_factor: f64,
+    /// ... and by at least this much (relative delay).
+    pub margin: f64,
+    /// Each other seed weighs (its delay before) this many times the heaviest first seed.
+    pub weight_factor: f64,
+}
+
+/// The rule the check stops by: twice the spread, at least 5 points, the other seeds weighing
+/// as much as the heaviest first one. Chosen on the benchmark's checks of seeds 1-10, every
+/// check run whole (`cargo run --release -p optimizer --example early_rule`;
+/// docs/benchmarks.md, "Stopping early").
+pub const EARLY_RULE: EarlyRule = EarlyRule {
+    spread_factor: 2.0,
+    margin: 0.05,
+    weight_factor: 1.0,
+};
+
+/// One seed's runs of a check as [`clearly_rejected`] reads them: the mean delay under the
+/// operation in force, then under each candidate, and whether any of them gridlocked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeedDelays {
+    pub delays: Vec<f64>,
+    pub gridlocked: bool,
+}
+
+impl SeedDelays {
+    pub fn of<'a>(runs: impl IntoIterator<Item = &'a RunMetrics>) -> SeedDelays {
+        let mut gridlocked = false;
+        let delays = runs
+            .into_iter()
+            .map(|r| {
+                gridlocked |= r.gridlock.is_some();
+                r.mean_delay_s
+            })
+            .collect();
+        SeedDelays { delays, gridlocked }
+    }
+}
 
 /// The check's rule for stopping early, when `p` asks for it and has more seeds than the
 /// first ones.
@@ -574,39 +617,54 @@ fn early(p: &ValidateParams) -> Option<Early<'_, RunMetrics>> {
     (p.early_reject && p.seeds.len() > EARLY_SEEDS).then(|| Early {
         seeds: EARLY_SEEDS,
         settled: Box::new(move |runs: &[Vec<&RunMetrics>]| {
-            clearly_rejected(runs, p.threshold, p.seeds.len())
+            let first: Vec<SeedDelays> = runs
+                .iter()
+                .map(|r| SeedDelays::of(r.iter().copied()))
+                .collect();
+            clearly_rejected(&first, p.threshold, p.seeds.len(), &EARLY_RULE)
         }),
     })
 }
 
-/// Whether the runs of the first seeds of a check of `seeds` seeds (per seed: the operation
-/// in force, then each candidate) reject every candidate beyond doubt, whatever the other
-/// seeds give.
+/// Whether the runs of the first seeds of a check of `seeds` seeds reject every candidate
+/// beyond doubt, whatever the other seeds give.
 ///
 /// The whole check's improvement, `(sum of before - sum of after) / sum of before` over its
 /// seeds, is a mean of the seeds' own improvements weighted by their delays before. For each
-/// candidate, the other seeds, each weighing as much as the heaviest first seed, would need
-/// to improve on average by some `x` for the whole to pass `threshold`; the candidate is out
-/// of reach when `x` exceeds the best improvement on a first seed by more than twice the
-/// first seeds' spread (the best less the worst), and by at least [`EARLY_MARGIN`]. Every
-/// candidate must be out of reach, and no run may have gridlocked (a gridlock decides
-/// otherwise). Only a rejection is ever settled this way: a deployment takes every seed.
-pub fn clearly_rejected(runs: &[Vec<&RunMetrics>], threshold: f64, seeds: usize) -> bool {
-    let Some(forks) = runs.first().map(Vec::len) else {
+/// candidate, the other seeds (each weighing as much as the heaviest first seed, times
+/// `rule.weight_factor`) would need to improve on average by some `x` for the whole to pass
+/// `threshold`; the candidate is out of reach when `x` exceeds the best improvement on a
+/// first seed by more than `rule.spread_factor` times the first seeds' spread (the best less
+/// the worst), and by at least `rule.margin`. Every candidate must be out of reach, and no
+/// run may have gridlocked (a gridlock decides otherwise). Only a rejection is ever settled
+/// this way: a deployment takes every seed.
+pub fn clearly_rejected(
+    first: &[SeedDelays],
+    threshold: f64,
+    seeds: usize,
+    rule: &EarlyRule,
+) -> bool {
+    let Some(forks) = first.first().map(|s| s.delays.len()) else {
         return false;
     };
-    let rest = seeds.saturating_sub(runs.len()) as f64;
-    if forks < 2 || rest == 0.0 || runs.iter().flatten().any(|r| r.gridlock.is_some()) {
+    let rest = seeds.saturating_sub(first.len()) as f64;
+    if forks < 2
+        || rest == 0.0
+        || first
+            .iter()
+            .any(|s| s.gridlocked || s.delays.len() != forks)
+    {
         return false;
     }
-    let before: Vec<f64> = runs.iter().map(|seed| seed[0].mean_delay_s).collect();
+    let before: Vec<f64> = first.iter().map(|s| s.delays[0]).collect();
     let sum_before: f64 = before.iter().sum();
     let heaviest = before.iter().copied().fold(0.0, f64::max);
     if heaviest <= 0.0 {
         return false; // nothing to weigh the other seeds against
     }
+    let w = rest * heaviest * rule.weight_factor;
     (1..forks).all(|k| {
-        let after: Vec<f64> = runs.iter().map(|seed| seed[k].mean_delay_s).collect();
+        let after: Vec<f64> = first.iter().map(|s| s.delays[k]).collect();
         let gained: f64 = before.iter().zip(&after).map(|(b, a)| b - a).sum();
         let r: Vec<f64> = before
             .iter()
@@ -615,9 +673,8 @@ pub fn clearly_rejected(runs: &[Vec<&RunMetrics>], threshold: f64, seeds: usize)
             .collect();
         let best = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let worst = r.iter().copied().fold(f64::INFINITY, f64::min);
-        let w = rest * heaviest;
         let needed = (threshold * (sum_before + w) - gained) / w;
-        needed >= best + (2.0 * (best - worst)).max(EARLY_MARGIN)
+        needed >= best + (rule.spread_factor * (best - worst)).max(rule.margin)
     })
 }
 
@@ -709,13 +766,14 @@ fn decide(
     let mode = candidates[best - 1].mode();
     let seeds = p.seeds[..per_seed.len().min(p.seeds.len())].to_vec();
     let stopped_early = seeds.len() < p.seeds.len();
-    let first: Vec<Vec<&RunMetrics>> = per_seed
-        .iter()
-        .take(EARLY_SEEDS)
-        .map(|r| r.iter().collect())
-        .collect();
-    let clear_on_first_seeds =
-        per_seed.len() >= EARLY_SEEDS && clearly_rejected(&first, p.threshold, p.seeds.len());
+    let runs: Vec<SeedDelays> = per_seed.iter().map(SeedDelays::of).collect();
+    let clear_on_first_seeds = runs.len() >= EARLY_SEEDS
+        && clearly_rejected(
+            &runs[..EARLY_SEEDS],
+            p.threshold,
+            p.seeds.len(),
+            &EARLY_RULE,
+        );
     let reason = if gridlock {
         format!(
             "the candidate gridlocked in {} of {} runs",
@@ -759,6 +817,7 @@ fn decide(
             seeds,
             stopped_early,
             clear_on_first_seeds,
+            runs,
             horizon_s: p.horizon.as_secs_f64(),
             warmup_s: warmup.as_secs_f64(),
             mode: mode.into(),
@@ -980,8 +1039,8 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::{clearly_rejected, fork_runs, Early};
-    use simulator::{RunMetrics, SimError};
+    use super::{clearly_rejected, fork_runs, Early, SeedDelays, EARLY_RULE};
+    use simulator::SimError;
     use std::sync::Mutex;
 
     /// A fork that is done at once: `fork_runs` with whole forks.
@@ -1196,31 +1255,20 @@ mod tests {
         assert!(e.to_string().contains("fork 1 of 3 failed"), "{e}");
     }
 
-    /// Runs with the given mean delays: per seed, the operation in force then each candidate.
-    fn runs(delays: &[&[f64]]) -> Vec<Vec<RunMetrics>> {
-        let (net, demand) = simulator::synth::grid(1, 300.0, 1).unwrap();
-        let sc = simulator::Scenario::new(net, demand, simulator::SimConfig::default()).unwrap();
-        let mut sim = sc.simulation(&simulator::Control::fixed(), 1).unwrap();
-        sim.run_until(simulator::Ms::from_s(10));
-        let m = sim.metrics();
+    /// Seeds with the given mean delays: the operation in force then each candidate.
+    fn runs(delays: &[&[f64]]) -> Vec<SeedDelays> {
         delays
             .iter()
-            .map(|seed| {
-                seed.iter()
-                    .map(|&d| RunMetrics {
-                        mean_delay_s: d,
-                        ..m.clone()
-                    })
-                    .collect()
+            .map(|d| SeedDelays {
+                delays: d.to_vec(),
+                gridlocked: false,
             })
             .collect()
     }
 
     /// [`clearly_rejected`] on the first seeds' mean delays, of a check of 3 seeds at 3%.
     fn rejected(delays: &[&[f64]]) -> bool {
-        let r = runs(delays);
-        let refs: Vec<Vec<&RunMetrics>> = r.iter().map(|s| s.iter().collect()).collect();
-        clearly_rejected(&refs, 0.03, 3)
+        clearly_rejected(&runs(delays), 0.03, 3, &EARLY_RULE)
     }
 
     /// The rule for stopping early: for every candidate, the improvement the other seeds would
@@ -1253,25 +1301,23 @@ mod tests {
         // The more seeds left, the less the first ones settle: with 10 seeds the other 8 would
         // need only +3.6% on average where the third alone needed +8%.
         let r = runs(&[&[100.0, 99.5], &[100.0, 99.5]]);
-        let refs: Vec<Vec<&RunMetrics>> = r.iter().map(|s| s.iter().collect()).collect();
-        assert!(!clearly_rejected(&refs, 0.03, 10));
-        assert!(!clearly_rejected(&refs, 0.03, 2), "no seed left");
+        assert!(!clearly_rejected(&r, 0.03, 10, &EARLY_RULE));
+        assert!(!clearly_rejected(&r, 0.03, 2, &EARLY_RULE), "no seed left");
         // A gridlock anywhere, no candidate, no seed: nothing settled.
         let mut g = runs(&[&[100.0, 120.0], &[100.0, 120.0]]);
-        let refs: Vec<Vec<&RunMetrics>> = g.iter().map(|s| s.iter().collect()).collect();
-        assert!(clearly_rejected(&refs, 0.03, 3));
-        g[1][0].gridlock = Some(simulator::Gridlock {
-            rule: simulator::GridlockRule::Standstill,
-            at_s: 900.0,
-            vehicles: 40,
-            waiting_to_enter: 3,
-            window_s: 300.0,
-            link_exits: 0,
-            network_exits: 0,
-        });
-        let refs: Vec<Vec<&RunMetrics>> = g.iter().map(|s| s.iter().collect()).collect();
-        assert!(!clearly_rejected(&refs, 0.03, 3));
+        assert!(clearly_rejected(&g, 0.03, 3, &EARLY_RULE));
+        g[1].gridlocked = true;
+        assert!(!clearly_rejected(&g, 0.03, 3, &EARLY_RULE));
         assert!(!rejected(&[&[100.0], &[100.0]]));
-        assert!(!clearly_rejected(&[], 0.03, 3));
+        assert!(!clearly_rejected(&[], 0.03, 3, &EARLY_RULE));
+        // A wider rule stops less: with a margin of 30 points the third seed's needed +24%
+        // is within reach of the best first seed's -5%.
+        let wide = super::EarlyRule {
+            margin: 0.30,
+            ..EARLY_RULE
+        };
+        let r = runs(&[&[100.0, 110.0], &[100.0, 105.0]]);
+        assert!(clearly_rejected(&r, 0.03, 3, &EARLY_RULE));
+        assert!(!clearly_rejected(&r, 0.03, 3, &wide));
     }
 }
