@@ -28,6 +28,22 @@ fn scenario(name: &str) -> Scenario {
     Scenario::new(net, d, SimConfig::default()).unwrap()
 }
 
+/// Plans per intersection, as the planner gives them.
+type Plans = Vec<(intersections::IntersectionIdx, intersections::Plan)>;
+
+/// A network's flows of its third demand slice, the plans for them (good on that demand) and
+/// the plans for three times them (the longest cycle, much worse on that demand).
+fn good_and_tripled(net: &intersections::Network, sc: &Scenario) -> (Vec<Vec<f64>>, Plans, Plans) {
+    let flows = demand_flows(net, sc.demand(), Some(2));
+    let tripled: Vec<Vec<f64>> = flows
+        .iter()
+        .map(|f| f.iter().map(|x| x * 3.0).collect())
+        .collect();
+    let plans = |f: &[Vec<f64>]| plan_network(net, f, &PlanParams::default()).unwrap().plans;
+    let (good, bad) = (plans(&flows), plans(&tripled));
+    (flows, good, bad)
+}
+
 /// Every shipped network: plans from the demand's mean flows and from each slice pass the
 /// validator (plan_network returns only checked plans) and survive a round trip through a
 /// plan file.
@@ -268,17 +284,7 @@ fn candidate_is_checked_in_the_simulator() {
 fn a_clear_rejection_stops_the_check_after_two_seeds() {
     let sc = scenario("arterial");
     let net = sc.network();
-    let flows = demand_flows(net, sc.demand(), Some(2));
-    let good = plan_network(net, &flows, &PlanParams::default())
-        .unwrap()
-        .plans;
-    let tripled: Vec<Vec<f64>> = flows
-        .iter()
-        .map(|f| f.iter().map(|x| x * 3.0).collect())
-        .collect();
-    let bad = plan_network(net, &tripled, &PlanParams::default())
-        .unwrap()
-        .plans;
+    let (flows, good, bad) = good_and_tripled(net, &sc);
     let vp = ValidateParams {
         seeds: vec![1, 2, 3],
         horizon: Ms::from_s(900),
@@ -332,18 +338,7 @@ fn a_clear_rejection_stops_the_check_after_two_seeds() {
 fn the_check_picks_the_best_of_several_operations() {
     let sc = scenario("single");
     let net = sc.network();
-    let flows = demand_flows(net, sc.demand(), Some(2));
-    let good = plan_network(net, &flows, &PlanParams::default())
-        .unwrap()
-        .plans;
-    // Plans for three times the flows: the longest cycle, much worse on this demand.
-    let tripled: Vec<Vec<f64>> = flows
-        .iter()
-        .map(|f| f.iter().map(|x| x * 3.0).collect())
-        .collect();
-    let bad = plan_network(net, &tripled, &PlanParams::default())
-        .unwrap()
-        .plans;
+    let (flows, good, bad) = good_and_tripled(net, &sc);
     assert_ne!(bad, good);
     let vp = ValidateParams {
         seeds: vec![1, 2],
@@ -782,14 +777,9 @@ fn the_twin_goes_on_from_check_to_check() {
 fn a_twin_that_stops_early_goes_on_for_every_seed() {
     let sc = scenario("arterial");
     let net = sc.network();
-    let flows = demand_flows(net, sc.demand(), Some(2));
-    let tripled: Vec<Vec<f64>> = flows
-        .iter()
-        .map(|f| f.iter().map(|x| x * 3.0).collect())
-        .collect();
-    let plans = |f: &[Vec<f64>]| plan_network(net, f, &PlanParams::default()).unwrap().plans;
-    let op = Operation::coordinated(plans(&flows));
-    let cand = [Operation::coordinated(plans(&tripled))];
+    let (flows, good, bad) = good_and_tripled(net, &sc);
+    let op = Operation::coordinated(good);
+    let cand = [Operation::coordinated(bad)];
     let interval = Ms::from_s(600);
     let three = ValidateParams {
         seeds: vec![1, 2, 3],
