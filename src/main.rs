@@ -103,13 +103,13 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Seeds of the validation runs.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = plan::Check::default().seeds)]
         seeds: u64,
         /// Measured simulated time of each validation run, seconds.
-        #[arg(long, default_value_t = 3600.0)]
+        #[arg(long, default_value_t = plan::Check::default().horizon_s)]
         horizon: f64,
         /// Least improvement of mean delay to accept the candidate, percent.
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = plan::Check::default().threshold_pct)]
         threshold: f64,
         /// Run every seed of the check even when its first two reject the candidate beyond
         /// doubt (see docs/optimizer.md, "Stopping early").

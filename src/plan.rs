@@ -41,7 +41,8 @@ pub struct Check {
 }
 
 impl Default for Check {
-    /// `greenwave plan`'s defaults: 3 seeds, an hour, 3%, stopping early on a clear rejection.
+    /// `greenwave plan`'s defaults (its flags' and the demo's): 3 seeds, an hour, 3%,
+    /// stopping early on a clear rejection.
     fn default() -> Self {
         Check {
             seeds: 3,
