@@ -1219,6 +1219,18 @@ mod tests {
         std::fs::write(dir.join("serve.toml"), text).unwrap();
         let got = super::load_config(&dir.join("serve.toml")).unwrap().check();
         assert!(!got.early_reject && got.horizon == intersections::Ms::from_s(3600));
+        let text = edited(
+            "# check_early_reject = true",
+            "check_early_reject = \"yes\"",
+        );
+        std::fs::write(dir.join("serve.toml"), text).unwrap();
+        let e = super::load_config(&dir.join("serve.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("check_early_reject") && e.contains("expected a boolean"),
+            "{e}"
+        );
         let off = edited("offer_actuated = true", "offer_actuated = false");
         std::fs::write(dir.join("serve.toml"), off).unwrap();
         let cfg = super::load_config(&dir.join("serve.toml")).unwrap();
