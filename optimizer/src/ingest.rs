@@ -9,13 +9,23 @@
 //! - **stuck off**: no vehicle for 30 minutes while another detector of the same intersection
 //!   counted at least 20;
 //! - **chattering**: more counts than a lane can carry (2,600 veh/h);
-//! - **implausible**: a count more than 5 times (or less than a fifth of) the mean of the
-//!   intersection's other healthy detectors of the same kind over the same interval, when
-//!   those count at least 20 veh/h — a crude neighbour check until history is kept.
+//! - **implausible**: over the last interval, more than 5 times the mean flow of the
+//!   intersection's other healthy detectors plus 60 veh/h, when there are at least three
+//!   healthy detectors and the others average at least 20 veh/h. A crude neighbour check: the
+//!   store does not know the detectors' kinds or lanes, so it looks only for the flow no
+//!   neighbour comes near (a low count is left alone: a left-turn pocket may well count a
+//!   fifth of the through lanes). There is no check against history here.
 //!
 //! The cabinet's own diagnosis (`health` in the report) is taken too. A failed detector
-//! raises an [`Alarm`]; its flows are then taken from history (the demand file) by the
-//! estimator, and it recovers when a whole diagnostic window looks healthy again.
+//! raises an [`Alarm`]; its flows are then left out ([`CountStore::flow_veh_h`] is `None`)
+//! and the estimator falls back on the other detectors and its prior (the history's flows
+//! when the region names a history). It recovers when its reports have been diagnosed
+//! healthy for [`RECOVERY`] in a row, so that a fault that comes and goes does not flap.
+//!
+//! Duplicates: a report is a duplicate when the same intersection sent the same `seq` for the
+//! same interval before (QoS 1 delivers at least once), or when every detector of it already
+//! has a sample for its interval. A cabinet that restarts its `seq` counter sends new
+//! intervals under old numbers; those are new reports, not duplicates.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +34,14 @@ use intersections::Ms;
 
 /// Most plausible flow over one lane, veh/h.
 pub const MAX_LANE_FLOW_VEH_H: f64 = 2_600.0;
+
+/// How long a detector in fault must be diagnosed healthy, report after report, before its
+/// alarm clears.
+pub const RECOVERY: Ms = Ms(5 * 60_000);
+
+/// Most (interval, seq) pairs remembered per intersection for spotting duplicates; the
+/// oldest intervals are forgotten first.
+const SEEN_MAX: usize = 10_000;
 
 /// One detector over one interval.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,7 +80,8 @@ pub struct Alarm {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ingested {
     New,
-    /// Seen before (same intersection and sequence, or same intervals): nothing changed.
+    /// Seen before (same intersection, sequence and interval, or every detector's interval
+    /// already stored): nothing changed.
     Duplicate,
     /// Older than reports already stored; filed in its place.
     Late,
@@ -86,9 +105,12 @@ pub struct CountStore {
     samples: BTreeMap<Key, BTreeMap<i64, Sample>>,
     /// Interval start of each sample, to know its length.
     starts: BTreeMap<(Key, i64), i64>,
-    seqs: BTreeMap<(String, String), BTreeSet<u64>>,
+    /// (interval end, seq) of the reports seen, per intersection.
+    seen: BTreeMap<(String, String), BTreeSet<(i64, u64)>>,
     latest: BTreeMap<(String, String), i64>,
     faults: BTreeMap<Key, Alarm>,
+    /// Detectors in fault diagnosed healthy since (the start of the interval) this time.
+    healthy_since: BTreeMap<Key, i64>,
     /// Samples older than this before the newest are forgotten.
     pub keep: Ms,
 }
@@ -132,13 +154,12 @@ impl CountStore {
             }
         }
         let ix = (r.region.clone(), r.intersection.clone());
-        let seqs = self.seqs.entry(ix.clone()).or_default();
-        if !seqs.insert(r.seq) {
+        let seen = self.seen.entry(ix.clone()).or_default();
+        if !seen.insert((r.interval_end_ms, r.seq)) {
             return Ok(Ingested::Duplicate);
         }
-        if seqs.len() > 10_000 {
-            let first = *seqs.iter().next().unwrap_or(&0);
-            seqs.remove(&first);
+        if seen.len() > SEEN_MAX {
+            seen.pop_first();
         }
         let latest = self.latest.entry(ix.clone()).or_insert(i64::MIN);
         let late = r.interval_end_ms < *latest;
@@ -295,6 +316,11 @@ impl CountStore {
                 None
             };
             found.push((k.clone(), fault.map(|f| (f, last_t))));
+            if fault.is_none() && self.faults.contains_key(k) {
+                self.healthy_since
+                    .entry(k.clone())
+                    .or_insert(last_t - interval_ms);
+            }
         }
         // Neighbour plausibility over the last interval, among detectors not already failed.
         let healthy: Vec<(Key, f64)> = found
@@ -336,9 +362,18 @@ impl CountStore {
                         since_ms: t,
                     });
                     entry.fault = fault;
+                    self.healthy_since.remove(&k);
                 }
                 None => {
-                    self.faults.remove(&k);
+                    let last_t = self.samples[&k].last_key_value().map_or(0, |(t, _)| *t);
+                    let recovered = self
+                        .healthy_since
+                        .get(&k)
+                        .is_none_or(|since| last_t - since >= RECOVERY.0);
+                    if recovered {
+                        self.faults.remove(&k);
+                        self.healthy_since.remove(&k);
+                    }
                 }
             }
         }
@@ -400,6 +435,22 @@ mod tests {
             .flow_veh_h("r", "C", "a", Ms(0), Ms::from_s(10_000))
             .unwrap();
         assert!((f - 33.0 * 20.0).abs() < 1e-9, "{f}");
+        // The cabinet restarted its counter: old numbers on new intervals are new reports,
+        // and their re-deliveries duplicates again.
+        assert_eq!(
+            s.ingest(&report(1, 180, &[("a", 13, 0.1)])),
+            Ok(Ingested::New)
+        );
+        assert_eq!(
+            s.ingest(&report(2, 240, &[("a", 14, 0.1)])),
+            Ok(Ingested::New)
+        );
+        assert_eq!(
+            s.ingest(&report(1, 180, &[("a", 13, 0.1)])),
+            Ok(Ingested::Duplicate)
+        );
+        let counts: Vec<u32> = s.samples("r", "C", "a").map(|x| x.count).collect();
+        assert_eq!(counts, vec![10, 11, 12, 13, 14]);
     }
 
     #[test]
@@ -450,8 +501,39 @@ mod tests {
             s.flow_veh_h("r", "C", "off", Ms(0), Ms::from_s(10_000)),
             None
         );
-        // "on" comes back: a healthy window clears it.
-        for k in 40..50 {
+        // "on" comes back: one healthy minute does not clear it, five in a row do.
+        let back = |k: u64| {
+            report(
+                k,
+                k as i64 * 60,
+                &[
+                    ("off", 0, 0.0),
+                    ("on", 9, 0.1),
+                    ("chat", 10, 0.1),
+                    ("x", 10, 0.1),
+                    ("y", 12, 0.12),
+                ],
+            )
+        };
+        for k in 40..44 {
+            s.ingest(&back(k)).unwrap();
+            let on = s.alarms().iter().any(|a| a.detector == "on");
+            assert!(on, "cleared after {} healthy minutes", k - 39);
+        }
+        s.ingest(&back(44)).unwrap();
+        assert!(!s.alarms().iter().any(|a| a.detector == "on"));
+        // A chattering detector that comes and goes stays in fault: each relapse raises the
+        // alarm at once, and it clears only after five healthy minutes in a row.
+        assert!(!s.alarms().iter().any(|a| a.detector == "chat"));
+        let mut relapse = back(45);
+        relapse.detectors[2].count = 90;
+        s.ingest(&relapse).unwrap();
+        assert!(s.alarms().iter().any(|a| a.detector == "chat"));
+        for k in 46..50 {
+            s.ingest(&back(k)).unwrap();
+            assert!(s.alarms().iter().any(|a| a.detector == "chat"));
+        }
+        for k in 50..52 {
             s.ingest(&report(
                 k,
                 k as i64 * 60,
