@@ -28,7 +28,25 @@ pub fn run(config: &Path) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let (stop, shutdown) = tokio::sync::watch::channel(false);
+        // Ctrl-C or SIGTERM (what a service manager sends) stop the service the same way: the
+        // series in memory go to the disk buffer before it exits.
         tokio::spawn(async move {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                match signal(SignalKind::terminate()) {
+                    Ok(mut term) => {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = term.recv() => {}
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
             let _ = stop.send(true);
         });

@@ -23,7 +23,8 @@ pub struct DetectorReport {
     pub version: u32,
     pub region: String,
     pub intersection: String,
-    /// Increases by one per report; lets the receiver drop duplicates and spot gaps.
+    /// Increases by one per report; with the interval, lets the receiver drop duplicates (a
+    /// restarted cabinet may send new intervals under old numbers).
     pub seq: u64,
     pub interval_start_ms: i64,
     pub interval_end_ms: i64,

@@ -136,6 +136,30 @@ pub struct ValidateParams {
     pub early_reject: bool,
 }
 
+/// Most seeds a check may run (each is three runs of the whole region).
+pub const MAX_CHECK_SEEDS: usize = 20;
+
+/// A check threshold given in percent, as the commands and `serve.toml` take it: a finite
+/// number from 0 to under 100. Returns the fraction ([`ValidateParams::threshold`]), or what is
+/// wrong with it.
+pub fn threshold_from_pct(pct: f64) -> Result<f64, String> {
+    if pct.is_finite() && (0.0..100.0).contains(&pct) {
+        Ok(pct / 100.0)
+    } else {
+        Err(format!("{pct} is not a percentage from 0 to under 100"))
+    }
+}
+
+/// A check's number of seeds: 1 to [`MAX_CHECK_SEEDS`]. Returns the seeds the check runs
+/// (1 to `n`), or what is wrong with the number.
+pub fn check_seeds(n: usize) -> Result<Vec<u64>, String> {
+    if (1..=MAX_CHECK_SEEDS).contains(&n) {
+        Ok((1..=n as u64).collect())
+    } else {
+        Err(format!("{n} seeds: a check runs 1 to {MAX_CHECK_SEEDS}"))
+    }
+}
+
 impl Default for ValidateParams {
     fn default() -> Self {
         ValidateParams {

@@ -70,6 +70,14 @@ pub struct ServeConfig {
     /// (default true; false: every seed, every time). docs/optimizer.md, "Stopping early".
     #[serde(default = "default_check_early_reject")]
     pub check_early_reject: bool,
+    /// Least improvement of the check's mean delay for a candidate to be deployed, percent
+    /// (default: the adaptive loop's, 3; from 0 to under 100).
+    #[serde(default)]
+    pub check_threshold_pct: Option<f64>,
+    /// Seeds of the check (default: the adaptive loop's, 3; 1 to 20). A candidate is deployed
+    /// only on every seed's runs; more seeds cost proportionally more time per round.
+    #[serde(default)]
+    pub check_seeds: Option<usize>,
     pub broker: Broker,
     /// The centre's signing key.
     pub signing: Signing,
@@ -113,6 +121,11 @@ pub struct OperationChoice {
     /// round of such a region checks one candidate, run in those modes. A region missing here
     /// is checked run coordinated and, with `actuated`, run actuated as a whole.
     pub from_history: BTreeMap<String, HistoryModes>,
+    /// By region id, the region's history (demand file), read at start-up for every region
+    /// that names one, whatever the operations offered: the estimator's prior (turning
+    /// shares, the time-of-day profile, and the flows of movements no healthy detector
+    /// counts).
+    pub priors: BTreeMap<String, intersections::demand::Demand>,
     /// The start-up choice from a history may price permissive left turns per group
     /// ([`ServeConfig::offer_left_price`]).
     pub offer_left_price: bool,
@@ -128,6 +141,7 @@ impl Default for OperationChoice {
                 ..Default::default()
             }),
             from_history: BTreeMap::new(),
+            priors: BTreeMap::new(),
             offer_left_price: default_offer_left_price(),
         }
     }
@@ -156,6 +170,18 @@ impl ServeConfig {
             v.horizon = h;
         }
         v.early_reject = self.check_early_reject;
+        if let Some(t) = self
+            .check_threshold_pct
+            .and_then(|t| crate::decide::threshold_from_pct(t).ok())
+        {
+            v.threshold = t;
+        }
+        if let Some(s) = self
+            .check_seeds
+            .and_then(|n| crate::decide::check_seeds(n).ok())
+        {
+            v.seeds = s;
+        }
         v
     }
 
@@ -170,30 +196,31 @@ impl ServeConfig {
                     ..Default::default()
                 }),
             from_history: BTreeMap::new(),
+            priors: BTreeMap::new(),
             offer_left_price: self.offer_left_price,
         }
     }
 
-    /// [`ServeConfig::operations`] and, when actuation is offered, for each region with a
-    /// `history`, the modes chosen from it ([`HistoryModes::choose`]), each logged. The
+    /// [`ServeConfig::operations`] with, for each region with a `history`, the history as
+    /// the estimator's prior and, when actuation is offered, the modes chosen from it
+    /// ([`HistoryModes::choose`]), each logged. The
     /// service's start-up: it simulates every history twice per seed, so it takes a while on a
     /// large region.
     pub fn operations_from_history(&self) -> Result<OperationChoice, ServeError> {
         let mut ops = self.operations();
-        let Some(actuated) = ops.actuated.clone() else {
-            for r in self.regions.iter().filter(|r| r.history.is_some()) {
-                tracing::info!(
-                    region = %r.id,
-                    "offer_actuated = false: the history is not used, every group runs coordinated"
-                );
-            }
-            return Ok(ops);
-        };
         for r in &self.regions {
             let Some(path) = &r.history else { continue };
             let setup = |d: Diagnostics| ServeError::Setup(format!("region {}: {d}", r.id));
             let net = load_network(&r.network).map_err(setup)?;
             let demand = load_demand_for(path, &net).map_err(setup)?;
+            ops.priors.insert(r.id.clone(), demand.clone());
+            let Some(actuated) = ops.actuated.clone() else {
+                tracing::info!(
+                    region = %r.id,
+                    "offer_actuated = false: the history is the estimator's prior only, every group runs coordinated"
+                );
+                continue;
+            };
             tracing::info!(region = %r.id, history = %path.display(), "choosing coordinated or actuated per group from the history");
             let m = HistoryModes::choose(&net, demand, path, &actuated, ops.offer_left_price)
                 .map_err(|e| ServeError::Setup(format!("region {}: {e}", r.id)))?;
@@ -430,6 +457,62 @@ pub struct Region {
 }
 
 /// Read and check the configuration; relative paths are relative to the file.
+/// A detector report from the payload of `topic` (`greenwave/v1/{region}/{intersection}/
+/// detectors`), checked against its topic and the region's network: the report must name the
+/// region and intersection of its topic, and the intersection must have every detector it
+/// counts. The error says what and where (the topic, the field); nothing of a refused report
+/// is stored.
+pub fn report_for_topic(
+    topic: &str,
+    net: &Network,
+    payload: &[u8],
+) -> Result<intersections::messages::DetectorReport, String> {
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let r: intersections::messages::DetectorReport = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let at = if path == "." {
+                String::new()
+            } else {
+                format!("{path}: ")
+            };
+            format!("{topic}: {at}not a detector report: {}", e.into_inner())
+        })?;
+    let parts: Vec<&str> = topic.split('/').collect();
+    let (region, intersection) = (
+        parts.get(2).copied().unwrap_or_default(),
+        parts.get(3).copied().unwrap_or_default(),
+    );
+    if r.region != region {
+        return Err(format!(
+            "{topic}: region: {:?} is not the topic's {region:?}",
+            r.region
+        ));
+    }
+    if r.intersection != intersection {
+        return Err(format!(
+            "{topic}: intersection: {:?} is not the topic's {intersection:?}",
+            r.intersection
+        ));
+    }
+    let Some(ix) = net.intersection(&r.intersection) else {
+        return Err(format!(
+            "{topic}: intersection: {:?} is not in network {:?}",
+            r.intersection, net.name
+        ));
+    };
+    let dets = &net.intersections[ix.0].detectors;
+    for (k, d) in r.detectors.iter().enumerate() {
+        if !dets.iter().any(|x| x.id == d.detector) {
+            return Err(format!(
+                "{topic}: detectors[{k}].detector: intersection {:?} has no detector {:?}",
+                r.intersection, d.detector
+            ));
+        }
+    }
+    Ok(r)
+}
+
 pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
     let name = path.display().to_string();
     let text = intersections::diag::read_text(path)?;
@@ -458,6 +541,15 @@ pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
                 format!("{h} s is outside 600 to 7200"),
             ));
         }
+    }
+    if let Some(Err(e)) = cfg
+        .check_threshold_pct
+        .map(crate::decide::threshold_from_pct)
+    {
+        p.push(Problem::new(root.key("check_threshold_pct"), e));
+    }
+    if let Some(Err(e)) = cfg.check_seeds.map(crate::decide::check_seeds) {
+        p.push(Problem::new(root.key("check_seeds"), e));
     }
     if !MAX_GREEN_FACTOR_RANGE.contains(&cfg.actuated_max_green_factor) {
         p.push(Problem::new(
@@ -698,13 +790,16 @@ pub async fn serve_with_start_up(
         stop.clone(),
     ));
 
-    let id = cfg
-        .broker
-        .client_id
-        .clone()
-        .unwrap_or_else(|| format!("greenwave-optimizer-{}", std::process::id()));
+    let id = cfg.broker.client_id.clone().unwrap_or_else(|| {
+        let ids: Vec<&str> = cfg.regions.iter().map(|r| r.id.as_str()).collect();
+        format!("greenwave-optimizer-{}", ids.join("+"))
+    });
     let mut o = MqttOptions::new(id, cfg.broker.host.clone(), cfg.broker.port);
     o.set_keep_alive(Duration::from_secs(15));
+    // A persistent session: the broker keeps the subscriptions and queues the QoS 1 reports,
+    // acks and statuses that arrive while the service is away, and hands them over when it
+    // connects again under the same id.
+    o.set_clean_session(false);
     let (client, mut eventloop) = AsyncClient::new(o, 1024);
     for (region, d) in start_up {
         stats
@@ -796,17 +891,18 @@ pub async fn serve_with_start_up(
                     let now = unix_now();
                     match leaf.join("/").as_str() {
                         "detectors" => {
-                            let Some(store) = stores.get_mut(*region) else { continue };
-                            match store.ingest_json(&p.payload) {
-                                Ok(crate::ingest::Ingested::Duplicate) => stats.lock().map(|mut s| s.duplicates += 1).unwrap_or(()),
-                                Ok(_) => {
-                                    if let Ok(r) = serde_json::from_slice(&p.payload) {
-                                        let alarms = store.alarms().into_iter().cloned().collect();
-                                        lock(&centre).on_report(now, &r, alarms);
-                                        let pts = points_from_report(&r);
-                                        if let Err(e) = series.lock().await.add(&pts) {
-                                            tracing::error!(error = %e, "series buffer");
-                                        }
+                            let (Some(store), Some(net)) = (stores.get_mut(*region), networks.get(*region)) else { continue };
+                            let checked = report_for_topic(&p.topic, net, &p.payload)
+                                .map_err(crate::ingest::IngestError::Invalid)
+                                .and_then(|r| store.ingest(&r).map(|i| (r, i)));
+                            match checked {
+                                Ok((_, crate::ingest::Ingested::Duplicate)) => stats.lock().map(|mut s| s.duplicates += 1).unwrap_or(()),
+                                Ok((r, _)) => {
+                                    let alarms = store.alarms().into_iter().cloned().collect();
+                                    lock(&centre).on_report(now, &r, alarms);
+                                    let pts = points_from_report(&r);
+                                    if let Err(e) = series.lock().await.add(&pts) {
+                                        tracing::error!(error = %e, "series buffer");
                                     }
                                     stats.lock().map(|mut s| s.reports += 1).unwrap_or(());
                                 }
@@ -951,7 +1047,7 @@ pub fn optimizer_planner(
                 .actuated
                 .as_ref()
                 .and_then(|a| Some((operations.from_history.get(region)?, a)));
-            let history = modes.map(|(m, _)| &m.demand);
+            let history = operations.priors.get(region);
             let mut windows = vec![records];
             for k in 1..(params.warmup.0 / window.0.max(1)).max(0) {
                 let earlier = records_in(now - Ms(window.0 * (k + 1)), now - Ms(window.0 * k));
@@ -1146,6 +1242,52 @@ pub fn optimizer_planner(
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_report_must_match_its_topic_and_the_network() {
+        let net = intersections::load::load_network(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../intersections/networks/single.toml"
+        )))
+        .unwrap();
+        let topic = "greenwave/v1/r/C/detectors";
+        let report = |region: &str, ix: &str, det: &str| {
+            format!(
+                r#"{{"version":1,"region":"{region}","intersection":"{ix}","seq":1,"interval_start_ms":0,"interval_end_ms":60000,"detectors":[{{"detector":"N_stop","count":3,"occupancy":0.1,"health":"ok"}},{{"detector":"{det}","count":3,"occupancy":0.1,"health":"ok"}}]}}"#
+            )
+        };
+        let r =
+            super::report_for_topic(topic, &net, report("r", "C", "S_stop").as_bytes()).unwrap();
+        assert_eq!(r.detectors.len(), 2);
+        for (payload, want) in [
+            (
+                report("other", "C", "S_stop"),
+                "greenwave/v1/r/C/detectors: region: \"other\" is not the topic's \"r\"",
+            ),
+            (
+                report("r", "ZZZ", "S_stop"),
+                "intersection: \"ZZZ\" is not the topic's \"C\"",
+            ),
+            (
+                report("r", "C", "GHOST"),
+                "detectors[1].detector: intersection \"C\" has no detector \"GHOST\"",
+            ),
+            (
+                report("r", "C", "S_stop").replace(
+                    "\"count\":3,\"occupancy\":0.1,\"health\":\"ok\"}]",
+                    "\"count\":-3,\"occupancy\":0.1,\"health\":\"ok\"}]",
+                ),
+                "detectors[1].count: not a detector report",
+            ),
+        ] {
+            let e = super::report_for_topic(topic, &net, payload.as_bytes()).unwrap_err();
+            assert!(e.contains(want) && e.starts_with(topic), "{e}");
+        }
+        let other = "greenwave/v1/r/ZZZ/detectors";
+        let e = super::report_for_topic(other, &net, report("r", "ZZZ", "S_stop").as_bytes())
+            .unwrap_err();
+        assert!(e.contains("\"ZZZ\" is not in network \"single\""), "{e}");
+    }
+
+    #[test]
     fn the_example_config_is_valid_and_errors_are_located() {
         let p = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/serve.example.toml"));
         let cfg = super::load_config(p).unwrap();
@@ -1231,6 +1373,44 @@ mod tests {
             e.contains("check_early_reject") && e.contains("expected a boolean"),
             "{e}"
         );
+        // The threshold and the seeds: the loop's by default, the configured ones when set,
+        // and out of range a located error.
+        assert_eq!(cfg.check().threshold, 0.03);
+        assert_eq!(cfg.check().seeds, vec![1, 2, 3]);
+        let text = edited("# check_threshold_pct = 3", "check_threshold_pct = 5")
+            .replace("# check_seeds = 3", "check_seeds = 5");
+        std::fs::write(dir.join("serve.toml"), text).unwrap();
+        let got = super::load_config(&dir.join("serve.toml")).unwrap().check();
+        assert!((got.threshold - 0.05).abs() < 1e-12 && got.seeds == vec![1, 2, 3, 4, 5]);
+        for (key, bad, want) in [
+            (
+                "check_threshold_pct = 3",
+                "check_threshold_pct = -50",
+                "check_threshold_pct: -50 is not a percentage",
+            ),
+            (
+                "check_threshold_pct = 3",
+                "check_threshold_pct = 100",
+                "check_threshold_pct: 100 is not a percentage",
+            ),
+            (
+                "check_seeds = 3",
+                "check_seeds = 0",
+                "check_seeds: 0 seeds: a check runs 1 to 20",
+            ),
+            (
+                "check_seeds = 3",
+                "check_seeds = 21",
+                "check_seeds: 21 seeds",
+            ),
+        ] {
+            let text = edited(&format!("# {key}"), bad);
+            std::fs::write(dir.join("serve.toml"), text).unwrap();
+            let e = super::load_config(&dir.join("serve.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want) && e.contains("serve.toml:"), "{bad}: {e}");
+        }
         let off = edited("offer_actuated = true", "offer_actuated = false");
         std::fs::write(dir.join("serve.toml"), off).unwrap();
         let cfg = super::load_config(&dir.join("serve.toml")).unwrap();

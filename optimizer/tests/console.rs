@@ -387,6 +387,8 @@ async fn the_console_shows_approves_rolls_back_commands_and_audits() {
         offer_left_price: true,
         check_horizon_s: None,
         check_early_reject: true,
+        check_threshold_pct: None,
+        check_seeds: None,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,
@@ -805,6 +807,8 @@ async fn the_modes_chosen_from_a_history_are_in_the_decision_log_from_start_up()
         offer_left_price: false,
         check_horizon_s: None,
         check_early_reject: true,
+        check_threshold_pct: None,
+        check_seeds: None,
         broker: BrokerCfg {
             host: "127.0.0.1".into(),
             port: broker.port,
