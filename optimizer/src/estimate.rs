@@ -300,6 +300,11 @@ fn nnls(rows: &[Row], n: usize) -> Vec<f64> {
     q
 }
 
+/// How long a movement measured before may go unmeasured (its detectors in fault, or silent)
+/// before its estimate is the history's again, when there is a history; without one it keeps
+/// its last estimate.
+pub const HISTORY_AFTER: Ms = Ms(30 * 60_000);
+
 /// How the history carries a flow from a time when it expected `from` veh/h to one when it
 /// expects `to`: their ratio, where both are large enough to say something (20 veh/h), kept
 /// within a factor of 2.
@@ -548,8 +553,14 @@ impl<'a> Estimator<'a> {
             let g = self.carry(ixi, m, self.filters[ixi][m].t, mid);
             let f = &mut self.filters[ixi][m];
             if !measured[m] {
-                // History only: it replaces the state unless something was measured before.
-                if !f.measured {
+                // History only: it replaces the state unless something was measured before
+                // and not too long ago (a detector in fault for longer than
+                // `HISTORY_AFTER` leaves its movement to the history, not to the last count
+                // carried on for ever).
+                let stale = history.is_some() && mid - f.t >= HISTORY_AFTER;
+                if !f.measured || stale {
+                    f.measured = false;
+                    f.lower_bound = false;
                     f.x = z;
                     f.p = (0.3 * z + 50.0).powi(2);
                     f.init = true;

@@ -411,3 +411,27 @@ fn the_service_check_replays_the_windows_it_has() {
         }
     }
 }
+
+/// A region's history is the estimator's prior whatever the operations offered: with
+/// `offer_actuated = false` no modes are chosen from it, but it is read at start-up all the
+/// same (so that a movement whose detectors are in fault falls back to it:
+/// tests/estimate_fallback.rs).
+#[test]
+fn the_history_is_the_prior_without_actuation_too() {
+    let (tmp, cfg) = with_histories(
+        "gw-planner-prior",
+        "offer_actuated = false\n",
+        &["single", "arterial"],
+    );
+    let ops = cfg.operations_from_history().unwrap();
+    assert!(ops.from_history.is_empty() && ops.actuated.is_none());
+    assert_eq!(
+        ops.priors.keys().collect::<Vec<_>>(),
+        vec!["arterial", "single"]
+    );
+    let networks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../intersections/networks");
+    let net = load_network(&networks.join("single.toml")).unwrap();
+    let want = load_demand_for(&networks.join("single.demand.toml"), &net).unwrap();
+    assert_eq!(ops.priors["single"], want);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
