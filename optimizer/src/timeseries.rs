@@ -5,13 +5,19 @@
 //! Nothing is lost while the database is unreachable: points are sealed into batches of at
 //! most [`BATCH_LINES`] lines (InfluxDB's advice for v2: 5,000) in an on-disk queue
 //! ([`intersections::queue::DiskQueue`]), and a batch leaves the queue only after the database
-//! accepted it. [`SeriesWriter::flush`] sends what it can in order and stops at the first
-//! failure; [`run_flusher`] calls it periodically with exponential backoff (5 s doubling to
-//! 125 s, the official clients' defaults) while the database is down.
+//! accepted it, or refused it for good (malformed, a field type conflict, too old: then it is
+//! appended to [`REJECTED_FILE`] and the writer goes on with the next). [`SeriesWriter::flush`]
+//! sends what it can in order and stops at the first other failure; every write is bounded by
+//! [`WRITE_TIMEOUT`]. [`run_flusher`] flushes periodically, without holding the writer during
+//! a write (so adding points never waits for the database), and backs off exponentially
+//! (5 s doubling to 125 s, the official clients' defaults) while the database is down.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Mutex;
 
 use intersections::messages::DetectorReport;
 use intersections::queue::{BufferError, DiskQueue};
@@ -148,6 +154,13 @@ pub enum SeriesTarget {
     Files,
 }
 
+/// How long one write may take before it counts as failed and is retried with the backoff: a
+/// database that accepts connections and never answers must not hold up the batches for good.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where, in the data directory, batches the database refused for good are appended.
+pub const REJECTED_FILE: &str = "series-rejected.lp";
+
 #[derive(Debug, thiserror::Error)]
 pub enum SeriesError {
     #[error("series buffer: {0}")]
@@ -157,17 +170,182 @@ pub enum SeriesError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("time-series database URL: {0}")]
+    Url(String),
+    #[error("time-series database client: {0}")]
+    Client(String),
     #[error("the time-series database refused or is unreachable: {0}")]
     Write(String),
 }
 
+/// Check the URL of a time-series database: `http://` or `https://`, a host, optionally a
+/// port, and nothing else (the client writes to `/api/v2/write` on the host and would silently
+/// drop a path). The error says what is wrong, e.g. that `127.0.0.1:8086` lacks its scheme.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if url.trim().is_empty() {
+        return Err("the URL is empty (e.g. http://127.0.0.1:8086)".into());
+    }
+    if url.trim() != url {
+        return Err(format!("{url:?} has spaces around it"));
+    }
+    let lower = url.to_ascii_lowercase();
+    if !lower.starts_with("http://") && !lower.starts_with("https://") {
+        return Err(match url.split_once("://") {
+            Some((scheme, _)) => {
+                format!("{url:?}: the scheme must be http or https, not {scheme:?}")
+            }
+            None => format!("{url:?} has no scheme: write http://{url} (or https://{url})"),
+        });
+    }
+    let base = parse_as(|b| &b.base, url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    if !matches!(base.host_str(), Some(h) if !h.is_empty()) {
+        return Err(format!("{url:?} has no host"));
+    }
+    if base.path() != "/" || base.query().is_some() || base.fragment().is_some() {
+        return Err(format!(
+            "{url:?}: give only the scheme, host and port (the client writes to /api/v2/write \
+             on the host; a path, query or fragment would be ignored)"
+        ));
+    }
+    Ok(())
+}
+
+/// Parse `s` as the type of the field `_field` picks: the URL type of the `influxdb2` client,
+/// so this module checks a URL with the very parser the client uses (and panics on) without
+/// depending on the `url` crate itself.
+fn parse_as<T: std::str::FromStr>(
+    _field: fn(&influxdb2::ClientBuilder) -> &T,
+    s: &str,
+) -> Result<T, T::Err> {
+    s.parse()
+}
+
+/// Whether an HTTP status from the write API refuses the batch itself, for good (400 malformed
+/// or a field type conflict, 413 too large, 422 outside the retention, ...): any 4xx except
+/// 408 and 429 (try again later) and 401, 403 and 404 (a wrong token, organisation or bucket:
+/// the configuration's fault, not the batch's; every batch would be refused alike, so they
+/// wait in the buffer until it is fixed). Everything else (5xx, the unexpected) is retried.
+fn refuses_for_good(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 401 | 403 | 404 | 408 | 429)
+}
+
+/// The database's message in an error answer: InfluxDB's JSON `message`, else the text.
+fn db_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("message")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| text.trim().to_string())
+}
+
+/// Append `body` and a newline to `path`, durably.
+fn append_lines(path: &Path, body: &str) -> Result<(), SeriesError> {
+    use std::io::Write;
+    let io = |source| SeriesError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io)?;
+    writeln!(f, "{body}").map_err(io)?;
+    f.sync_data().map_err(io)
+}
+
+/// Where batches go, shared with the batches in flight (sent without the writer's lock).
+enum Sink {
+    Influx {
+        client: influxdb2::Client,
+        org: String,
+        bucket: String,
+        /// For messages.
+        write_url: String,
+    },
+    Files {
+        path: PathBuf,
+    },
+}
+
+/// The front batch of the buffer, taken to be sent without holding the writer.
+struct Outgoing {
+    /// The batch's number: batches that left the buffer's front before it (popped, or dropped
+    /// by the bound). It is still the front when the writer's count says the same.
+    seq: u64,
+    body: String,
+    lines: usize,
+    sink: Arc<Sink>,
+    timeout: Duration,
+}
+
+/// How sending a batch ended.
+enum Sent {
+    Accepted,
+    /// The database refused the batch itself, for good ([`refuses_for_good`]).
+    Refused {
+        status: u16,
+        message: String,
+    },
+    /// Worth another try later: unreachable, no answer in time, overloaded, misconfigured.
+    Failed(SeriesError),
+}
+
+impl Outgoing {
+    /// Send the batch; the one place the write API's answers are sorted out.
+    async fn send(&self) -> Sent {
+        match &*self.sink {
+            Sink::Influx {
+                client,
+                org,
+                bucket,
+                write_url,
+            } => {
+                let write = client.write_line_protocol_with_precision(
+                    org,
+                    bucket,
+                    self.body.clone(),
+                    influxdb2::api::write::TimestampPrecision::Milliseconds,
+                );
+                match tokio::time::timeout(self.timeout, write).await {
+                    Ok(Ok(())) => Sent::Accepted,
+                    Ok(Err(influxdb2::RequestError::Http { status, text })) => {
+                        let status = status.as_u16();
+                        let message = db_message(&text);
+                        if refuses_for_good(status) {
+                            Sent::Refused { status, message }
+                        } else {
+                            Sent::Failed(SeriesError::Write(format!(
+                                "{write_url}: HTTP {status}: {message}"
+                            )))
+                        }
+                    }
+                    Ok(Err(e)) => Sent::Failed(SeriesError::Write(format!("{write_url}: {e}"))),
+                    Err(_) => Sent::Failed(SeriesError::Write(format!(
+                        "{write_url}: no answer within {:?}",
+                        self.timeout
+                    ))),
+                }
+            }
+            Sink::Files { path } => match append_lines(path, &self.body) {
+                Ok(()) => Sent::Accepted,
+                Err(e) => Sent::Failed(e),
+            },
+        }
+    }
+}
+
 /// Batches points, keeps them on disk until written, writes them in order.
 pub struct SeriesWriter {
-    target: SeriesTarget,
-    client: Option<influxdb2::Client>,
+    sink: Arc<Sink>,
     queue: DiskQueue,
+    /// Batches popped from the queue since it was opened (see [`Outgoing::seq`]).
+    popped: u64,
     pending: Vec<String>,
-    files_dir: PathBuf,
+    rejected_file: PathBuf,
+    write_timeout: Duration,
     /// Lines written to the target so far.
     pub written_lines: u64,
 }
@@ -175,40 +353,65 @@ pub struct SeriesWriter {
 /// What one flush did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Flushed {
+    /// Batches and lines the target accepted.
     pub batches: usize,
     pub lines: usize,
+    /// Batches and lines the database refused for good, moved to [`REJECTED_FILE`].
+    pub rejected_batches: usize,
+    pub rejected_lines: usize,
 }
 
 impl SeriesWriter {
     /// Open the writer; the buffer lives in `data_dir/series-buffer`, at most `max_batches`
-    /// batches (past it the oldest batch is dropped and logged).
+    /// batches (past it the oldest batch is dropped and logged). An unusable database URL is
+    /// an error ([`check_url`]), before anything is created.
     pub fn open(
         target: SeriesTarget,
         data_dir: &Path,
         max_batches: usize,
     ) -> Result<Self, SeriesError> {
-        let queue = DiskQueue::open(&data_dir.join("series-buffer"), max_batches)?;
-        let client = match &target {
+        let sink = match target {
             SeriesTarget::Influx {
-                url, org, token, ..
-            } => Some(influxdb2::Client::new(
-                url.clone(),
-                org.clone(),
-                token.clone(),
-            )),
-            SeriesTarget::Files => None,
+                url,
+                org,
+                bucket,
+                token,
+            } => {
+                check_url(&url).map_err(SeriesError::Url)?;
+                let client = influxdb2::ClientBuilder::new(url.as_str(), org.as_str(), token)
+                    .build()
+                    .map_err(|e| SeriesError::Client(e.to_string()))?;
+                Sink::Influx {
+                    client,
+                    org,
+                    bucket,
+                    write_url: format!("{}/api/v2/write", url.trim_end_matches('/')),
+                }
+            }
+            SeriesTarget::Files => Sink::Files {
+                path: data_dir.join("series").join("series.lp"),
+            },
         };
+        let queue = DiskQueue::open(&data_dir.join("series-buffer"), max_batches)?;
         Ok(SeriesWriter {
-            target,
-            client,
+            sink: Arc::new(sink),
             queue,
+            popped: 0,
             pending: Vec::new(),
-            files_dir: data_dir.join("series"),
+            rejected_file: data_dir.join(REJECTED_FILE),
+            write_timeout: WRITE_TIMEOUT,
             written_lines: 0,
         })
     }
 
-    /// Add points; full batches are sealed into the on-disk buffer at once.
+    /// Bound each write by `timeout` rather than [`WRITE_TIMEOUT`].
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Add points; full batches are sealed into the on-disk buffer at once. Never waits for
+    /// the database.
     pub fn add(&mut self, points: &[Point]) -> Result<(), SeriesError> {
         self.pending.extend(points.iter().filter_map(Point::line));
         while self.pending.len() >= BATCH_LINES {
@@ -233,64 +436,111 @@ impl SeriesWriter {
         Ok(())
     }
 
+    /// Seal what is pending into a batch.
+    fn seal(&mut self) -> Result<(), SeriesError> {
+        let batch = std::mem::take(&mut self.pending);
+        self.push_batch(batch)
+    }
+
     /// Batches waiting on disk (not counting points not yet sealed).
     pub fn waiting(&self) -> usize {
         self.queue.len()
     }
 
-    /// Seal what is pending and write every waiting batch, oldest first, stopping at the first
-    /// failure (nothing is dropped; the next flush retries).
-    pub async fn flush(&mut self) -> Result<Flushed, SeriesError> {
-        let batch = std::mem::take(&mut self.pending);
-        self.push_batch(batch)?;
-        let mut done = Flushed::default();
-        while let Some(front) = self.queue.front() {
-            let body: String = serde_json::from_str(front).unwrap_or_default();
-            let n = body.lines().count();
-            match (&self.target, &self.client) {
-                (SeriesTarget::Influx { org, bucket, .. }, Some(c)) => {
-                    let r = c
-                        .write_line_protocol_with_precision(
-                            org,
-                            bucket,
-                            body,
-                            influxdb2::api::write::TimestampPrecision::Milliseconds,
-                        )
-                        .await;
-                    if let Err(e) = r {
-                        return Err(SeriesError::Write(e.to_string()));
-                    }
-                }
-                _ => {
-                    use std::io::Write;
-                    let path = self.files_dir.join("series.lp");
-                    let io = |source| SeriesError::Io {
-                        path: path.clone(),
-                        source,
-                    };
-                    std::fs::create_dir_all(&self.files_dir).map_err(io)?;
-                    let mut f = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&path)
-                        .map_err(io)?;
-                    writeln!(f, "{body}").map_err(io)?;
-                    f.sync_data().map_err(io)?;
-                }
+    fn front_seq(&self) -> u64 {
+        self.popped + self.queue.dropped()
+    }
+
+    /// The oldest waiting batch, to be sent without holding the writer.
+    fn take_front(&self) -> Option<Outgoing> {
+        let front = self.queue.front()?;
+        let body: String = serde_json::from_str(front).unwrap_or_default();
+        Some(Outgoing {
+            seq: self.front_seq(),
+            lines: body.lines().count(),
+            body,
+            sink: self.sink.clone(),
+            timeout: self.write_timeout,
+        })
+    }
+
+    /// Record how sending `batch` ended. An accepted batch leaves the buffer; a refused one is
+    /// appended to [`REJECTED_FILE`] first; either way the buffer's front moves on only if it
+    /// is still that batch (the bound may have dropped it while it was in flight). A failure
+    /// leaves the batch at the front and is returned.
+    fn settle(
+        &mut self,
+        batch: &Outgoing,
+        sent: Sent,
+        done: &mut Flushed,
+    ) -> Result<(), SeriesError> {
+        match sent {
+            Sent::Accepted => {
+                done.batches += 1;
+                done.lines += batch.lines;
+                self.written_lines += batch.lines as u64;
             }
-            self.queue.pop()?;
-            done.batches += 1;
-            done.lines += n;
-            self.written_lines += n as u64;
+            Sent::Refused { status, message } => {
+                append_lines(&self.rejected_file, &batch.body)?;
+                tracing::error!(
+                    status,
+                    message = %message,
+                    lines = batch.lines,
+                    moved_to = %self.rejected_file.display(),
+                    "time-series batch refused for good; moved aside, going on"
+                );
+                done.rejected_batches += 1;
+                done.rejected_lines += batch.lines;
+            }
+            Sent::Failed(e) => return Err(e),
+        }
+        if self.front_seq() == batch.seq {
+            let popped = self.queue.pop();
+            self.popped += 1;
+            popped?;
+        }
+        Ok(())
+    }
+
+    /// Seal what is pending and write every waiting batch, oldest first; a batch the database
+    /// refuses for good is moved aside ([`REJECTED_FILE`]), any other failure stops the flush
+    /// (nothing is dropped; the next flush retries). For a writer shared with producers use
+    /// [`flush_shared`], which does not hold it during the writes.
+    pub async fn flush(&mut self) -> Result<Flushed, SeriesError> {
+        self.seal()?;
+        let mut done = Flushed::default();
+        while let Some(batch) = self.take_front() {
+            let sent = batch.send().await;
+            self.settle(&batch, sent, &mut done)?;
         }
         Ok(done)
     }
 }
 
+/// [`SeriesWriter::flush`] on a writer shared with producers: the lock is taken only to take a
+/// batch and to settle it, never across a write, so [`SeriesWriter::add`] never waits for the
+/// database. One flusher at a time is expected (two would send some batches twice).
+pub async fn flush_shared(writer: &Mutex<SeriesWriter>) -> Result<Flushed, SeriesError> {
+    let mut next = {
+        let mut w = writer.lock().await;
+        w.seal()?;
+        w.take_front()
+    };
+    let mut done = Flushed::default();
+    while let Some(batch) = next {
+        let sent = batch.send().await;
+        let mut w = writer.lock().await;
+        w.settle(&batch, sent, &mut done)?;
+        next = w.take_front();
+    }
+    Ok(done)
+}
+
 /// Flush every `every` until `stop`; while the target fails, back off from 5 s doubling to
-/// 125 s. Points keep arriving through `writer` (shared with the producers).
+/// 125 s. Points keep arriving through `writer` (shared with the producers, who are never held
+/// up by a write: [`flush_shared`]).
 pub async fn run_flusher(
-    writer: std::sync::Arc<tokio::sync::Mutex<SeriesWriter>>,
+    writer: Arc<Mutex<SeriesWriter>>,
     every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -301,8 +551,7 @@ pub async fn run_flusher(
             _ = stop.changed() => break,
             _ = tokio::time::sleep(wait) => {}
         }
-        let r = writer.lock().await.flush().await;
-        match r {
+        match flush_shared(&writer).await {
             Ok(_) => {
                 backoff = Duration::from_secs(5);
                 wait = every;
@@ -314,12 +563,272 @@ pub async fn run_flusher(
             }
         }
     }
-    let _ = writer.lock().await.flush().await;
+    let _ = flush_shared(&writer).await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("gw-series-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn influx(url: &str) -> SeriesTarget {
+        SeriesTarget::Influx {
+            url: url.into(),
+            org: "greenwave".into(),
+            bucket: "greenwave".into(),
+            token: "token".into(),
+        }
+    }
+
+    fn points(from: i64, n: i64) -> Vec<Point> {
+        (from..from + n)
+            .map(|i| Point::new("m", Ms(i)).field("v", Value::Int(i)))
+            .collect()
+    }
+
+    fn lines(from: i64, n: i64) -> String {
+        let l: Vec<String> = points(from, n).iter().filter_map(Point::line).collect();
+        l.join("\n")
+    }
+
+    /// What the fake database does with a request.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// Read it and never answer (until the client hangs up).
+        Hang,
+        Status(u16),
+    }
+
+    /// Bodies the fake database received, in order.
+    type Received = Arc<std::sync::Mutex<Vec<String>>>;
+
+    /// A fake InfluxDB write API on a loopback port, on std threads: the `n`th request gets
+    /// `script[n]` (204 past its end). Returns its URL, the bodies received, and a channel told
+    /// the number of each request as it arrives.
+    fn fake_db(script: Vec<Answer>) -> (String, Received, UnboundedReceiver<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received: Received = Arc::default();
+        let (tx, rx) = unbounded_channel();
+        let r = received.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let (script, r, tx) = (script.clone(), r.clone(), tx.clone());
+                std::thread::spawn(move || answer_requests(conn, &script, &r, &tx));
+            }
+        });
+        (url, received, rx)
+    }
+
+    fn answer_requests(
+        mut conn: TcpStream,
+        script: &[Answer],
+        received: &Received,
+        tx: &UnboundedSender<usize>,
+    ) {
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        loop {
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0; len];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            let n = {
+                let mut r = received.lock().unwrap();
+                r.push(String::from_utf8(body).unwrap());
+                r.len() - 1
+            };
+            let _ = tx.send(n);
+            let written = match script.get(n).copied().unwrap_or(Answer::Status(204)) {
+                Answer::Hang => {
+                    let _ = reader.read_to_end(&mut Vec::new());
+                    return;
+                }
+                Answer::Status(204) => write!(conn, "HTTP/1.1 204 No Content\r\n\r\n"),
+                Answer::Status(status) => {
+                    let msg = format!(r#"{{"code":"invalid","message":"fake says {status}"}}"#);
+                    write!(
+                        conn,
+                        "HTTP/1.1 {status} Fake\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\n\r\n{msg}",
+                        msg.len()
+                    )
+                }
+            };
+            if written.is_err() {
+                return;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hung_database_never_holds_up_adding_and_the_write_times_out() {
+        let dir = tmpdir("hung");
+        let (url, received, mut arrived) = fake_db(vec![Answer::Hang]);
+        let w = SeriesWriter::open(influx(&url), &dir, 100)
+            .unwrap()
+            .with_write_timeout(Duration::from_secs(2));
+        let w = Arc::new(Mutex::new(w));
+        w.lock().await.add(&points(0, 10)).unwrap();
+        let flush = tokio::spawn({
+            let w = w.clone();
+            async move { flush_shared(&w).await }
+        });
+        // The write is in flight and the database will not answer: adding goes on.
+        tokio::time::timeout(Duration::from_secs(5), arrived.recv())
+            .await
+            .expect("the write never reached the database")
+            .unwrap();
+        tokio::time::timeout(Duration::from_millis(100), w.lock())
+            .await
+            .expect("adding points waited for the database")
+            .add(&points(10, 10))
+            .unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(10), flush)
+            .await
+            .expect("the write did not time out")
+            .unwrap()
+            .unwrap_err();
+        assert!(e.to_string().contains("no answer within 2s"), "{e}");
+        assert_eq!(w.lock().await.waiting(), 1, "the batch stays buffered");
+        // Retried later (the database answers now): that batch, then the new points.
+        let f = flush_shared(&w).await.unwrap();
+        assert_eq!((f.batches, f.lines), (2, 20));
+        assert_eq!(w.lock().await.waiting(), 0);
+        assert_eq!(
+            *received.lock().unwrap(),
+            [lines(0, 10), lines(0, 10), lines(10, 10)]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_batch_refused_for_good_is_moved_aside_and_the_rest_go() {
+        let dir = tmpdir("refused");
+        let (url, received, _arrived) = fake_db(vec![Answer::Status(503), Answer::Status(400)]);
+        let mut w = SeriesWriter::open(influx(&url), &dir, 100).unwrap();
+        w.add(&points(0, 12_000)).unwrap();
+        // Overloaded: a transient failure keeps everything for the next flush.
+        let e = w.flush().await.unwrap_err();
+        assert!(e.to_string().contains("HTTP 503: fake says 503"), "{e}");
+        assert_eq!(w.waiting(), 3);
+        assert!(!dir.join(REJECTED_FILE).exists());
+        // The first batch is refused for good: moved aside, and the others go.
+        let f = w.flush().await.unwrap();
+        assert_eq!(
+            f,
+            Flushed {
+                batches: 2,
+                lines: 7_000,
+                rejected_batches: 1,
+                rejected_lines: 5_000
+            }
+        );
+        assert_eq!(w.waiting(), 0);
+        assert_eq!(
+            std::fs::read_to_string(dir.join(REJECTED_FILE)).unwrap(),
+            lines(0, 5_000) + "\n"
+        );
+        assert_eq!(
+            *received.lock().unwrap(),
+            [
+                lines(0, 5_000),
+                lines(0, 5_000),
+                lines(5_000, 5_000),
+                lines(10_000, 2_000)
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn only_the_batchs_own_faults_refuse_it_for_good() {
+        for s in [400, 413, 422] {
+            assert!(refuses_for_good(s), "{s}");
+        }
+        for s in [200, 301, 401, 403, 404, 408, 429, 500, 502, 503, 504] {
+            assert!(!refuses_for_good(s), "{s}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_dropped_by_the_bound_while_in_flight_takes_no_other_with_it() {
+        let dir = tmpdir("inflight");
+        let mut w = SeriesWriter::open(SeriesTarget::Files, &dir, 1).unwrap();
+        w.add(&points(0, BATCH_LINES as i64)).unwrap();
+        let first = w.take_front().unwrap();
+        // While it is sent, another batch arrives and the bound (1) drops the first.
+        w.add(&points(BATCH_LINES as i64, BATCH_LINES as i64))
+            .unwrap();
+        let sent = first.send().await;
+        let mut done = Flushed::default();
+        w.settle(&first, sent, &mut done).unwrap();
+        assert_eq!(w.waiting(), 1, "the second batch is still waiting");
+        let f = w.flush().await.unwrap();
+        assert_eq!(f.lines, BATCH_LINES);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn urls_are_checked_not_panicked_on() {
+        for ok in [
+            "http://127.0.0.1:8086",
+            "https://influx.example.org",
+            "http://[::1]:8086/",
+            "HTTP://Influx:8086",
+        ] {
+            assert_eq!(check_url(ok), Ok(()), "{ok}");
+        }
+        for (bad, says) in [
+            ("127.0.0.1:8086", "no scheme: write http://127.0.0.1:8086"),
+            ("localhost:8086", "no scheme"),
+            ("ftp://influx", "scheme must be http or https, not \"ftp\""),
+            ("http://", "not a URL: empty host"),
+            ("http://influx:99999", "not a URL: invalid port"),
+            (
+                "http://influx:8086/prefix",
+                "only the scheme, host and port",
+            ),
+            ("http://influx:8086?org=x", "only the scheme, host and port"),
+            ("", "empty"),
+            (" http://influx", "spaces"),
+        ] {
+            let e = check_url(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        // The writer says so too, where the client would panic, and creates nothing.
+        let dir = tmpdir("badurl");
+        match SeriesWriter::open(influx("127.0.0.1:8086"), &dir, 10) {
+            Err(SeriesError::Url(e)) => assert!(e.contains("no scheme"), "{e}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted a URL without a scheme"),
+        }
+        assert!(!dir.exists());
+    }
 
     #[test]
     fn line_protocol_escapes_and_sorts() {
