@@ -33,6 +33,7 @@ pub mod load;
 pub mod machine;
 pub mod messages;
 pub mod model;
+pub mod monitor;
 pub mod plan;
 pub mod queue;
 pub mod runner;
