@@ -1125,6 +1125,7 @@ mod tests {
             plans: vec![("C".into(), p)],
             operation: Operation::Coordinated,
             record: serde_json::json!({"what": "deploy", "detail": {"reason": name}}),
+            flows: Vec::new(),
         }
     }
 

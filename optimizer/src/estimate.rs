@@ -92,6 +92,17 @@ pub struct MovementEstimate {
     pub measured: bool,
 }
 
+/// One movement's flow as a planning round estimated it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EstimatedFlow {
+    pub intersection: String,
+    /// The filter's estimate after the newest counts (flow, spread, measured or history).
+    pub estimate: MovementEstimate,
+    /// What the round planned for: the forecast for the interval to come, boosted where the
+    /// count was a lower bound.
+    pub planned_veh_h: f64,
+}
+
 /// Flows per movement of every intersection (indexed like the network).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FlowEstimate {

@@ -35,7 +35,10 @@ use crate::console::http::App;
 use crate::console::{load_operators, Approval, Centre, ConsoleConfig};
 use crate::deploy::{Deployer, Publish};
 use crate::ingest::CountStore;
-use crate::timeseries::{points_from_report, run_flusher, SeriesTarget, SeriesWriter};
+use crate::timeseries::{
+    points_from_decision, points_from_flows, points_from_measured, points_from_report,
+    points_from_status, run_flusher, SeriesTarget, SeriesWriter,
+};
 
 /// The service's configuration file.
 #[derive(Clone, Debug, Deserialize)]
@@ -405,6 +408,7 @@ impl HistoryModes {
                     ),
                 },
             }),
+            flows: Vec::new(),
         }
     }
 }
@@ -572,6 +576,9 @@ pub fn load_config(path: &Path) -> Result<ServeConfig, Diagnostics> {
     cfg.signing.secret_key_file = abs(&cfg.signing.secret_key_file);
     if let Some(i) = cfg.influx.as_mut() {
         i.token_file = abs(&i.token_file);
+        if let Err(e) = crate::timeseries::check_url(&i.url) {
+            p.push(Problem::new(root.key("influx").key("url"), e));
+        }
     }
     if let Some(c) = cfg.console.as_mut() {
         let at = root.key("console");
@@ -665,6 +672,10 @@ pub struct GroupDecision {
     pub operation: Operation,
     /// The figures behind the decision (before/after), recorded for the console.
     pub record: serde_json::Value,
+    /// The estimated flows of the intersections the decision is about (the group's members,
+    /// or the whole region for a region-wide decision), for the time series; empty when the
+    /// planner has none.
+    pub flows: Vec<crate::estimate::EstimatedFlow>,
 }
 
 /// The deployments (plan and operation) the region's controllers acknowledged from the
@@ -898,9 +909,13 @@ pub async fn serve_with_start_up(
                             match checked {
                                 Ok((_, crate::ingest::Ingested::Duplicate)) => stats.lock().map(|mut s| s.duplicates += 1).unwrap_or(()),
                                 Ok((r, _)) => {
-                                    let alarms = store.alarms().into_iter().cloned().collect();
+                                    let alarms: Vec<crate::ingest::Alarm> = store.alarms().into_iter().cloned().collect();
+                                    let in_fault: Vec<&str> = alarms.iter().filter(|a| a.intersection == r.intersection).map(|a| a.detector.as_str()).collect();
+                                    let mut pts = points_from_report(&r);
+                                    if let Some(i) = net.intersection(&r.intersection) {
+                                        pts.extend(points_from_measured(&r, &net.intersections[i.0], &in_fault));
+                                    }
                                     lock(&centre).on_report(now, &r, alarms);
-                                    let pts = points_from_report(&r);
                                     if let Err(e) = series.lock().await.add(&pts) {
                                         tracing::error!(error = %e, "series buffer");
                                     }
@@ -919,7 +934,16 @@ pub async fn serve_with_start_up(
                             drop(c);
                             publish(&client, out);
                         }
-                        "status" => lock(&centre).on_status(now, region, &p.payload),
+                        "status" => {
+                            lock(&centre).on_status(now, region, &p.payload);
+                            if let Ok(st) = serde_json::from_slice::<intersections::messages::ControllerStatus>(&p.payload) {
+                                if st.region == *region {
+                                    if let Err(e) = series.lock().await.add(&points_from_status(&st)) {
+                                        tracing::error!(error = %e, "series buffer");
+                                    }
+                                }
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -942,6 +966,17 @@ pub async fn serve_with_start_up(
                     let (Some(net), Some(store)) = (networks.get(&r.id), stores.get(&r.id)) else { continue };
                     let in_force = lock(&centre).deployers.get(&r.id).map(|d| d.deployments_in_force().clone()).unwrap_or_default();
                     let decisions = planner(&r.id, net, store, &in_force, now);
+                    let pts: Vec<crate::timeseries::Point> = decisions
+                        .iter()
+                        .flat_map(|d| {
+                            let mut p = points_from_decision(&r.id, &d.group, now, !d.plans.is_empty(), &d.record);
+                            p.extend(points_from_flows(&r.id, now, &d.flows));
+                            p
+                        })
+                        .collect();
+                    if let Err(e) = series.lock().await.add(&pts) {
+                        tracing::error!(error = %e, "series buffer");
+                    }
                     stats.lock().map(|mut s| s.decisions.extend(decisions.iter().map(|d| d.record.clone()))).unwrap_or(());
                     let mut c = lock(&centre);
                     let out = c.on_decisions(unix_now(), &r.id, decisions);
@@ -986,7 +1021,7 @@ pub fn optimizer_planner(
 ) -> Planner {
     use crate::counts::CountRecord;
     use crate::decide::{check_demand, validate_operations, Operation as Check};
-    use crate::estimate::{EstimateParams, Estimator};
+    use crate::estimate::{EstimateParams, EstimatedFlow, Estimator};
     use crate::webster::{plan_network, PlanParams};
     use intersections::{IntersectionIdx, Plan};
     Arc::new(
@@ -1068,6 +1103,27 @@ pub fn optimizer_planner(
                 );
             }
             let flows = recent.last().expect("one window at least").clone();
+            let estimate = estimator.estimate();
+            let planned = &flows;
+            let estimate = &estimate;
+            let flows_at = |members: &dyn Fn(usize) -> bool| -> Vec<EstimatedFlow> {
+                estimate
+                    .intersections
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| members(*i))
+                    .flat_map(|(i, ix)| {
+                        ix.movements
+                            .iter()
+                            .enumerate()
+                            .map(move |(m, e)| EstimatedFlow {
+                                intersection: ix.intersection.clone(),
+                                estimate: e.clone(),
+                                planned_veh_h: planned[i][m],
+                            })
+                    })
+                    .collect()
+            };
             let record = |what: &str, extra: serde_json::Value| {
                 let mut r = serde_json::json!({"region": region, "time_ms": now.0, "what": what, "detail": extra});
                 if let Some((m, _)) = modes {
@@ -1087,6 +1143,7 @@ pub fn optimizer_planner(
                         plans: Vec::new(),
                         operation: Operation::Coordinated,
                         record: record("no plan", serde_json::json!(e.to_string())),
+                        flows: flows_at(&|_| true),
                     }]
                 }
             };
@@ -1119,6 +1176,7 @@ pub fn optimizer_planner(
                         plans: Vec::new(),
                         operation: Operation::Coordinated,
                         record: record("no demand", serde_json::json!(format!("{p:?}"))),
+                        flows: flows_at(&|_| true),
                     }]
                 }
             };
@@ -1186,6 +1244,7 @@ pub fn optimizer_planner(
                             plans: Vec::new(),
                             operation: Operation::Coordinated,
                             record: record("check failed", serde_json::json!(e.to_string())),
+                            flows: flows_at(&|_| true),
                         }]
                     }
                 };
@@ -1205,6 +1264,7 @@ pub fn optimizer_planner(
                     plans: Vec::new(),
                     operation: Operation::Coordinated,
                     record: record("keep the plans in force", detail),
+                    flows: flows_at(&|_| true),
                 }];
             }
             // One deployment per coordination group; the rest each on their own. A group runs
@@ -1232,6 +1292,7 @@ pub fn optimizer_planner(
                             .collect(),
                         operation: Operation::from_actuated(chosen.actuated_at(first)),
                         record: record("deploy", detail.clone()),
+                        flows: flows_at(&|i| members.contains(&IntersectionIdx(i))),
                     })
                 })
                 .collect()
@@ -1371,6 +1432,26 @@ mod tests {
             .to_string();
         assert!(
             e.contains("check_early_reject") && e.contains("expected a boolean"),
+            "{e}"
+        );
+        // A database URL without its scheme is a located error, not a panic at start-up.
+        let influx = |url: &str| {
+            edited(
+                "# [influx]\n# url = \"http://127.0.0.1:8086\"\n# org = \"greenwave\"\n# bucket = \"greenwave\"\n# token_file",
+                &format!("[influx]\nurl = \"{url}\"\norg = \"greenwave\"\nbucket = \"greenwave\"\ntoken_file"),
+            )
+        };
+        std::fs::write(dir.join("serve.toml"), influx("http://127.0.0.1:8086")).unwrap();
+        assert!(super::load_config(&dir.join("serve.toml"))
+            .unwrap()
+            .influx
+            .is_some());
+        std::fs::write(dir.join("serve.toml"), influx("127.0.0.1:8086")).unwrap();
+        let e = super::load_config(&dir.join("serve.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("serve.toml:") && e.contains("influx.url:"),
             "{e}"
         );
         // The threshold and the seeds: the loop's by default, the configured ones when set,

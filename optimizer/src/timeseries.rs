@@ -140,6 +140,168 @@ pub fn points_from_report(r: &DetectorReport) -> Vec<Point> {
         .collect()
 }
 
+/// Points of a planning round's estimated flows: one `flow_estimate` point per movement, at
+/// the round's time.
+pub fn points_from_flows(
+    region: &str,
+    time: Ms,
+    flows: &[crate::estimate::EstimatedFlow],
+) -> Vec<Point> {
+    flows
+        .iter()
+        .map(|f| {
+            Point::new("flow_estimate", time)
+                .tag("region", region)
+                .tag("intersection", &f.intersection)
+                .tag("movement", &f.estimate.movement)
+                .field("flow_veh_h", Value::Float(f.estimate.flow_veh_h))
+                .field("std_veh_h", Value::Float(f.estimate.std_veh_h))
+                .field("planned_veh_h", Value::Float(f.planned_veh_h))
+                .field("measured", Value::Bool(f.estimate.measured))
+                .field("lower_bound", Value::Bool(f.estimate.lower_bound))
+        })
+        .collect()
+}
+
+/// Points of one decision of a planning round (`deploy`: it sends plans to the group's
+/// controllers; false: the plans in force stay), at the round's time: a `plan_decision` point, and the check's simulated figures as `simulated_performance`
+/// points, one for the plans in force and one for the candidate, when the record has them
+/// (read as the console reads it, [`crate::console::Summary::of`]).
+pub fn points_from_decision(
+    region: &str,
+    group: &str,
+    time: Ms,
+    deploy: bool,
+    record: &serde_json::Value,
+) -> Vec<Point> {
+    let s = crate::console::Summary::of(record);
+    let mut d = Point::new("plan_decision", time)
+        .tag("region", region)
+        .tag("group", group)
+        .field("deploy", Value::Bool(deploy));
+    if let Some(what) = s.as_ref().and_then(|s| s.what.clone()) {
+        d = d.tag("what", &what);
+    }
+    let mut out = Vec::new();
+    if let Some(s) = &s {
+        if let Some(a) = s.accepted {
+            d = d.field("accepted", Value::Bool(a));
+        }
+        if let Some(i) = s.improvement {
+            d = d.field("improvement_pct", Value::Float(i * 100.0));
+        }
+        if let Some(t) = s.threshold {
+            d = d.field("threshold_pct", Value::Float(t * 100.0));
+        }
+        if let Some(m) = &s.mode {
+            d = d.field("mode", Value::Str(m.clone()));
+        }
+        if let Some(r) = &s.reason {
+            d = d.field("reason", Value::Str(r.clone()));
+        }
+        for (plans, f) in [("in-force", &s.before), ("candidate", &s.after)] {
+            let Some(f) = f else { continue };
+            let mut p = Point::new("simulated_performance", time)
+                .tag("region", region)
+                .tag("group", group)
+                .tag("plans", plans);
+            for (k, v) in [
+                ("mean_delay_s", f.mean_delay_s),
+                ("mean_stops", f.mean_stops),
+                ("travel_time_index", f.travel_time_index),
+                ("mean_speed_mps", f.mean_speed_mps),
+            ] {
+                if let Some(v) = v {
+                    p = p.field(k, Value::Float(v));
+                }
+            }
+            if !p.fields.is_empty() {
+                out.push(p);
+            }
+        }
+    }
+    out.insert(0, d);
+    out
+}
+
+/// A report's measured performance of its intersection, at the end of its interval: a
+/// `measured_performance` point with the volume through the stop lines (veh/h, the sum over
+/// the stop-line detectors that the cabinet says are healthy and the centre has not found in
+/// fault), their mean occupancy, and how many detectors are in fault. `in_fault`: the ids of
+/// the intersection's detectors in fault at the centre.
+pub fn points_from_measured(
+    r: &DetectorReport,
+    ix: &intersections::model::Intersection,
+    in_fault: &[&str],
+) -> Vec<Point> {
+    use intersections::spec::DetectorKind;
+    let hours = (r.interval_end_ms - r.interval_start_ms) as f64 / 3_600_000.0;
+    let stop_line = |id: &str| {
+        ix.detectors
+            .iter()
+            .any(|d| d.id == id && d.kind == DetectorKind::StopLine)
+    };
+    let faulty = r
+        .detectors
+        .iter()
+        .filter(|d| {
+            d.health != intersections::messages::DetectorHealth::Ok
+                || in_fault.contains(&d.detector.as_str())
+        })
+        .count();
+    let good: Vec<_> = r
+        .detectors
+        .iter()
+        .filter(|d| {
+            stop_line(&d.detector)
+                && d.health == intersections::messages::DetectorHealth::Ok
+                && !in_fault.contains(&d.detector.as_str())
+        })
+        .collect();
+    let mut p = Point::new("measured_performance", Ms(r.interval_end_ms))
+        .tag("region", &r.region)
+        .tag("intersection", &r.intersection)
+        .field("detectors_in_fault", Value::Int(faulty as i64))
+        .field("stop_line_detectors", Value::Int(good.len() as i64));
+    if !good.is_empty() && hours > 0.0 {
+        let volume: u64 = good.iter().map(|d| d.count as u64).sum();
+        let occ = good.iter().map(|d| d.occupancy).sum::<f64>() / good.len() as f64;
+        p = p
+            .field("volume_veh_h", Value::Float(volume as f64 / hours))
+            .field("occupancy", Value::Float(occ));
+    }
+    vec![p]
+}
+
+/// A controller's status as a `controller_status` point, at the status's time: online, mode,
+/// plan version, cycle time, failed detectors and fault.
+pub fn points_from_status(st: &intersections::messages::ControllerStatus) -> Vec<Point> {
+    let mode = serde_json::to_value(st.mode)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let mut p = Point::new("controller_status", Ms(st.time_ms))
+        .tag("region", &st.region)
+        .tag("intersection", &st.intersection)
+        .field("online", Value::Bool(st.online))
+        .field("mode", Value::Str(mode))
+        .field(
+            "failed_detectors",
+            Value::Int(st.failed_detectors.len() as i64),
+        )
+        .field("fault", Value::Bool(st.fault.is_some()));
+    if let Some(v) = st.plan_version {
+        p = p.field("plan_version", Value::Int(v as i64));
+    }
+    if let Some(id) = &st.plan_id {
+        p = p.field("plan_id", Value::Str(id.clone()));
+    }
+    if let Some(c) = st.cycle_time_ms {
+        p = p.field("cycle_time_s", Value::Float(c as f64 / 1000.0));
+    }
+    vec![p]
+}
+
 /// Where series go.
 #[derive(Clone, Debug)]
 pub enum SeriesTarget {
@@ -572,6 +734,109 @@ mod tests {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{TcpListener, TcpStream};
     use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+    fn single() -> intersections::model::Network {
+        intersections::load::load_network(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../intersections/networks/single.toml"
+        )))
+        .unwrap()
+    }
+
+    #[test]
+    fn decisions_flows_status_and_measures_become_points() {
+        // A decision as the service's planner records it: the check's figures both ways.
+        let record = serde_json::json!({"region": "r", "time_ms": 5, "what": "deploy", "detail": {
+            "accepted": true, "improvement": 0.125, "threshold": 0.03, "mode": "coordinated",
+            "before": {"mean_delay_s": 40.0, "mean_stops": 1.2, "travel_time_index": 1.5, "mean_speed_mps": 8.0},
+            "after": {"mean_delay_s": 35.0, "mean_stops": 1.0, "travel_time_index": 1.4, "mean_speed_mps": 8.4},
+            "reason": "better",
+        }});
+        let pts = points_from_decision("r", "corridor", Ms(1_000), true, &record);
+        let lines: Vec<String> = pts.iter().filter_map(Point::line).collect();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert_eq!(
+            lines[0],
+            "plan_decision,group=corridor,region=r,what=deploy accepted=true,deploy=true,improvement_pct=12.5,mode=\"coordinated\",reason=\"better\",threshold_pct=3 1000"
+        );
+        assert_eq!(
+            lines[1],
+            "simulated_performance,group=corridor,plans=in-force,region=r mean_delay_s=40,mean_speed_mps=8,mean_stops=1.2,travel_time_index=1.5 1000"
+        );
+        assert!(lines[2].starts_with(
+            "simulated_performance,group=corridor,plans=candidate,region=r mean_delay_s=35,"
+        ));
+        // A decision without figures (no demand yet): the decision alone.
+        let bare = serde_json::json!({"what": "no demand", "detail": "no counts"});
+        let pts = points_from_decision("r", "*", Ms(2_000), false, &bare);
+        assert_eq!(pts.len(), 1);
+        assert_eq!(pts[0].fields["deploy"], Value::Bool(false));
+        assert_eq!(pts[0].tags["what"], "no demand");
+
+        // Flows: one point per movement.
+        let flows = vec![crate::estimate::EstimatedFlow {
+            intersection: "C".into(),
+            estimate: crate::estimate::MovementEstimate {
+                movement: "W_left".into(),
+                flow_veh_h: 120.0,
+                std_veh_h: 15.5,
+                lower_bound: true,
+                measured: true,
+            },
+            planned_veh_h: 132.0,
+        }];
+        let l = points_from_flows("r", Ms(3_000), &flows)[0].line().unwrap();
+        assert_eq!(l, "flow_estimate,intersection=C,movement=W_left,region=r flow_veh_h=120,lower_bound=true,measured=true,planned_veh_h=132,std_veh_h=15.5 3000");
+
+        // Measured: the stop-line loops only (not the advance or exit loops), without the
+        // ones in fault at the cabinet or at the centre.
+        let net = single();
+        let ix = &net.intersections[0];
+        let det =
+            |id: &str, count: u32, occ: f64, ok: bool| intersections::messages::DetectorCount {
+                detector: id.into(),
+                count,
+                occupancy: occ,
+                health: if ok {
+                    intersections::messages::DetectorHealth::Ok
+                } else {
+                    intersections::messages::DetectorHealth::NoActivity
+                },
+            };
+        let r = DetectorReport {
+            version: intersections::messages::WIRE_VERSION,
+            region: "r".into(),
+            intersection: "C".into(),
+            seq: 1,
+            interval_start_ms: 0,
+            interval_end_ms: 300_000,
+            detectors: vec![
+                det("N_stop", 10, 0.2, true),
+                det("S_stop", 20, 0.4, true),
+                det("E_stop_0", 0, 0.0, false),
+                det("W_stop_0", 99, 0.9, true),
+                det("E_advance", 50, 0.3, true),
+                det("N_exit", 40, 0.2, true),
+            ],
+        };
+        let p = &points_from_measured(&r, ix, &["W_stop_0"])[0];
+        assert_eq!(p.measurement, "measured_performance");
+        assert_eq!(p.time, Ms(300_000));
+        assert_eq!(p.fields["volume_veh_h"], Value::Float(30.0 * 12.0));
+        assert_eq!(p.fields["occupancy"], Value::Float(0.30000000000000004));
+        assert_eq!(p.fields["detectors_in_fault"], Value::Int(2));
+        assert_eq!(p.fields["stop_line_detectors"], Value::Int(2));
+
+        // A controller's status.
+        let st: intersections::messages::ControllerStatus = serde_json::from_value(serde_json::json!({
+            "version": 1, "region": "r", "intersection": "C", "time_ms": 7000, "online": true,
+            "mode": "coordinated", "plan_id": "peak", "plan_version": 4, "cycle_time_ms": 12500,
+            "stage": "arterial", "signal_groups": {}, "failed_detectors": ["N_exit"], "fault": null,
+        }))
+        .unwrap();
+        let l = points_from_status(&st)[0].line().unwrap();
+        assert_eq!(l, "controller_status,intersection=C,region=r cycle_time_s=12.5,failed_detectors=1i,fault=false,mode=\"coordinated\",online=true,plan_id=\"peak\",plan_version=4i 7000");
+    }
 
     fn tmpdir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("gw-series-{name}-{}", std::process::id()));

@@ -78,6 +78,7 @@ fn planner(want: Arc<AtomicU32>, made: Arc<AtomicU32>) -> Planner {
                 "after": {"mean_delay_s": 27.0, "mean_stops": 0.8, "travel_time_index": 1.4, "mean_speed_mps": 8.5},
                 "reason": format!("candidate {n} is better"),
             }}),
+            flows: Vec::new(),
         }]
     })
 }

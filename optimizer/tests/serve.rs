@@ -105,6 +105,7 @@ async fn counts_in_signed_plans_out_series_stored() {
             plans: vec![(ix.id.clone(), p)],
             operation: actuated(),
             record: serde_json::json!({"detectors_counted": counted}),
+            flows: Vec::new(),
         }]
     });
     let cfg = ServeConfig {
@@ -172,6 +173,24 @@ async fn counts_in_signed_plans_out_series_stored() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(stored >= n, "{stored} detector count samples stored");
+    // So did the intersection's measured performance, the decision, and (once the cabinet's
+    // status arrives) the controller's state.
+    let mut got = (0, 0, 0);
+    for _ in 0..50 {
+        got = (
+            tsdb.samples("measured_performance_volume_veh_h"),
+            tsdb.samples("plan_decision_deploy"),
+            tsdb.samples("controller_status_online"),
+        );
+        if got.0 >= 1 && got.1 >= 1 && got.2 >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        got.0 >= 1 && got.1 >= 1 && got.2 >= 1,
+        "measured performance, decision and status samples: {got:?}"
+    );
 
     // The deployment carried the operation, and the cabinet runs it: its status says
     // actuated, with the centre's plan (the machine goes isolated at the plan's first cycle

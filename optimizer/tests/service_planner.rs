@@ -84,6 +84,15 @@ fn the_service_planner_decides_per_group_from_ingested_reports() {
     );
     let decisions = planner("r", &net, &store, &Default::default(), Ms::from_s(3600));
     assert!(!decisions.is_empty());
+    // The estimated flows, for the time series: every movement of the region once over the
+    // round's decisions, counted by the loops here, with what the round planned for.
+    let flows: Vec<_> = decisions.iter().flat_map(|d| d.flows.iter()).collect();
+    let movements: usize = net.intersections.iter().map(|ix| ix.movements.len()).sum();
+    assert_eq!(flows.len(), movements);
+    assert!(flows.iter().all(|f| f.estimate.measured
+        && f.estimate.flow_veh_h.is_finite()
+        && f.planned_veh_h >= 0.0));
+    assert!(flows.iter().map(|f| f.planned_veh_h).sum::<f64>() > 1000.0);
     for d in &decisions {
         assert!(
             d.record["detail"]["before"]["mean_delay_s"].is_number(),
