@@ -15,6 +15,8 @@ use optimizer::estimate::demand_flows;
 use optimizer::webster::{plan_network, PlanParams};
 use simulator::{Scenario, SimConfig};
 
+use crate::plan::Check;
+
 /// The shipped networks, in the order of the table.
 pub const SHIPPED: [&str; 4] = ["single", "arterial", "grid4", "district"];
 
@@ -56,7 +58,14 @@ pub fn control(a: ControlArgs) -> Result<()> {
     } else {
         a.networks.clone()
     };
-    let seeds: Vec<u64> = (1..=a.seeds.max(1)).collect();
+    // The bench's own runs (each greenwave run checks its re-plans on the loop's seeds): any
+    // number of them, but at least one.
+    if a.seeds == 0 {
+        return Err(anyhow!(
+            "--seeds: 0 seeds: the bench runs every control on seeds 1 to N, N at least 1"
+        ));
+    }
+    let seeds: Vec<u64> = (1..=a.seeds).collect();
     let mut params = AdaptiveParams {
         plan: a.plan.clone(),
         persistent_twin: a.persistent_twin,
@@ -64,13 +73,9 @@ pub fn control(a: ControlArgs) -> Result<()> {
         ..AdaptiveParams::default()
     };
     if let Some(t) = a.threshold_pct {
-        if !(t.is_finite() && (0.0..100.0).contains(&t)) {
-            return Err(anyhow!(
-                "--threshold {t} must be a percentage from 0 to under 100 (the least improvement of mean delay the check accepts)"
-            ));
-        }
+        let t = Check::threshold(t)?;
         if let Some(v) = params.validate.as_mut() {
-            v.threshold = t / 100.0;
+            v.threshold = t;
         }
     }
     if let Some(v) = params.validate.as_mut() {
@@ -262,6 +267,7 @@ struct PlanningRow {
 /// Planning plus validation on generated `n` x `n` grids (sizes given as intersection counts,
 /// rounded to the nearest square).
 pub fn planning(a: PlanningArgs) -> Result<()> {
+    let seeds = a.seeds.map(Check::seeds).transpose()?;
     let mut rows = Vec::new();
     let (cpu, threads) = machine();
     if !a.json {
@@ -288,8 +294,8 @@ pub fn planning(a: PlanningArgs) -> Result<()> {
         // replayed (here the grid's one demand, interval after interval), then the horizon.
         let adaptive = AdaptiveParams::default();
         let mut vp = adaptive.validate.clone().expect("the adaptive loop checks");
-        if let Some(s) = a.seeds {
-            vp.seeds = (1..=s.max(1)).collect();
+        if let Some(s) = &seeds {
+            vp.seeds = s.clone();
         }
         vp.early_reject = a.early_reject;
         if let Some(h) = a.horizon_s {

@@ -89,6 +89,8 @@ enum Command {
         network: PathBuf,
         /// Detector counts: DetectorReport JSON (one per line or an array) or CSV
         /// `detector,interval_start_s,interval_end_s,count[,occupancy][,intersection]`.
+        /// A record given twice counts once; the same detector and interval with another
+        /// count, or overlapping intervals of one detector, are refused.
         /// Without it, counts come from simulating the network's demand file.
         #[arg(long)]
         counts: Option<PathBuf>,
@@ -102,13 +104,13 @@ enum Command {
         /// Print one JSON object instead of tables.
         #[arg(long)]
         json: bool,
-        /// Seeds of the validation runs.
+        /// Seeds 1..=N of the validation runs (N from 1 to 20).
         #[arg(long, default_value_t = plan::Check::default().seeds)]
         seeds: u64,
         /// Measured simulated time of each validation run, seconds.
         #[arg(long, default_value_t = plan::Check::default().horizon_s)]
         horizon: f64,
-        /// Least improvement of mean delay to accept the candidate, percent.
+        /// Least improvement of mean delay to accept the candidate, percent (0 to under 100).
         #[arg(long, default_value_t = plan::Check::default().threshold_pct)]
         threshold: f64,
         /// Run every seed of the check even when its first two reject the candidate beyond
@@ -284,7 +286,7 @@ enum BenchCommand {
         /// Networks by name (default: single arterial grid4 district).
         #[arg(long, num_args = 1..)]
         networks: Vec<String>,
-        /// Seeds 1..=N.
+        /// Seeds 1..=N (N at least 1).
         #[arg(long, default_value_t = 5)]
         seeds: u64,
         /// Simulated seconds (default: the demand's duration, 2 h).
@@ -309,8 +311,8 @@ enum BenchCommand {
         /// see docs/optimizer.md).
         #[arg(long)]
         price_permissive_lefts: bool,
-        /// Least improvement of mean delay for greenwave's check to accept a re-plan, percent
-        /// (default: the adaptive loop's, 3).
+        /// Least improvement of mean delay for greenwave's check to accept a re-plan, percent,
+        /// 0 to under 100 (default: the adaptive loop's, 3).
         #[arg(long)]
         threshold: Option<f64>,
         /// Greenwave's commissioning does not offer the planner that prices permissive left
@@ -335,7 +337,7 @@ enum BenchCommand {
     Planning {
         #[arg(long, num_args = 1.., default_values_t = [100usize, 1000])]
         sizes: Vec<usize>,
-        /// Validation seeds (default: the adaptive loop's check, 3).
+        /// Validation seeds 1..=N, N from 1 to 20 (default: the adaptive loop's check, 3).
         #[arg(long)]
         seeds: Option<u64>,
         /// Simulated seconds measured after the switch (default: the adaptive loop's, 3600).

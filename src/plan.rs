@@ -13,7 +13,7 @@ use intersections::load;
 use intersections::{IntersectionIdx, Ms, Network, Plan};
 use optimizer::adaptive::simulated_counts;
 use optimizer::counts::{parse_counts, CountRecord};
-use optimizer::decide::{validate_candidate, Decision, Figures, ValidateParams};
+use optimizer::decide::{self, validate_candidate, Decision, Figures, ValidateParams};
 use optimizer::estimate::{demand_from_flows, estimate, EstimateParams, FlowEstimate};
 use optimizer::offsets::OffsetMethod;
 use optimizer::webster::{plan_network, NetworkPlan, PlanParams};
@@ -50,6 +50,23 @@ impl Default for Check {
             threshold_pct: 3.0,
             early_reject: true,
         }
+    }
+}
+
+impl Check {
+    /// `--threshold` as the check's least improvement (a fraction), by the rule every check
+    /// follows ([`decide::threshold_from_pct`]: a finite percentage from 0 to under 100).
+    /// `greenwave plan` and `bench control` take it here.
+    pub fn threshold(pct: f64) -> Result<f64> {
+        decide::threshold_from_pct(pct).map_err(|e| anyhow!("--threshold: {e}"))
+    }
+
+    /// `--seeds` as the check's seeds `1..=n`, by the rule every check follows
+    /// ([`decide::check_seeds`]: at least one, at most [`decide::MAX_CHECK_SEEDS`]).
+    /// `greenwave plan` and `bench planning` take it here.
+    pub fn seeds(n: u64) -> Result<Vec<u64>> {
+        decide::check_seeds(usize::try_from(n).unwrap_or(usize::MAX))
+            .map_err(|e| anyhow!("--seeds: {e}"))
     }
 }
 
@@ -126,6 +143,12 @@ pub fn replan(
         threshold_pct,
         early_reject,
     } = *check;
+    // Refused before anything is read or simulated.
+    let threshold = Check::threshold(threshold_pct)?;
+    let seeds = Check::seeds(seeds)?;
+    let horizon = Ms::from_secs_f64(horizon_s)
+        .filter(|h| *h >= Ms::from_s(60))
+        .ok_or_else(|| anyhow!("--horizon {horizon_s} must be at least 60 s"))?;
     let net = load::load_network(network).map_err(|d| anyhow!("{d}"))?;
     let demand_path = demand
         .map(Path::to_path_buf)
@@ -169,11 +192,9 @@ pub fn replan(
     let planned: NetworkPlan = plan_network(&net, &flows, plan_params)?;
 
     let vp = ValidateParams {
-        threshold: threshold_pct / 100.0,
-        seeds: (1..=seeds.max(1)).collect(),
-        horizon: Ms::from_secs_f64(horizon_s)
-            .filter(|h| *h >= Ms::from_s(60))
-            .ok_or_else(|| anyhow!("--horizon {horizon_s} must be at least 60 s"))?,
+        threshold,
+        seeds,
+        horizon,
         early_reject,
         ..ValidateParams::default()
     };

@@ -148,11 +148,105 @@ fn bench_control_refuses_a_threshold_that_is_not_a_percentage() {
         let err = bench_control_refusing(&[&format!("--threshold={bad}")]);
         assert!(
             err.contains(&format!(
-                "--threshold {bad} must be a percentage from 0 to under 100"
+                "--threshold: {bad} is not a percentage from 0 to under 100"
             )),
             "{err}"
         );
     }
+}
+
+/// `greenwave plan` refuses a threshold that is not a percentage from 0 to under 100, as
+/// `bench control` does, and a number of seeds a check cannot run, as `bench planning` does
+/// (the rule of every check, `serve.toml`'s too), naming the option and the value, before
+/// anything is read or simulated; `bench control` refuses no seeds at all.
+#[test]
+fn plan_and_the_benches_refuse_a_bad_threshold_or_seed_count() {
+    let plan_refusing = |arg: &str| {
+        let o = gw(&[
+            "plan",
+            "--network",
+            "intersections/networks/single.toml",
+            "--out",
+            "never-written.plans.toml",
+            arg,
+        ]);
+        assert!(!o.status.success(), "plan {arg} accepted");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    for bad in ["-50", "100", "NaN", "inf"] {
+        let err = plan_refusing(&format!("--threshold={bad}"));
+        assert!(
+            err.contains(&format!(
+                "--threshold: {bad} is not a percentage from 0 to under 100"
+            )),
+            "{err}"
+        );
+    }
+    // A check's seeds: 1 to 20, the same rule as serve.toml's check_seeds.
+    for (bad, want) in [
+        ("0", "--seeds: 0 seeds: a check runs 1 to 20"),
+        ("21", "--seeds: 21 seeds: a check runs 1 to 20"),
+    ] {
+        let err = plan_refusing(&format!("--seeds={bad}"));
+        assert!(err.contains(want), "{err}");
+    }
+    for (args, want) in [
+        (
+            &["bench", "planning", "--sizes", "4", "--seeds=0"][..],
+            "--seeds: 0 seeds: a check runs 1 to 20",
+        ),
+        (
+            &["bench", "control", "--networks", "single", "--seeds=0"],
+            "--seeds: 0 seeds: the bench runs every control on seeds 1 to N, N at least 1",
+        ),
+    ] {
+        let o = gw(args);
+        assert!(!o.status.success(), "{args:?} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{err}");
+    }
+}
+
+/// `greenwave plan --counts`: a row given twice counts once, but another count for the same
+/// detector and interval, or an overlapping interval, is refused at its line, naming the line
+/// of the other.
+#[test]
+fn plan_refuses_conflicting_counts() {
+    let dir = std::env::temp_dir().join(format!("gw-plan-dup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("dup.csv");
+    std::fs::write(
+        &csv,
+        "detector,interval_start_s,interval_end_s,count\n\
+         W_stop_0,0,900,10\nW_stop_0,0,900,10\nW_stop_0,0,900,12\nW_stop_0,600,1200,10\n",
+    )
+    .unwrap();
+    let o = gw(&[
+        "plan",
+        "--network",
+        "intersections/networks/single.toml",
+        "--counts",
+        csv.to_str().unwrap(),
+        "--out",
+        dir.join("p.plans.toml").to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "dup.csv:4: count: 12 vehicles, but detector \"W_stop_0\" over 0 to 900 s was given at line 2 with count 10"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("dup.csv:5: interval_start_s: interval 600 to 1200 s of detector \"W_stop_0\" overlaps 0 to 900 s given at line 2"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("dup.csv:3"),
+        "a re-delivery is no error: {err}"
+    );
 }
 
 /// `bench planning` runs the adaptive loop's check by default and takes its seeds, horizon

@@ -14,9 +14,15 @@
 //! JSON reports carry their own `interval_start_ms` / `interval_end_ms` (Unix epoch ms, or
 //! model ms); the planner only uses their differences and their time of day.
 //!
+//! A record identical to one already read (same intersection, detector, interval, count and
+//! occupancy) is a re-delivery and counts once, as in [`crate::ingest`]. The same detector and
+//! interval with another count or occupancy, or an interval that overlaps another of the same
+//! detector, is an error that names the line of the other.
+//!
 //! Every problem is reported at once, located as `file:line: field: what`.
 
 use std::collections::BTreeMap;
+use std::ops::Bound::{Excluded, Unbounded};
 
 use intersections::diag::{Diagnostic, Diagnostics, FieldPath};
 use intersections::messages::{DetectorReport, WIRE_VERSION};
@@ -44,6 +50,109 @@ fn diag(file: &str, line: usize, path: FieldPath, message: impl Into<String>) ->
         line: Some(line),
         path,
         message: message.into(),
+    }
+}
+
+/// How a format writes its times, for messages: CSV in seconds, JSON reports in ms.
+#[derive(Clone, Copy)]
+enum TimeUnit {
+    S,
+    Ms,
+}
+
+impl TimeUnit {
+    fn interval(self, start: Ms, end: Ms) -> String {
+        match self {
+            TimeUnit::S => format!("{} to {} s", start.as_secs_f64(), end.as_secs_f64()),
+            TimeUnit::Ms => format!("{} to {} ms", start.0, end.0),
+        }
+    }
+}
+
+/// Why a record cannot be taken beside those already read.
+enum Clash {
+    /// The same interval with another count.
+    Count(String),
+    /// The same interval and count with another occupancy.
+    Occupancy(String),
+    /// An interval that overlaps another of the same detector.
+    Interval(String),
+}
+
+/// A record already read: where its interval ends, what it said, and its line.
+struct SeenRecord {
+    end: Ms,
+    count: u32,
+    occupancy: Option<f64>,
+    line: usize,
+}
+
+/// The records read so far, and beside them, per detector and interval start, the line each
+/// came from (`CountRecord` does not carry lines). Their intervals never overlap.
+#[derive(Default)]
+struct Records {
+    out: Vec<CountRecord>,
+    seen: BTreeMap<(IntersectionIdx, usize), BTreeMap<Ms, SeenRecord>>,
+}
+
+impl Records {
+    /// Takes `r`, read at `line`, unless it repeats a record already read (a re-delivery,
+    /// counted once); refuses it when it clashes with one. `name` is the detector's id, for
+    /// messages.
+    fn admit(
+        &mut self,
+        r: CountRecord,
+        line: usize,
+        name: &str,
+        unit: TimeUnit,
+    ) -> Result<(), Clash> {
+        let series = self.seen.entry((r.intersection, r.detector)).or_default();
+        let here = unit.interval(r.start, r.end);
+        // The intervals read are disjoint, so `r` overlaps one of them only if it overlaps the
+        // last one starting at or before it, or the first one starting after it.
+        let before = series.range(..=r.start).next_back();
+        let after = series.range((Excluded(r.start), Unbounded)).next();
+        if let Some((&s, o)) = before {
+            if s == r.start && o.end == r.end {
+                if o.count != r.count {
+                    return Err(Clash::Count(format!(
+                        "{} vehicles, but detector {name:?} over {here} was given at line {} with count {}",
+                        r.count, o.line, o.count
+                    )));
+                }
+                if o.occupancy != r.occupancy {
+                    let show = |x: Option<f64>| x.map_or("none".to_string(), |x| x.to_string());
+                    return Err(Clash::Occupancy(format!(
+                        "{}, but detector {name:?} over {here} was given at line {} with occupancy {}",
+                        show(r.occupancy),
+                        o.line,
+                        show(o.occupancy)
+                    )));
+                }
+                return Ok(());
+            }
+        }
+        let overlapping = before
+            .filter(|(_, o)| o.end > r.start)
+            .or(after.filter(|(s, _)| **s < r.end));
+        if let Some((&s, o)) = overlapping {
+            return Err(Clash::Interval(format!(
+                "interval {here} of detector {name:?} overlaps {} given at line {}",
+                unit.interval(s, o.end),
+                o.line
+            )));
+        }
+        series.insert(
+            r.start,
+            SeenRecord {
+                end: r.end,
+                count: r.count,
+                occupancy: r.occupancy,
+                line,
+            },
+        );
+        self.out.push(r);
+        Ok(())
     }
 }
 
@@ -84,7 +193,7 @@ pub fn records_from_reports(
     net: &Network,
     reports: &[DetectorReport],
 ) -> Result<Vec<CountRecord>, Diagnostics> {
-    let mut out = Vec::new();
+    let mut records = Records::default();
     let mut diags = Vec::new();
     for (k, r) in reports.iter().enumerate() {
         check_report(
@@ -93,12 +202,12 @@ pub fn records_from_reports(
             k + 1,
             &FieldPath::root().index(k),
             r,
-            &mut out,
+            &mut records,
             &mut diags,
         );
     }
     if diags.is_empty() {
-        Ok(out)
+        Ok(records.out)
     } else {
         Err(Diagnostics(diags))
     }
@@ -110,7 +219,7 @@ fn check_report(
     line: usize,
     base: &FieldPath,
     r: &DetectorReport,
-    out: &mut Vec<CountRecord>,
+    records: &mut Records,
     diags: &mut Vec<Diagnostic>,
 ) {
     if r.version != WIRE_VERSION {
@@ -183,14 +292,22 @@ fn check_report(
             // estimator falls back on the other detectors and on history.
             continue;
         }
-        out.push(CountRecord {
+        let rec = CountRecord {
             intersection: ix,
             detector: di,
             start,
             end,
             count: d.count,
             occupancy: Some(d.occupancy),
-        });
+        };
+        match records.admit(rec, line, &d.detector, TimeUnit::Ms) {
+            Ok(()) => {}
+            Err(Clash::Count(m)) => diags.push(diag(file, line, p.key("count"), m)),
+            Err(Clash::Occupancy(m)) => diags.push(diag(file, line, p.key("occupancy"), m)),
+            Err(Clash::Interval(m)) => {
+                diags.push(diag(file, line, base.key("interval_start_ms"), m))
+            }
+        }
     }
 }
 
@@ -263,7 +380,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 fn parse_reports(net: &Network, file: &str, text: &str) -> Result<Vec<CountRecord>, Diagnostics> {
     let mut diags = Vec::new();
-    let mut out = Vec::new();
+    let mut records = Records::default();
     // (first line of the value, its text, its field path)
     let mut values: Vec<(usize, &str, FieldPath)> = Vec::new();
     if text.trim_start().starts_with('[') {
@@ -288,7 +405,7 @@ fn parse_reports(net: &Network, file: &str, text: &str) -> Result<Vec<CountRecor
     for (line, v, base) in values {
         let mut de = serde_json::Deserializer::from_str(v);
         match serde_path_to_error::deserialize::<_, DetectorReport>(&mut de) {
-            Ok(r) => check_report(net, file, line, &base, &r, &mut out, &mut diags),
+            Ok(r) => check_report(net, file, line, &base, &r, &mut records, &mut diags),
             Err(e) => {
                 let mut path = base.clone();
                 path.0.extend(FieldPath::parse(&e.path().to_string()).0);
@@ -303,7 +420,7 @@ fn parse_reports(net: &Network, file: &str, text: &str) -> Result<Vec<CountRecor
         }
     }
     if diags.is_empty() {
-        Ok(out)
+        Ok(records.out)
     } else {
         Err(Diagnostics(diags))
     }
@@ -321,7 +438,7 @@ const CSV_COLUMNS: [&str; 6] = [
 fn parse_csv(net: &Network, file: &str, text: &str) -> Result<Vec<CountRecord>, Diagnostics> {
     let index = detector_index(net);
     let mut diags = Vec::new();
-    let mut out = Vec::new();
+    let mut records = Records::default();
     let mut lines = text.lines().enumerate().filter(|(_, l)| {
         let t = l.trim();
         !t.is_empty() && !t.starts_with('#')
@@ -484,17 +601,23 @@ fn parse_csv(net: &Network, file: &str, text: &str) -> Result<Vec<CountRecord>, 
                 continue;
             }
         }
-        out.push(CountRecord {
+        let rec = CountRecord {
             intersection: place.0,
             detector: place.1,
             start,
             end,
             count: count as u32,
             occupancy,
-        });
+        };
+        match records.admit(rec, line, det, TimeUnit::S) {
+            Ok(()) => {}
+            Err(Clash::Count(m)) => diags.push(diag(file, line, f("count"), m)),
+            Err(Clash::Occupancy(m)) => diags.push(diag(file, line, f("occupancy"), m)),
+            Err(Clash::Interval(m)) => diags.push(diag(file, line, f("interval_start_s"), m)),
+        }
     }
     if diags.is_empty() {
-        Ok(out)
+        Ok(records.out)
     } else {
         Err(Diagnostics(diags))
     }
@@ -517,4 +640,48 @@ pub fn to_csv(net: &Network, records: &[CountRecord]) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(detector: usize, start_s: i64, end_s: i64, count: u32, occ: Option<f64>) -> CountRecord {
+        CountRecord {
+            intersection: IntersectionIdx(0),
+            detector,
+            start: Ms::from_s(start_s),
+            end: Ms::from_s(end_s),
+            count,
+            occupancy: occ,
+        }
+    }
+
+    /// Touching intervals and other detectors are no clash; a repeat is taken once; a missing
+    /// occupancy differs from a given one; an interval inside another clashes with it.
+    #[test]
+    fn records_count_repeats_once_and_refuse_clashes() {
+        let mut r = Records::default();
+        let admit = |r: &mut Records, x: CountRecord, line| r.admit(x, line, "d", TimeUnit::S);
+        assert!(admit(&mut r, rec(0, 0, 900, 10, Some(0.2)), 2).is_ok());
+        assert!(admit(&mut r, rec(0, 900, 1800, 10, None), 3).is_ok());
+        assert!(admit(&mut r, rec(1, 0, 900, 12, None), 4).is_ok());
+        assert!(admit(&mut r, rec(0, 0, 900, 10, Some(0.2)), 5).is_ok());
+        assert_eq!(r.out.len(), 3);
+        match admit(&mut r, rec(0, 900, 1800, 10, Some(0.1)), 6) {
+            Err(Clash::Occupancy(m)) => assert_eq!(
+                m,
+                "0.1, but detector \"d\" over 900 to 1800 s was given at line 3 with occupancy none"
+            ),
+            _ => panic!("another occupancy taken"),
+        }
+        match admit(&mut r, rec(0, 100, 200, 1, None), 7) {
+            Err(Clash::Interval(m)) => assert_eq!(
+                m,
+                "interval 100 to 200 s of detector \"d\" overlaps 0 to 900 s given at line 2"
+            ),
+            _ => panic!("an interval inside another taken"),
+        }
+        assert_eq!(r.out.len(), 3);
+    }
 }

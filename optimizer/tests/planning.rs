@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use intersections::load;
+use intersections::messages::DetectorReport;
 use intersections::Ms;
 use optimizer::adaptive::{
     choose_actuated, commission, run_control, simulated_counts, webster_plans, AdaptiveParams,
     BenchControl,
 };
-use optimizer::counts::{parse_counts, to_csv};
+use optimizer::counts::{parse_counts, records_from_reports, to_csv};
 use optimizer::decide::{
     check_demand, validate_candidate, validate_operations, Operation, Twin, TwinStep,
     ValidateParams,
@@ -223,6 +224,117 @@ fn bad_counts_are_located() {
         e.contains("c.jsonl:1: detectors[0].count: not a detector report"),
         "{e}"
     );
+}
+
+/// A record read twice (a re-delivery) counts once, in CSV, in JSON and from reports already
+/// parsed; the same detector and interval with another count or occupancy, and an interval
+/// overlapping another of the same detector, are errors located at the second one that name
+/// the line of the first.
+#[test]
+fn repeated_counts_count_once_and_conflicting_ones_are_located() {
+    let sc = scenario("arterial");
+    let net = sc.network();
+
+    // CSV: the same row twice is one record.
+    let head = "detector,interval_start_s,interval_end_s,count,occupancy\n";
+    let once = format!("{head}W_stop_0,0,900,100,0.2\nW_stop_1,0,900,50,0.1\n");
+    let twice =
+        format!("{head}W_stop_0,0,900,100,0.2\nW_stop_0,0,900,100,0.2\nW_stop_1,0,900,50,0.1\n");
+    let want = parse_counts(net, "c.csv", &once).unwrap();
+    assert_eq!(want.len(), 2);
+    assert_eq!(parse_counts(net, "c.csv", &twice).unwrap(), want);
+
+    // CSV: another count, another occupancy, overlaps from before and from after; adjacent
+    // intervals are fine.
+    let csv = format!(
+        "{head}W_stop_0,0,900,10,0.2\n\
+         W_stop_0,0,900,12,0.2\n\
+         W_stop_0,0,900,10,0.3\n\
+         W_stop_0,450,1350,10,0.2\n\
+         W_stop_0,900,1800,10,0.2\n\
+         W_stop_0,1700,1750,1,0.2\n\
+         W_stop_1,300,600,5,0.1\n\
+         W_stop_1,0,900,20,0.1\n"
+    );
+    let e = parse_counts(net, "c.csv", &csv).unwrap_err().to_string();
+    for want in [
+        "c.csv:3: count: 12 vehicles, but detector \"W_stop_0\" over 0 to 900 s was given at line 2 with count 10",
+        "c.csv:4: occupancy: 0.3, but detector \"W_stop_0\" over 0 to 900 s was given at line 2 with occupancy 0.2",
+        "c.csv:5: interval_start_s: interval 450 to 1350 s of detector \"W_stop_0\" overlaps 0 to 900 s given at line 2",
+        "c.csv:7: interval_start_s: interval 1700 to 1750 s of detector \"W_stop_0\" overlaps 900 to 1800 s given at line 6",
+        "c.csv:9: interval_start_s: interval 0 to 900 s of detector \"W_stop_1\" overlaps 300 to 600 s given at line 8",
+    ] {
+        assert!(e.contains(want), "{want}\nnot in\n{e}");
+    }
+    assert_eq!(e.lines().count(), 5, "{e}");
+
+    // JSON: a report (one per line) with its count, occupancy and interval.
+    let report = |seq: u32, start_s: i64, end_s: i64, count: u32, occ: f64| {
+        format!(
+            "{{\"version\":1,\"region\":\"r\",\"intersection\":\"I1\",\"seq\":{seq},\"interval_start_ms\":{},\"interval_end_ms\":{},\"detectors\":[{{\"detector\":\"W_stop_0\",\"count\":{count},\"occupancy\":{occ},\"health\":\"ok\"}}]}}",
+            start_s * 1000,
+            end_s * 1000
+        )
+    };
+    let first = report(1, 0, 900, 10, 0.2);
+    let again = report(2, 0, 900, 10, 0.2);
+    let one = parse_counts(net, "c.jsonl", &format!("{first}\n")).unwrap();
+    assert_eq!(one.len(), 1);
+    let jsonl = format!("{first}\n{again}\n");
+    assert_eq!(parse_counts(net, "c.jsonl", &jsonl).unwrap(), one);
+    let array = format!("[\n{first},\n{again}\n]\n");
+    assert_eq!(parse_counts(net, "c.json", &array).unwrap(), one);
+
+    let lines = [
+        first.clone(),
+        report(2, 0, 900, 12, 0.2),
+        report(3, 0, 900, 10, 0.3),
+        report(4, 450, 1350, 10, 0.2),
+    ];
+    let e = parse_counts(net, "c.jsonl", &lines.join("\n"))
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "c.jsonl:2: detectors[0].count: 12 vehicles, but detector \"W_stop_0\" over 0 to 900000 ms was given at line 1 with count 10",
+        "c.jsonl:3: detectors[0].occupancy: 0.3, but detector \"W_stop_0\" over 0 to 900000 ms was given at line 1 with occupancy 0.2",
+        "c.jsonl:4: interval_start_ms: interval 450000 to 1350000 ms of detector \"W_stop_0\" overlaps 0 to 900000 ms given at line 1",
+    ] {
+        assert!(e.contains(want), "{want}\nnot in\n{e}");
+    }
+    assert_eq!(e.lines().count(), 3, "{e}");
+    let e = parse_counts(net, "c.json", &format!("[\n{}\n]\n", lines.join(",\n")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("c.json:3: [1].detectors[0].count: 12 vehicles, but detector \"W_stop_0\" over 0 to 900000 ms was given at line 2 with count 10"),
+        "{e}"
+    );
+    assert!(
+        e.contains("c.json:5: [3].interval_start_ms: interval 450000 to 1350000 ms of detector \"W_stop_0\" overlaps 0 to 900000 ms given at line 2"),
+        "{e}"
+    );
+
+    // Reports already parsed: their "line" is their place in the list.
+    let parsed = |texts: &[String]| -> Vec<DetectorReport> {
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap())
+            .collect()
+    };
+    assert_eq!(
+        records_from_reports(net, &parsed(&[first.clone(), again])).unwrap(),
+        one
+    );
+    let e = records_from_reports(net, &parsed(&lines))
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "reports:2: [1].detectors[0].count: 12 vehicles, but detector \"W_stop_0\" over 0 to 900000 ms was given at line 1 with count 10",
+        "reports:3: [2].detectors[0].occupancy: 0.3, but",
+        "reports:4: [3].interval_start_ms: interval 450000 to 1350000 ms of detector \"W_stop_0\" overlaps 0 to 900000 ms given at line 1",
+    ] {
+        assert!(e.contains(want), "{want}\nnot in\n{e}");
+    }
 }
 
 /// A queue over the advance loop flags the count as a lower bound.
