@@ -4,9 +4,16 @@
 //! ([`crate::decide`]) both run plans this way, so what they measure includes what the
 //! cabinet does: power-up, the move to a new plan at a cycle boundary through transition
 //! cycles, the switch between coordinated and isolated actuated operation.
+//!
+//! Every cabinet's output also goes through the cabinet's safety monitor
+//! ([`intersections::monitor`], the one the controller runs): a plan or a transition whose
+//! colours would trip it on the street trips it here, the intersection shows the monitor's
+//! flash as the street would, and the trip is kept ([`Cabinets::trips`]) so that the check
+//! refuses the candidate.
 
 use intersections::field::{Field, Measurements, SignalLogic};
 use intersections::machine::SignalMachine;
+use intersections::monitor::{Fault, Monitor};
 use intersections::spec::ControlKind as IxControl;
 use intersections::{Colour, IntersectionIdx, Ms, Plan};
 use simulator::{SimError, Simulation};
@@ -75,7 +82,21 @@ impl SignalLogic for CabinetLogic {
 #[derive(Clone, Debug)]
 pub struct Cabinets {
     logics: Vec<Option<CabinetLogic>>,
+    monitors: Vec<Option<Monitor>>,
     wake: Vec<Ms>,
+    /// When each cabinet last ran.
+    last: Vec<Ms>,
+    trips: Vec<Trip>,
+}
+
+/// A cabinet's safety monitor tripped: the intersection went to flash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trip {
+    pub intersection: IntersectionIdx,
+    /// The intersection's id.
+    pub id: String,
+    pub time: Ms,
+    pub fault: Fault,
 }
 
 impl Cabinets {
@@ -87,6 +108,7 @@ impl Cabinets {
         let (net, now) = (sim.network(), sim.now());
         let n = net.intersections.len();
         let mut logics: Vec<Option<CabinetLogic>> = vec![None; n];
+        let mut monitors: Vec<Option<Monitor>> = vec![None; n];
         for (i, ix) in net.intersections.iter().enumerate() {
             if ix.control == IxControl::Priority {
                 continue;
@@ -103,10 +125,14 @@ impl Cabinets {
                 l.deploy(plan, Some(a));
             }
             logics[i] = Some(l);
+            monitors[i] = Some(Monitor::new(ix, now));
         }
         Ok(Cabinets {
             logics,
+            monitors,
             wake: vec![now; n],
+            last: vec![Ms(i64::MIN); n],
+            trips: Vec::new(),
         })
     }
 
@@ -116,7 +142,8 @@ impl Cabinets {
         for (i, p) in &op.plans {
             if let Some(l) = self.logics.get_mut(i.0).and_then(Option::as_mut) {
                 l.deploy(p, op.actuated_at(*i));
-                self.wake[i.0] = now;
+                // Run at `now` at the latest, and first at any wake-up missed before it.
+                self.wake[i.0] = self.wake[i.0].min(now);
             }
         }
     }
@@ -131,9 +158,56 @@ impl Cabinets {
                 continue;
             }
             let ix = IntersectionIdx(i);
-            self.wake[i] = l.step(now, &sim.measurements(ix));
-            sim.set_colours(ix, l.colours());
+            let meas = sim.measurements(ix);
+            // The simulator samples in steps, later than a cabinet may have asked: as the
+            // roadside cabinet does (`controller::cabinet::Cabinet::tick`), run first at each
+            // wake-up missed since the last run, so that the monitor sees every change at its
+            // own time and no interval looks shorter than it ran.
+            if let Some(m) = self.monitors[i].as_mut() {
+                for _ in 0..1_000 {
+                    let due = self.wake[i];
+                    if due >= now || due <= self.last[i] {
+                        break;
+                    }
+                    self.wake[i] = l.step(due, &meas);
+                    self.last[i] = due;
+                    if let Err(fault) = m.check(due, l.colours()) {
+                        if self.trips.iter().all(|t| t.intersection != ix) {
+                            self.trips.push(Trip {
+                                intersection: ix,
+                                id: sim.network().intersections[i].id.clone(),
+                                time: due,
+                                fault,
+                            });
+                        }
+                    }
+                }
+            }
+            self.wake[i] = l.step(now, &meas);
+            self.last[i] = now;
+            match self.monitors[i].as_mut() {
+                Some(m) => match m.check(now, l.colours()) {
+                    Ok(()) => sim.set_colours(ix, l.colours()),
+                    Err(fault) => {
+                        if self.trips.iter().all(|t| t.intersection != ix) {
+                            self.trips.push(Trip {
+                                intersection: ix,
+                                id: sim.network().intersections[i].id.clone(),
+                                time: now,
+                                fault,
+                            });
+                        }
+                        sim.set_colours(ix, &m.output());
+                    }
+                },
+                None => sim.set_colours(ix, l.colours()),
+            }
         }
+    }
+
+    /// The monitors that tripped, in order (each intersection once: a monitor stays latched).
+    pub fn trips(&self) -> &[Trip] {
+        &self.trips
     }
 
     /// Run `sim` to `end` under the cabinets; `false` if it stopped on a gridlock.

@@ -23,7 +23,7 @@ use intersections::{IntersectionIdx, Ms, Network, Plan};
 use serde::Serialize;
 use simulator::{Control, ControlKind, RunMetrics, Scenario, SimConfig, SimError, Simulation};
 
-use crate::cabinet::Cabinets;
+use crate::cabinet::{Cabinets, Trip};
 
 /// Plans and how the cabinets run them: coordinated (fixed time, the plans' cycles and
 /// offsets) or isolated actuated (each cabinet runs the plan's stage sequence with gap-out
@@ -363,7 +363,7 @@ impl Twin {
         step: TwinStep<'_>,
         candidates: &[Operation],
         p: &ValidateParams,
-    ) -> Result<Vec<Vec<RunMetrics>>, SimError> {
+    ) -> Result<Vec<Vec<ForkRun>>, SimError> {
         let TwinStep {
             now,
             past,
@@ -533,6 +533,20 @@ pub struct Decision {
     /// How the candidate runs: `coordinated` or `actuated` (see [`Operation`]).
     pub mode: String,
     pub reason: String,
+    /// The cabinets' safety monitors that the candidate tripped after the switch (the
+    /// intersection went to flash), on the first seed that tripped one, as
+    /// `"intersection at time: fault"`; a candidate that trips one is never accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitor_trips: Vec<String>,
+}
+
+/// One fork of a check: the street's figures over the fork's time, and every safety monitor
+/// its cabinets tripped (the warm-up's included: compare with the fork of the plans in force
+/// from the same state).
+#[derive(Clone, Debug)]
+pub struct ForkRun {
+    pub metrics: RunMetrics,
+    pub trips: Vec<Trip>,
 }
 
 /// Simulate the plans in force and the candidate with `demand` and decide (both run
@@ -622,10 +636,11 @@ pub struct SeedDelays {
 }
 
 impl SeedDelays {
-    pub fn of<'a>(runs: impl IntoIterator<Item = &'a RunMetrics>) -> SeedDelays {
+    pub fn of<'a>(runs: impl IntoIterator<Item = &'a ForkRun>) -> SeedDelays {
         let mut gridlocked = false;
         let delays = runs
             .into_iter()
+            .map(|r| &r.metrics)
             .map(|r| {
                 gridlocked |= r.gridlock.is_some();
                 r.mean_delay_s
@@ -637,10 +652,10 @@ impl SeedDelays {
 
 /// The check's rule for stopping early, when `p` asks for it and has more seeds than the
 /// first ones.
-fn early(p: &ValidateParams) -> Option<Early<'_, RunMetrics>> {
+fn early(p: &ValidateParams) -> Option<Early<'_, ForkRun>> {
     (p.early_reject && p.seeds.len() > EARLY_SEEDS).then(|| Early {
         seeds: EARLY_SEEDS,
-        settled: Box::new(move |runs: &[Vec<&RunMetrics>]| {
+        settled: Box::new(move |runs: &[Vec<&ForkRun>]| {
             let first: Vec<SeedDelays> = runs
                 .iter()
                 .map(|r| SeedDelays::of(r.iter().copied()))
@@ -750,10 +765,13 @@ fn begin_fork(
 }
 
 /// The next piece of a fork: the figures of its time once it has ended (or gridlocked).
-fn fork_piece((s, c, end): &mut Fork) -> Result<Option<RunMetrics>, SimError> {
+fn fork_piece((s, c, end): &mut Fork) -> Result<Option<ForkRun>, SimError> {
     let to = (s.now() + FORK_PIECE).min(*end);
     let running = c.run_until(s, to);
-    Ok((!running || s.now() >= *end).then(|| s.metrics()))
+    Ok((!running || s.now() >= *end).then(|| ForkRun {
+        metrics: s.metrics(),
+        trips: c.trips().to_vec(),
+    }))
 }
 
 /// The decision from each seed's runs (the plans in force first, then the candidates): the
@@ -761,19 +779,41 @@ fn fork_piece((s, c, end): &mut Fork) -> Result<Option<RunMetrics>, SimError> {
 /// plans in force, accepted if it beats them by more than the threshold. `warmup` is what
 /// preceded the measured time, for the record.
 fn decide(
-    per_seed: &[Vec<RunMetrics>],
+    per_seed: &[Vec<ForkRun>],
     candidates: &[Operation],
     p: &ValidateParams,
     warmup: Ms,
 ) -> (Decision, usize) {
     let figures: Vec<Figures> = (0..=candidates.len())
-        .map(|k| Figures::of(&per_seed.iter().map(|r| r[k].clone()).collect::<Vec<_>>()))
+        .map(|k| {
+            Figures::of(
+                &per_seed
+                    .iter()
+                    .map(|r| r[k].metrics.clone())
+                    .collect::<Vec<_>>(),
+            )
+        })
         .collect();
+    // The monitors candidate `k` tripped after the switch, on the first seed where it
+    // tripped any: those of its fork beyond those of the plans in force from the same state.
+    let trips = |k: usize| -> Vec<&Trip> {
+        per_seed
+            .iter()
+            .map(|r| {
+                r[k].trips
+                    .iter()
+                    .filter(|t| !r[0].trips.contains(t))
+                    .collect::<Vec<_>>()
+            })
+            .find(|t| !t.is_empty())
+            .unwrap_or_default()
+    };
     let before = figures[0].clone();
     let best = (1..figures.len())
         .min_by(|&a, &b| {
             let key = |k: usize| {
                 (
+                    !trips(k).is_empty(),
                     figures[k].gridlocks > before.gridlocks,
                     figures[k].mean_delay_s,
                 )
@@ -786,7 +826,11 @@ fn decide(
     let after = figures[best].clone();
     let improvement = relative_improvement(before.mean_delay_s, after.mean_delay_s);
     let gridlock = after.gridlocks > before.gridlocks;
-    let accepted = improvement > p.threshold && !gridlock;
+    let monitor_trips: Vec<String> = trips(best)
+        .iter()
+        .map(|t| format!("{} at {:.1} s: {}", t.id, t.time.as_secs_f64(), t.fault))
+        .collect();
+    let accepted = improvement > p.threshold && !gridlock && monitor_trips.is_empty();
     let mode = candidates[best - 1].mode();
     let seeds = p.seeds[..per_seed.len().min(p.seeds.len())].to_vec();
     let stopped_early = seeds.len() < p.seeds.len();
@@ -798,7 +842,12 @@ fn decide(
             p.seeds.len(),
             &EARLY_RULE,
         );
-    let reason = if gridlock {
+    let reason = if !monitor_trips.is_empty() {
+        format!(
+            "the candidate tripped the cabinets' safety monitor ({}): the plans in force stay",
+            monitor_trips.join("; ")
+        )
+    } else if gridlock {
         format!(
             "the candidate gridlocked in {} of {} runs",
             after.gridlocks,
@@ -846,6 +895,7 @@ fn decide(
             warmup_s: warmup.as_secs_f64(),
             mode: mode.into(),
             reason,
+            monitor_trips,
         },
         best - 1,
     )

@@ -388,6 +388,64 @@ fn candidate_is_checked_in_the_simulator() {
     assert!(!same.accepted && same.improvement.abs() < 1e-9);
 }
 
+/// The check runs every cabinet's safety monitor (the controller's): a candidate whose
+/// colours would trip it on the street (here a plan altered after validation to cut one
+/// stage's yellow short, as a corrupted plan or a bug in the signal logic would) is refused
+/// whatever its delay, with the trip in the record; the same plan intact passes the monitor.
+#[test]
+fn a_candidate_that_trips_the_safety_monitor_is_refused() {
+    let sc = scenario("arterial");
+    let net = sc.network();
+    let flows = demand_flows(net, sc.demand(), Some(2));
+    let planned = plan_network(net, &flows, &PlanParams::default()).unwrap();
+    let vp = ValidateParams {
+        seeds: vec![1, 2],
+        horizon: Ms::from_s(900),
+        warmup: Ms::from_s(300),
+        threshold: 0.0,
+        ..ValidateParams::default()
+    };
+    let d = demand_from_flows(net, &flows, vp.warmup + vp.horizon).unwrap();
+    let in_force: Vec<_> = net
+        .intersections
+        .iter()
+        .enumerate()
+        .map(|(i, ix)| (intersections::IntersectionIdx(i), ix.plans[0].clone()))
+        .collect();
+    let intact = validate_candidate(net, &d, &in_force, &planned.plans, &vp).unwrap();
+    assert!(
+        intact.monitor_trips.is_empty(),
+        "{:?}",
+        intact.monitor_trips
+    );
+    // The first vehicle group of the second signal: its yellow a second short.
+    let mut cut = planned.plans.clone();
+    let (i, plan) = &mut cut[1];
+    let g = net.intersections[i.0]
+        .groups
+        .iter()
+        .position(|g| g.kind == intersections::spec::GroupKind::Vehicle)
+        .unwrap();
+    let id = net.intersections[i.0].id.clone();
+    let group = net.intersections[i.0].groups[g].id.clone();
+    for span in plan.spans[g].iter_mut().filter(|s| !s.always) {
+        span.clear_end = span.clear_end - Ms(1000);
+    }
+    let dec = validate_candidate(net, &d, &in_force, &cut, &vp).unwrap();
+    assert!(!dec.accepted, "{}", dec.reason);
+    assert!(!dec.monitor_trips.is_empty(), "{}", dec.reason);
+    let trip = &dec.monitor_trips[0];
+    assert!(
+        trip.starts_with(&format!("{id} at "))
+            && trip.contains(&group)
+            && trip.contains("clearance"),
+        "{trip}"
+    );
+    assert!(dec.reason.contains("safety monitor"), "{}", dec.reason);
+    let json = serde_json::to_value(&dec).unwrap();
+    assert_eq!(json["monitor_trips"][0], trip.as_str());
+}
+
 /// A candidate that is worse on the first two seeds beyond doubt is rejected on them: the
 /// other seeds are not run, the decision says so and quotes the first two seeds' figures,
 /// which are those of a check on those two seeds alone. Run whole, the check rejects it too
