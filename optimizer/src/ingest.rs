@@ -380,6 +380,32 @@ impl CountStore {
     }
 }
 
+/// What changed between two lists of alarms (as [`CountStore::alarms`] gives them): the
+/// alarms raised (new, or the same detector with another fault) and those cleared.
+pub fn alarm_changes(before: &[Alarm], after: &[Alarm]) -> (Vec<Alarm>, Vec<Alarm>) {
+    let key = |a: &Alarm| {
+        (
+            a.region.clone(),
+            a.intersection.clone(),
+            a.detector.clone(),
+            a.fault,
+        )
+    };
+    let was: BTreeSet<_> = before.iter().map(key).collect();
+    let is: BTreeSet<_> = after.iter().map(key).collect();
+    let raised = after
+        .iter()
+        .filter(|a| !was.contains(&key(a)))
+        .cloned()
+        .collect();
+    let cleared = before
+        .iter()
+        .filter(|a| !is.contains(&key(a)))
+        .cloned()
+        .collect();
+    (raised, cleared)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,5 +583,29 @@ mod tests {
             "{faults:?}"
         );
         assert_eq!(faults.get("off"), Some(&Fault::StuckOff));
+    }
+
+    #[test]
+    fn alarm_changes_name_the_raised_and_the_cleared() {
+        let a = |d: &str, fault: Fault| Alarm {
+            region: "r".into(),
+            intersection: "C".into(),
+            detector: d.into(),
+            fault,
+            since_ms: 5,
+        };
+        let before = vec![a("x", Fault::StuckOn), a("y", Fault::Chattering)];
+        let after = vec![
+            a("x", Fault::StuckOn),
+            a("y", Fault::Implausible),
+            a("z", Fault::StuckOff),
+        ];
+        let (raised, cleared) = alarm_changes(&before, &after);
+        assert_eq!(
+            raised,
+            vec![a("y", Fault::Implausible), a("z", Fault::StuckOff)]
+        );
+        assert_eq!(cleared, vec![a("y", Fault::Chattering)]);
+        assert_eq!(alarm_changes(&after, &after), (vec![], vec![]));
     }
 }

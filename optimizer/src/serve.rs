@@ -36,8 +36,8 @@ use crate::console::{load_operators, Approval, Centre, ConsoleConfig};
 use crate::deploy::{Deployer, Publish};
 use crate::ingest::CountStore;
 use crate::timeseries::{
-    points_from_decision, points_from_flows, points_from_measured, points_from_report,
-    points_from_status, run_flusher, SeriesTarget, SeriesWriter,
+    points_from_alarm, points_from_decision, points_from_flows, points_from_measured,
+    points_from_report, points_from_status, run_flusher, SeriesTarget, SeriesWriter,
 };
 
 /// The service's configuration file.
@@ -903,6 +903,7 @@ pub async fn serve_with_start_up(
                     match leaf.join("/").as_str() {
                         "detectors" => {
                             let (Some(store), Some(net)) = (stores.get_mut(*region), networks.get(*region)) else { continue };
+                            let alarms_before: Vec<crate::ingest::Alarm> = store.alarms().into_iter().cloned().collect();
                             let checked = report_for_topic(&p.topic, net, &p.payload)
                                 .map_err(crate::ingest::IngestError::Invalid)
                                 .and_then(|r| store.ingest(&r).map(|i| (r, i)));
@@ -914,6 +915,15 @@ pub async fn serve_with_start_up(
                                     let mut pts = points_from_report(&r);
                                     if let Some(i) = net.intersection(&r.intersection) {
                                         pts.extend(points_from_measured(&r, &net.intersections[i.0], &in_fault));
+                                    }
+                                    let (raised, cleared) = crate::ingest::alarm_changes(&alarms_before, &alarms);
+                                    for a in &raised {
+                                        tracing::warn!(region = %a.region, intersection = %a.intersection, detector = %a.detector, fault = ?a.fault, "detector fault: its counts are left out, its movements fall back on the other detectors and the history");
+                                        pts.extend(points_from_alarm(a, true, Ms(r.interval_end_ms)));
+                                    }
+                                    for a in &cleared {
+                                        tracing::info!(region = %a.region, intersection = %a.intersection, detector = %a.detector, fault = ?a.fault, "detector fault cleared");
+                                        pts.extend(points_from_alarm(a, false, Ms(r.interval_end_ms)));
                                     }
                                     lock(&centre).on_report(now, &r, alarms);
                                     if let Err(e) = series.lock().await.add(&pts) {

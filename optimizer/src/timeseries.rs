@@ -273,6 +273,20 @@ pub fn points_from_measured(
     vec![p]
 }
 
+/// A detector alarm raised (`active`) or cleared, as a `detector_alarm` point at `time`.
+pub fn points_from_alarm(a: &crate::ingest::Alarm, active: bool, time: Ms) -> Vec<Point> {
+    let fault = serde_json::to_value(a.fault)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    vec![Point::new("detector_alarm", time)
+        .tag("region", &a.region)
+        .tag("intersection", &a.intersection)
+        .tag("detector", &a.detector)
+        .field("active", Value::Bool(active))
+        .field("fault", Value::Str(fault))]
+}
+
 /// A controller's status as a `controller_status` point, at the status's time: online, mode,
 /// plan version, cycle time, failed detectors and fault.
 pub fn points_from_status(st: &intersections::messages::ControllerStatus) -> Vec<Point> {
@@ -834,6 +848,17 @@ mod tests {
             "stage": "arterial", "signal_groups": {}, "failed_detectors": ["N_exit"], "fault": null,
         }))
         .unwrap();
+        let alarm = crate::ingest::Alarm {
+            region: "r".into(),
+            intersection: "C".into(),
+            detector: "N_exit".into(),
+            fault: crate::ingest::Fault::StuckOff,
+            since_ms: 6000,
+        };
+        assert_eq!(
+            points_from_alarm(&alarm, true, Ms(6000))[0].line().unwrap(),
+            "detector_alarm,detector=N_exit,intersection=C,region=r active=true,fault=\"stuck-off\" 6000"
+        );
         let l = points_from_status(&st)[0].line().unwrap();
         assert_eq!(l, "controller_status,intersection=C,region=r cycle_time_s=12.5,failed_detectors=1i,fault=false,mode=\"coordinated\",online=true,plan_id=\"peak\",plan_version=4i 7000");
     }
