@@ -34,8 +34,10 @@
 //!    coordination group from its critical intersection within `[cycle_min, cycle_max]`;
 //!    equal-degree-of-saturation splits above minimum greens and pedestrian walk + clearance;
 //!    offsets as a one-way green wave by travel time at the speed limit in the heavier
-//!    direction of the group, then, for a group no outside signal feeds, moved by
-//!    [`offsets`]: a TRANSYT-style hill-climb on a delay-and-stops index of cyclic flow
+//!    direction of the group (the default, `OffsetChoice::GreenWave`, which the service and
+//!    the adaptive loop use), or, on request (`--offsets transyt|auto`), moved by
+//!    [`offsets`] (with `auto` only for a group no outside signal feeds): a TRANSYT-style
+//!    hill-climb on a delay-and-stops index of cyclic flow
 //!    profiles with Robertson's platoon dispersion (Robertson 1969, *TRANSYT*, RRL LR 253).
 //!    Departures: no end gain for the yellow; a group green in `k` stages counts `y / k` in
 //!    each; double cycling as an option (`PlanParams::double_cycling`, off by default);

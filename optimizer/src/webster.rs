@@ -18,7 +18,9 @@
 //!   critical movement the same degree of saturation `x = Y C / (C - L)` (Webster 1958); a
 //!   stage below its minimum (the longest minimum green of its vehicle groups, or walk +
 //!   clearance of its pedestrian groups) is fixed there and the rest is shared again.
-//!   Greens are whole seconds.
+//!   Greens are rounded to whole seconds except one stage's, which takes what fractional
+//!   interstages leave so that the stages fill the cycle exactly (so a plan file may say
+//!   `green_s = 17.2`).
 //! - **Offsets**: first a one-way green wave along the group's members in the order the
 //!   network lists them, in the direction that carries more traffic between them (so the wave
 //!   follows the peak: inbound in the morning, outbound in the evening). The main stage of
@@ -153,6 +155,12 @@ pub enum PlanError {
     },
     #[error("flows for {got} intersections, the network has {want}")]
     Shape { got: usize, want: usize },
+    #[error("intersection {intersection}: {got} flows for {want} movements, or a flow that is negative or not a number")]
+    Flows {
+        intersection: String,
+        got: usize,
+        want: usize,
+    },
 }
 
 /// What the planner found for one intersection.
@@ -176,7 +184,8 @@ pub struct IntersectionReport {
 pub struct GroupReport {
     pub group: String,
     pub cycle_s: f64,
-    /// The member whose Webster cycle set the group's.
+    /// The member with the largest cycle of its own (Webster's, or what its minimum greens
+    /// and interstages need, whichever is more): the one that set the group's.
     pub critical: String,
     /// Members in the order of the green wave.
     pub wave: Vec<String>,
@@ -649,6 +658,15 @@ pub fn plan_network(
             got: flows.len(),
             want: net.intersections.len(),
         });
+    }
+    for (ix, f) in net.intersections.iter().zip(flows) {
+        if f.len() != ix.movements.len() || f.iter().any(|q| !(q.is_finite() && *q >= 0.0)) {
+            return Err(PlanError::Flows {
+                intersection: ix.id.clone(),
+                got: f.len(),
+                want: ix.movements.len(),
+            });
+        }
     }
     let startup = Ms::from_secs_f64(p.startup_lost_s).unwrap_or(Ms::ZERO);
     let signalised = |i: usize| {

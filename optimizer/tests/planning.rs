@@ -112,6 +112,30 @@ fn webster_cycle_grows_with_flow() {
     let (_, _, c2) = c(1.0);
     let (_, _, c3) = c(1.4);
     assert!(c1 <= c2 && c2 <= c3, "{c1} {c2} {c3}");
+    // The reported optimum is Webster's formula on the reported Y and L within the safety
+    // bounds, and the cycle run is never below it.
+    for k in [0.5, 1.0, 1.4] {
+        let p = plan_network(net, &scaled(k), &PlanParams::default()).unwrap();
+        let r = &p.intersections[0];
+        let formula = ((1.5 * r.lost_time_s + 5.0) / (1.0 - r.flow_ratio)).clamp(
+            net.safety.cycle_min.as_secs_f64(),
+            net.safety.cycle_max.as_secs_f64(),
+        );
+        assert!((r.webster_cycle_s - formula).abs() < 1e-9, "x{k}: {r:?}");
+        assert!(r.cycle_s >= r.webster_cycle_s, "x{k}: {r:?}");
+    }
+    // Flows of the wrong shape, or not numbers, are an error naming the intersection.
+    let mut bad = base.clone();
+    bad[0].pop();
+    let e = plan_network(net, &bad, &PlanParams::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("intersection C: 11 flows for 12 movements"),
+        "{e}"
+    );
+    let mut bad = base.clone();
+    bad[0][3] = f64::NAN;
+    assert!(plan_network(net, &bad, &PlanParams::default()).is_err());
     let webster = ((1.5 * l + 5.0) / (1.0 - y1)).ceil();
     let want = webster.max(net.safety.cycle_min.as_secs_f64());
     // The cycle is Webster's unless the minimum greens need more.
