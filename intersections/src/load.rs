@@ -8,6 +8,7 @@ use crate::diag::{from_toml, Diagnostic, Diagnostics, FieldPath, SourceMap};
 use crate::model::{IntersectionIdx, Network};
 use crate::plan::{self, Plan};
 use crate::spec::{DemandSpec, NetworkSpec, PlanFileSpec};
+use crate::Ms;
 
 /// What a file holds, from its `kind` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +165,8 @@ pub fn plans_for(
             .map(|p| map.locate(p)),
     );
     let mut out = Vec::new();
+    // The file index of each plan in `out`, for locating the group check's problems.
+    let mut at = Vec::new();
     for (i, ps) in spec.plans.iter().enumerate() {
         let path = root.key("plans").index(i);
         let Some(ixi) = net.intersection(&ps.intersection) else {
@@ -188,8 +191,58 @@ pub fn plans_for(
             ));
         }
         match plan::validate(&net.intersections[ixi.0], &net.safety, &ps.plan(), &path) {
-            Ok(p) => out.push((ixi, p)),
+            Ok(p) => {
+                out.push((ixi, p));
+                at.push(i);
+            }
             Err(ps) => diags.extend(ps.into_iter().map(|p| map.locate(p))),
+        }
+    }
+    // A coordination group runs one cycle: the plans of one id for its members share it (or
+    // half of it, double cycling), as the network's own schedules must.
+    for g in &net.coordination_groups {
+        let mut ids: Vec<&str> = out
+            .iter()
+            .filter(|(ix, _)| g.intersections.contains(ix))
+            .map(|(_, p)| p.id.as_str())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let members: Vec<(usize, &(IntersectionIdx, Plan))> = out
+                .iter()
+                .enumerate()
+                .filter(|(_, (ix, p))| g.intersections.contains(ix) && p.id == id)
+                .collect();
+            // The group's cycle: the one that most members run or run half of (the shortest on
+            // a tie), so that the odd member is the one named.
+            let fits = |c: Ms, g: Ms| c == g || Ms(c.0 * 2) == g;
+            let Some((_, std::cmp::Reverse(max))) = members
+                .iter()
+                .flat_map(|(_, (_, p))| [p.cycle, Ms(p.cycle.0 * 2)])
+                .map(|g| {
+                    let n = members
+                        .iter()
+                        .filter(|(_, (_, p))| fits(p.cycle, g))
+                        .count();
+                    (n, std::cmp::Reverse(g))
+                })
+                .max()
+            else {
+                continue;
+            };
+            for (k, (ix, p)) in members {
+                if !fits(p.cycle, max) {
+                    diags.push(map.at(
+                        None,
+                        root.key("plans").index(at[k]).key("cycle_s"),
+                        format!(
+                            "plan {id:?} of {:?} runs a {} cycle, but its coordination group {:?} runs {}: members share one cycle (or half of it)",
+                            net.intersections[ix.0].id, p.cycle, g.id, max
+                        ),
+                    ));
+                }
+            }
         }
     }
     if diags.is_empty() {

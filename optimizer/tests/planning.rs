@@ -89,6 +89,45 @@ fn plans_for_every_shipped_network_pass_the_validator() {
     }
 }
 
+/// A plan file whose coordination group's members run different cycles is refused, at the
+/// member's `cycle_s`, though each plan alone passes the validator (as a group's schedules
+/// in a network file are).
+#[test]
+fn a_plan_file_keeps_a_group_on_one_cycle() {
+    let sc = scenario("arterial");
+    let net = sc.network();
+    let flows = demand_flows(net, sc.demand(), None);
+    let heavy: Vec<Vec<f64>> = flows
+        .iter()
+        .map(|v| v.iter().map(|f| f * 1.6).collect())
+        .collect();
+    let light = plan_network(net, &flows, &PlanParams::default()).unwrap();
+    let dense = plan_network(net, &heavy, &PlanParams::default()).unwrap();
+    let g = &net.coordination_groups[0];
+    let member = g.intersections[1];
+    let cycle = |p: &optimizer::webster::NetworkPlan| {
+        p.plans.iter().find(|(i, _)| *i == member).unwrap().1.cycle
+    };
+    assert_ne!(cycle(&light), cycle(&dense), "the test needs two cycles");
+    let mut file = light.to_file(net, "x.toml");
+    let k = light.plans.iter().position(|(i, _)| *i == member).unwrap();
+    file.plans[k] = dense.to_file(net, "x.toml").plans[k].clone();
+    let text = toml::to_string(&file).unwrap();
+    let e = load::plans_for(net, "plans.toml", &text)
+        .unwrap_err()
+        .to_string();
+    let id = &net.intersections[member.0].id;
+    assert!(
+        e.contains(&format!(
+            "plans[{k}].cycle_s: plan \"greenwave\" of \"{id}\" runs a"
+        )) && e.contains(&format!("coordination group \"{}\"", g.id)),
+        "{e}"
+    );
+    // Intact, it loads.
+    let text = toml::to_string(&light.to_file(net, "x.toml")).unwrap();
+    assert!(load::plans_for(net, "plans.toml", &text).is_ok());
+}
+
 /// Webster's formula on a hand-checked case: the single crossing's cycle grows with its load.
 #[test]
 fn webster_cycle_grows_with_flow() {
