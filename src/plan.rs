@@ -188,7 +188,7 @@ pub fn replan(
     }
     let last_end = records.iter().map(|r| r.end).max().unwrap_or(Ms::ZERO);
     let est = estimate(&net, &records, demand.as_ref(), EstimateParams::default());
-    let flows = est.planning_flows(1.1);
+    let flows = est.planning_flows(optimizer::estimate::LOWER_BOUND_BOOST);
     let planned: NetworkPlan = plan_network(&net, &flows, plan_params)?;
 
     let vp = ValidateParams {

@@ -80,10 +80,21 @@ fn main() {
         still.push(&records);
         let past = demand_flows(net, sc.demand(), Some(slice_of(600 * k - 300)));
         let coming = demand_flows(net, sc.demand(), Some(slice_of(600 * k + 300)));
-        let a = mape(&still.estimate().planning_flows(1.1), &past);
-        let b = mape(&still.estimate().planning_flows(1.1), &coming);
+        let a = mape(
+            &still
+                .estimate()
+                .planning_flows(optimizer::estimate::LOWER_BOUND_BOOST),
+            &past,
+        );
+        let b = mape(
+            &still
+                .estimate()
+                .planning_flows(optimizer::estimate::LOWER_BOUND_BOOST),
+            &coming,
+        );
         let c = mape(
-            &est.forecast(t + Ms::from_s(300)).planning_flows(1.1),
+            &est.forecast(t + Ms::from_s(300))
+                .planning_flows(optimizer::estimate::LOWER_BOUND_BOOST),
             &coming,
         );
         if k > 1 {

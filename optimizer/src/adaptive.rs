@@ -114,7 +114,7 @@ impl Default for AdaptiveParams {
             replan_every: Ms::from_s(600),
             estimate: EstimateParams::default(),
             plan: PlanParams::default(),
-            lower_bound_boost: 1.1,
+            lower_bound_boost: crate::estimate::LOWER_BOUND_BOOST,
             validate: Some(ValidateParams {
                 threshold: 0.03,
                 seeds: vec![1, 2, 3],

@@ -92,6 +92,12 @@ pub struct MovementEstimate {
     pub measured: bool,
 }
 
+/// What a flow counted under a queue (a lower bound: the queue over the loop hid demand) is
+/// multiplied by when plans are made for it ([`FlowEstimate::planning_flows`]): the adaptive
+/// loop's default (`AdaptiveParams::lower_bound_boost`), `greenwave plan`'s and the
+/// service's. 1.0 and 1.25 moved the benchmark within its noise (docs/benchmarks.md).
+pub const LOWER_BOUND_BOOST: f64 = 1.1;
+
 /// One movement's flow as a planning round estimated it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EstimatedFlow {

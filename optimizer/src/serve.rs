@@ -1109,7 +1109,7 @@ pub fn optimizer_planner(
                 recent.push(
                     estimator
                         .forecast(end + Ms(window.0 / 2))
-                        .planning_flows(1.1),
+                        .planning_flows(crate::estimate::LOWER_BOUND_BOOST),
                 );
             }
             let flows = recent.last().expect("one window at least").clone();
