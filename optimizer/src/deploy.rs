@@ -60,6 +60,13 @@ pub enum Outcome {
     },
     /// An operator sent the group back to what it ran before (the console's rollback).
     Reverted { operator: String },
+    /// A member refused the plan it was sent back to, or stayed silent through every send:
+    /// the group may not run one cycle; an engineer must look (the plan stays retained for
+    /// the member, so it takes it when it can).
+    RollbackUnconfirmed {
+        intersection: String,
+        reasons: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -100,6 +107,9 @@ pub struct Deployer {
     command_seq: u64,
     /// Finished deployments, for the console and the audit log.
     pub finished: Vec<(String, Ms, Outcome)>,
+    /// Plans sent back by a rollback, by group, until their member acknowledges them:
+    /// re-sent like a deployment's, and an outcome of their own when refused or unanswered.
+    restoring: Vec<(String, Member)>,
 }
 
 impl Deployer {
@@ -115,6 +125,7 @@ impl Deployer {
             history: BTreeMap::new(),
             command_seq: first_version,
             finished: Vec::new(),
+            restoring: Vec::new(),
         }
     }
 
@@ -228,6 +239,7 @@ impl Deployer {
                 })
                 .map(|m| (g.clone(), m))
         }) else {
+            self.on_restore_ack(now, &ack);
             return Vec::new(); // an ack for something no longer pending
         };
         m.acked = Some(ack.accepted);
@@ -255,9 +267,63 @@ impl Deployer {
         }
     }
 
+    /// An ack of a plan a rollback sent: confirmed, or the rollback is unconfirmed.
+    fn on_restore_ack(&mut self, now: Ms, ack: &PlanAck) {
+        let Some(k) = self.restoring.iter().position(|(_, m)| {
+            m.intersection == ack.intersection && m.deployment.plan_version == ack.plan_version
+        }) else {
+            return;
+        };
+        let (group, m) = self.restoring.remove(k);
+        if ack.accepted {
+            tracing::info!(group = %group, intersection = %m.intersection, "rollback acknowledged");
+        } else {
+            tracing::error!(group = %group, intersection = %m.intersection, reasons = ?ack.reasons, "the plan a rollback sent back was refused");
+            self.finished.push((
+                group,
+                now,
+                Outcome::RollbackUnconfirmed {
+                    intersection: m.intersection,
+                    reasons: ack.reasons.clone(),
+                },
+            ));
+        }
+    }
+
     /// Resend what is not acknowledged in time; roll back a group whose member stays silent.
+    /// A plan a rollback sent is re-sent the same way; silent through every send, the
+    /// rollback is unconfirmed.
     pub fn tick(&mut self, now: Ms) -> Vec<Publish> {
         let mut out = Vec::new();
+        let mut gave_up = Vec::new();
+        for (k, (_, m)) in self.restoring.iter_mut().enumerate() {
+            if now - m.last_sent < ACK_TIMEOUT {
+                continue;
+            }
+            if m.sends >= MAX_SENDS {
+                gave_up.push(k);
+            } else {
+                m.sends += 1;
+                m.last_sent = now;
+                out.push(Publish {
+                    topic: topic(&self.region, &m.intersection, "plan"),
+                    payload: serde_json::to_vec(&m.deployment).unwrap_or_default(),
+                    retain: true,
+                });
+            }
+        }
+        for k in gave_up.into_iter().rev() {
+            let (group, m) = self.restoring.remove(k);
+            tracing::error!(group = %group, intersection = %m.intersection, "no ack for the plan a rollback sent back");
+            self.finished.push((
+                group,
+                now,
+                Outcome::RollbackUnconfirmed {
+                    intersection: m.intersection,
+                    reasons: vec![format!("no ack after {MAX_SENDS} sends of the rollback")],
+                },
+            ));
+        }
         let mut silent = Vec::new();
         for (g, gd) in self.groups.iter_mut() {
             for m in gd
@@ -302,7 +368,7 @@ impl Deployer {
             return Vec::new();
         };
         tracing::warn!(group, intersection = %who, ?reasons, "deployment refused: rolling the group back");
-        let out = self.restore(now, gd, "optimizer (rollback)");
+        let out = self.restore(now, group, gd, "optimizer (rollback)");
         self.finished.push((
             group.into(),
             now,
@@ -315,8 +381,16 @@ impl Deployer {
     }
 
     /// Send every member of a group deployment back to what it ran before it.
-    fn restore(&mut self, now: Ms, gd: GroupDeployment, operator: &str) -> Vec<Publish> {
+    fn restore(
+        &mut self,
+        now: Ms,
+        group: &str,
+        gd: GroupDeployment,
+        operator: &str,
+    ) -> Vec<Publish> {
         let mut out = Vec::new();
+        // A rollback supersedes what an earlier one of the group still waits for.
+        self.restoring.retain(|(g, _)| g != group);
         for m in gd.members {
             // Members that never took the new plan need nothing, but their retained message
             // must not deliver it later: re-publish what should run for everyone.
@@ -325,7 +399,18 @@ impl Deployer {
                     let d =
                         self.sign_plan(now, &m.intersection, prev.plan.clone(), &prev.operation());
                     out.push(self.publish_plan(&d));
-                    self.in_force.insert(m.intersection.clone(), d);
+                    self.in_force.insert(m.intersection.clone(), d.clone());
+                    self.restoring.push((
+                        group.to_string(),
+                        Member {
+                            intersection: m.intersection.clone(),
+                            deployment: d,
+                            previous: None,
+                            acked: None,
+                            sends: 1,
+                            last_sent: now,
+                        },
+                    ));
                 }
                 None => {
                     self.in_force.remove(&m.intersection);
@@ -368,7 +453,7 @@ impl Deployer {
                 .ok_or_else(|| format!("group {group:?} has no centre deployment to roll back"))?,
         };
         tracing::warn!(group, operator, "rollback by an operator");
-        let out = self.restore(now, gd, operator);
+        let out = self.restore(now, group, gd, operator);
         self.finished.push((
             group.into(),
             now,
@@ -439,6 +524,11 @@ impl Deployer {
     pub fn resume(&mut self, d: Durable) {
         self.in_force = d.in_force;
         self.history = d.history;
+    }
+
+    /// Plans sent back by rollbacks that their members have not acknowledged yet.
+    pub fn rollbacks_waiting(&self) -> usize {
+        self.restoring.len()
     }
 
     /// The groups with a deployment waiting for acks.

@@ -875,6 +875,7 @@ pub async fn serve_with_start_up(
             for (_, _, outcome) in &d.finished {
                 match outcome {
                     crate::deploy::Outcome::Deployed => deployed += 1,
+                    crate::deploy::Outcome::RollbackUnconfirmed { .. } => {}
                     _ => rolled_back += 1,
                 }
             }

@@ -9,7 +9,7 @@ use intersections::messages::{Mode, Operation, PlanDeployment};
 use intersections::model::Network;
 use intersections::signing::{Signer25519, Verifier25519};
 use intersections::Ms;
-use optimizer::deploy::{Deployer, Outcome, Publish, MAX_SENDS};
+use optimizer::deploy::{Deployer, Outcome, Publish, ACK_TIMEOUT, MAX_SENDS};
 
 const T0: Ms = Ms(1_780_000_000_000);
 
@@ -184,10 +184,21 @@ fn a_group_deploys_then_rolls_back_when_a_member_refuses() {
     assert!(operations(&back)
         .iter()
         .all(|o| o == &Some(actuated.clone())));
+    // The plans sent back are tracked until acknowledged: unanswered, they would be re-sent.
+    let finished = d.finished.len();
+    let pending = d.rollbacks_waiting();
+    assert_eq!(pending, 5);
     for a in deliver(t, &mut cabs, &back, None) {
         let ack: intersections::messages::PlanAck = serde_json::from_slice(&a).unwrap();
         assert!(ack.accepted, "{:?}", ack.reasons);
+        assert!(d.on_ack(t, &a).is_empty());
     }
+    assert_eq!(d.rollbacks_waiting(), 0, "every rollback acknowledged");
+    assert!(
+        d.tick(t + Ms::from_s(120)).is_empty(),
+        "nothing left to re-send"
+    );
+    assert_eq!(d.finished.len(), finished);
     assert!(
         cabs.iter().all(|c| c.plan_id() == Some("am_peak")),
         "every member back on am_peak"
@@ -239,4 +250,112 @@ fn a_silent_member_is_retried_then_the_group_rolls_back_to_local_plans() {
         "{:?}",
         cabs.iter().map(|c| c.plan_id()).collect::<Vec<_>>()
     );
+}
+
+/// A rollback is not fire-and-forget: the plan it sends back is re-sent until its member
+/// acknowledges it; a member that refuses it, or stays silent through every send, gives the
+/// group an outcome of its own (`RollbackUnconfirmed`) for the console and the audit log.
+#[test]
+fn a_rollback_is_confirmed_or_reported() {
+    let net = arterial();
+    let mut cabs = cabinets(&net);
+    let mut d = Deployer::new("r", Signer25519::from_seed("centre-1", [4; 32]), 1000);
+    let msgs = d
+        .deploy(T0, "corridor", group_plans(&net, "am_peak"))
+        .unwrap();
+    for a in deliver(T0, &mut cabs, &msgs, None) {
+        d.on_ack(T0, &a);
+    }
+    assert_eq!(d.finished.last().unwrap().2, Outcome::Deployed);
+    // pm_peak goes out; one member refuses it; the group is sent back to am_peak.
+    let t = T0 + Ms::from_s(600);
+    let msgs = d
+        .deploy(t, "corridor", group_plans(&net, "pm_peak"))
+        .unwrap();
+    let first = net.intersections[0].id.clone();
+    let version = |msgs: &[Publish], ix: &str| -> u64 {
+        let m = msgs
+            .iter()
+            .find(|m| m.topic.ends_with(&format!("/{ix}/plan")))
+            .unwrap();
+        serde_json::from_slice::<intersections::messages::PlanDeployment>(&m.payload)
+            .unwrap()
+            .plan_version
+    };
+    let ack = |ix: &str, v: u64, accepted: bool, reasons: Vec<String>| {
+        serde_json::to_vec(&intersections::messages::PlanAck {
+            version: intersections::messages::WIRE_VERSION,
+            region: "r".into(),
+            intersection: ix.into(),
+            plan_version: v,
+            time_ms: t.0,
+            accepted,
+            reasons,
+        })
+        .unwrap()
+    };
+    let back = d.on_ack(
+        t,
+        &ack(&first, version(&msgs, &first), false, vec!["no".into()]),
+    );
+    assert_eq!(back.len(), 5);
+    assert!(matches!(
+        d.finished.last().unwrap().2,
+        Outcome::RolledBack { .. }
+    ));
+    // Four members take the plan sent back; the first refuses it.
+    let members: Vec<String> = net.coordination_groups[0]
+        .intersections
+        .iter()
+        .map(|i| net.intersections[i.0].id.clone())
+        .collect();
+    for ix in members.iter().filter(|ix| **ix != first) {
+        assert!(d
+            .on_ack(t, &ack(ix, version(&back, ix), true, vec![]))
+            .is_empty());
+    }
+    d.on_ack(
+        t,
+        &ack(&first, version(&back, &first), false, vec!["clock".into()]),
+    );
+    assert_eq!(
+        d.finished.last().unwrap().2,
+        Outcome::RollbackUnconfirmed {
+            intersection: first.clone(),
+            reasons: vec!["clock".into()]
+        }
+    );
+    // Again, and this time the first member stays silent: its plan is re-sent (retained)
+    // after each timeout, then the rollback is reported unconfirmed.
+    let t = t + Ms::from_s(600);
+    let msgs = d
+        .deploy(t, "corridor", group_plans(&net, "pm_peak"))
+        .unwrap();
+    let back = d.on_ack(
+        t,
+        &ack(&first, version(&msgs, &first), false, vec!["no".into()]),
+    );
+    for ix in members.iter().filter(|ix| **ix != first) {
+        d.on_ack(t, &ack(ix, version(&back, ix), true, vec![]));
+    }
+    let n = d.finished.len();
+    let mut resent = 0;
+    for k in 1..=4 {
+        for p in d.tick(t + Ms(ACK_TIMEOUT.0 * k)) {
+            assert!(p.topic.ends_with(&format!("/{first}/plan")) && p.retain);
+            resent += 1;
+        }
+    }
+    assert_eq!(resent, MAX_SENDS as usize - 1);
+    assert_eq!(d.finished.len(), n + 1);
+    match &d.finished.last().unwrap().2 {
+        Outcome::RollbackUnconfirmed {
+            intersection,
+            reasons,
+        } => {
+            assert_eq!(intersection, &first);
+            assert!(reasons[0].contains("no ack after 3 sends"), "{reasons:?}");
+        }
+        o => panic!("{o:?}"),
+    }
 }
