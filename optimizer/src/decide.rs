@@ -17,6 +17,8 @@
 //! [`validate_operations`] checks several candidate [`Operation`]s at once (the same plans run
 //! coordinated and run isolated actuated, say) and decides on the best of them.
 
+use std::collections::BTreeMap;
+
 use intersections::control::ActuatedParams;
 use intersections::demand::Demand;
 use intersections::{IntersectionIdx, Ms, Network, Plan};
@@ -538,6 +540,46 @@ pub struct Decision {
     /// `"intersection at time: fault"`; a candidate that trips one is never accepted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub monitor_trips: Vec<String>,
+    /// Per intersection (by id), its approaches' delay under the plans in force and under
+    /// the chosen candidate, over every seed's run. Not in the record: the service puts each
+    /// group's ([`ApproachDelays::of_group`]) into that group's decision.
+    #[serde(skip)]
+    pub intersection_delays: BTreeMap<String, ApproachDelays>,
+}
+
+/// One intersection's approach delay in a check, both ways: the sums over the vehicles that
+/// crossed its stop lines in every seed's run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ApproachDelays {
+    pub before_veh: u64,
+    pub before_delay_veh_s: f64,
+    pub after_veh: u64,
+    pub after_delay_veh_s: f64,
+}
+
+impl ApproachDelays {
+    /// The mean approach delay of the intersections `ids` together, before and after (s per
+    /// vehicle), and its relative improvement; `None` when no vehicle crossed them either way.
+    pub fn of_group(
+        delays: &BTreeMap<String, ApproachDelays>,
+        ids: &[&str],
+    ) -> Option<(f64, f64, f64)> {
+        let mut t = ApproachDelays::default();
+        for d in ids.iter().filter_map(|id| delays.get(*id)) {
+            t.before_veh += d.before_veh;
+            t.before_delay_veh_s += d.before_delay_veh_s;
+            t.after_veh += d.after_veh;
+            t.after_delay_veh_s += d.after_delay_veh_s;
+        }
+        if t.before_veh == 0 || t.after_veh == 0 {
+            return None;
+        }
+        let (b, a) = (
+            t.before_delay_veh_s / t.before_veh as f64,
+            t.after_delay_veh_s / t.after_veh as f64,
+        );
+        Some((b, a, relative_improvement(b, a)))
+    }
 }
 
 /// One fork of a check: the street's figures over the fork's time, and every safety monitor
@@ -831,6 +873,22 @@ fn decide(
         .map(|t| format!("{} at {:.1} s: {}", t.id, t.time.as_secs_f64(), t.fault))
         .collect();
     let accepted = improvement > p.threshold && !gridlock && monitor_trips.is_empty();
+    let mut intersection_delays: BTreeMap<String, ApproachDelays> = BTreeMap::new();
+    for r in per_seed {
+        for (k, after) in [(0, false), (best, true)] {
+            for ix in &r[k].metrics.intersections {
+                let d = intersection_delays.entry(ix.id.clone()).or_default();
+                let sum = ix.mean_delay_s * ix.throughput_veh as f64;
+                if after {
+                    d.after_veh += ix.throughput_veh;
+                    d.after_delay_veh_s += sum;
+                } else {
+                    d.before_veh += ix.throughput_veh;
+                    d.before_delay_veh_s += sum;
+                }
+            }
+        }
+    }
     let mode = candidates[best - 1].mode();
     let seeds = p.seeds[..per_seed.len().min(p.seeds.len())].to_vec();
     let stopped_early = seeds.len() < p.seeds.len();
@@ -896,6 +954,7 @@ fn decide(
             mode: mode.into(),
             reason,
             monitor_trips,
+            intersection_delays,
         },
         best - 1,
     )

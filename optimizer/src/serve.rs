@@ -1290,6 +1290,23 @@ pub fn optimizer_planner(
                         .filter(|(i, _)| members.contains(i))
                         .collect();
                     let first = plans.first()?.0;
+                    // The group's own figures in the check: its members' approach delay both
+                    // ways (the region's figures are the check's verdict; these say what the
+                    // group itself gains or loses in it).
+                    let mut detail = detail.clone();
+                    let ids: Vec<&str> = members
+                        .iter()
+                        .map(|i| net.intersections[i.0].id.as_str())
+                        .collect();
+                    if let Some((b, a, imp)) =
+                        crate::decide::ApproachDelays::of_group(&decision.intersection_delays, &ids)
+                    {
+                        detail["group"] = serde_json::json!({
+                            "approach_delay_before_s": b,
+                            "approach_delay_after_s": a,
+                            "improvement": imp,
+                        });
+                    }
                     Some(GroupDecision {
                         group: g,
                         plans: plans
@@ -1302,7 +1319,7 @@ pub fn optimizer_planner(
                             })
                             .collect(),
                         operation: Operation::from_actuated(chosen.actuated_at(first)),
-                        record: record("deploy", detail.clone()),
+                        record: record("deploy", detail),
                         flows: flows_at(&|i| members.contains(&IntersectionIdx(i))),
                     })
                 })

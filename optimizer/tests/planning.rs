@@ -446,6 +446,24 @@ fn candidate_is_checked_in_the_simulator() {
     assert_eq!(dec.accepted, dec.improvement > 0.03);
     let json = serde_json::to_value(&dec).unwrap();
     assert!(json["before"]["mean_delay_s"].is_number() && json["accepted"].is_boolean());
+    // Each intersection's approach delay both ways, for each group's own figures.
+    let ids: Vec<&str> = net.intersections.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(
+        dec.intersection_delays.keys().collect::<Vec<_>>().len(),
+        ids.len()
+    );
+    let (b, a, imp) = optimizer::decide::ApproachDelays::of_group(&dec.intersection_delays, &ids)
+        .expect("vehicles crossed");
+    assert!(b > 0.0 && a > 0.0 && ((b - a) / b - imp).abs() < 1e-12);
+    let one =
+        optimizer::decide::ApproachDelays::of_group(&dec.intersection_delays, &ids[..1]).unwrap();
+    let first = dec.intersection_delays[ids[0]];
+    assert!((one.0 - first.before_delay_veh_s / first.before_veh as f64).abs() < 1e-9);
+    assert!(optimizer::decide::ApproachDelays::of_group(&dec.intersection_delays, &[]).is_none());
+    assert!(
+        json.get("intersection_delays").is_none(),
+        "not in the record"
+    );
     // The same plans against themselves: no improvement, never accepted.
     let same = validate_candidate(net, &d, &in_force, &in_force, &vp).unwrap();
     assert!(!same.accepted && same.improvement.abs() < 1e-9);

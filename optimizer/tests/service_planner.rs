@@ -109,6 +109,15 @@ fn the_service_planner_decides_per_group_from_ingested_reports() {
             .find(|d| d.group == g.id)
             .expect("the corridor's decision");
         assert_eq!(d.plans.len(), g.intersections.len());
+        // Its record carries the group's own figures beside the region's.
+        let own = &d.record["detail"]["group"];
+        assert!(
+            own["approach_delay_before_s"].as_f64().unwrap() > 0.0
+                && own["approach_delay_after_s"].as_f64().unwrap() > 0.0
+                && own["improvement"].is_number(),
+            "{}",
+            d.record
+        );
         // It carries the operation the check chose.
         assert_eq!(
             Some(d.operation.mode()),
