@@ -81,12 +81,31 @@ impl SignalLogic for CabinetLogic {
 /// `ControlKind::External`.
 #[derive(Clone, Debug)]
 pub struct Cabinets {
-    logics: Vec<Option<CabinetLogic>>,
-    monitors: Vec<Option<Monitor>>,
-    wake: Vec<Ms>,
-    /// When each cabinet last ran.
-    last: Vec<Ms>,
+    cabinets: Vec<Option<Cabinet>>,
     trips: Vec<Trip>,
+}
+
+/// One simulated cabinet: its logic, its safety monitor, and when it runs.
+#[derive(Clone, Debug)]
+struct Cabinet {
+    logic: CabinetLogic,
+    monitor: Monitor,
+    /// When the logic asked to run next.
+    wake: Ms,
+    /// When it last ran.
+    last: Ms,
+}
+
+impl Cabinet {
+    /// Run the logic at `t` and pass its output through the monitor: the fault if the
+    /// monitor tripped now (a latched monitor's later refusals are not new trips).
+    fn run(&mut self, t: Ms, meas: &Measurements<'_>) -> Option<Fault> {
+        self.wake = self.logic.step(t, meas);
+        self.last = t;
+        let was_tripped = self.monitor.tripped().is_some();
+        let checked = self.monitor.check(t, self.logic.colours());
+        checked.err().filter(|_| !was_tripped)
+    }
 }
 
 /// A cabinet's safety monitor tripped: the intersection went to flash.
@@ -106,9 +125,7 @@ impl Cabinets {
     /// without either is an error.
     pub fn new(sim: &Simulation, op: &Operation) -> Result<Self, SimError> {
         let (net, now) = (sim.network(), sim.now());
-        let n = net.intersections.len();
-        let mut logics: Vec<Option<CabinetLogic>> = vec![None; n];
-        let mut monitors: Vec<Option<Monitor>> = vec![None; n];
+        let mut cabinets: Vec<Option<Cabinet>> = vec![None; net.intersections.len()];
         for (i, ix) in net.intersections.iter().enumerate() {
             if ix.control == IxControl::Priority {
                 continue;
@@ -124,14 +141,15 @@ impl Cabinets {
             if let Some(a) = op.actuated_at(ii) {
                 l.deploy(plan, Some(a));
             }
-            logics[i] = Some(l);
-            monitors[i] = Some(Monitor::new(ix, now));
+            cabinets[i] = Some(Cabinet {
+                logic: l,
+                monitor: Monitor::new(ix, now),
+                wake: now,
+                last: Ms(i64::MIN),
+            });
         }
         Ok(Cabinets {
-            logics,
-            monitors,
-            wake: vec![now; n],
-            last: vec![Ms(i64::MIN); n],
+            cabinets,
             trips: Vec::new(),
         })
     }
@@ -140,10 +158,10 @@ impl Cabinets {
     /// cycle boundary through transition cycles, in `op`'s mode.
     pub fn deploy(&mut self, op: &Operation, now: Ms) {
         for (i, p) in &op.plans {
-            if let Some(l) = self.logics.get_mut(i.0).and_then(Option::as_mut) {
-                l.deploy(p, op.actuated_at(*i));
+            if let Some(c) = self.cabinets.get_mut(i.0).and_then(Option::as_mut) {
+                c.logic.deploy(p, op.actuated_at(*i));
                 // Run at `now` at the latest, and first at any wake-up missed before it.
-                self.wake[i.0] = self.wake[i.0].min(now);
+                c.wake = c.wake.min(now);
             }
         }
     }
@@ -152,9 +170,9 @@ impl Cabinets {
     /// colours in `sim`.
     pub fn drive(&mut self, sim: &mut Simulation) {
         let now = sim.now();
-        for (i, slot) in self.logics.iter_mut().enumerate() {
-            let Some(l) = slot.as_mut() else { continue };
-            if now < self.wake[i] && !l.actuate {
+        for (i, slot) in self.cabinets.iter_mut().enumerate() {
+            let Some(c) = slot.as_mut() else { continue };
+            if now < c.wake && !c.logic.actuate {
                 continue;
             }
             let ix = IntersectionIdx(i);
@@ -163,44 +181,27 @@ impl Cabinets {
             // roadside cabinet does (`controller::cabinet::Cabinet::tick`), run first at each
             // wake-up missed since the last run, so that the monitor sees every change at its
             // own time and no interval looks shorter than it ran.
-            if let Some(m) = self.monitors[i].as_mut() {
-                for _ in 0..1_000 {
-                    let due = self.wake[i];
-                    if due >= now || due <= self.last[i] {
-                        break;
-                    }
-                    self.wake[i] = l.step(due, &meas);
-                    self.last[i] = due;
-                    if let Err(fault) = m.check(due, l.colours()) {
-                        if self.trips.iter().all(|t| t.intersection != ix) {
-                            self.trips.push(Trip {
-                                intersection: ix,
-                                id: sim.network().intersections[i].id.clone(),
-                                time: due,
-                                fault,
-                            });
-                        }
-                    }
+            let mut tripped = Vec::new();
+            for _ in 0..1_000 {
+                let due = c.wake;
+                if due >= now || due <= c.last {
+                    break;
                 }
+                tripped.extend(c.run(due, &meas).map(|f| (due, f)));
             }
-            self.wake[i] = l.step(now, &meas);
-            self.last[i] = now;
-            match self.monitors[i].as_mut() {
-                Some(m) => match m.check(now, l.colours()) {
-                    Ok(()) => sim.set_colours(ix, l.colours()),
-                    Err(fault) => {
-                        if self.trips.iter().all(|t| t.intersection != ix) {
-                            self.trips.push(Trip {
-                                intersection: ix,
-                                id: sim.network().intersections[i].id.clone(),
-                                time: now,
-                                fault,
-                            });
-                        }
-                        sim.set_colours(ix, &m.output());
-                    }
-                },
-                None => sim.set_colours(ix, l.colours()),
+            tripped.extend(c.run(now, &meas).map(|f| (now, f)));
+            self.trips
+                .extend(tripped.into_iter().map(|(time, fault)| Trip {
+                    intersection: ix,
+                    id: sim.network().intersections[i].id.clone(),
+                    time,
+                    fault,
+                }));
+            // A tripped monitor shows its flash, as on the street.
+            if c.monitor.tripped().is_some() {
+                sim.set_colours(ix, &c.monitor.output());
+            } else {
+                sim.set_colours(ix, c.logic.colours());
             }
         }
     }
@@ -248,10 +249,10 @@ mod tests {
                 .simulation(&Control::of_kind(ControlKind::External), 1)
                 .unwrap();
             let cab = Cabinets::new(&sim, op).unwrap();
-            cab.logics
+            cab.cabinets
                 .iter()
                 .flatten()
-                .map(|l| l.machine.plan().unwrap().id.clone())
+                .map(|c| c.logic.machine.plan().unwrap().id.clone())
                 .collect()
         };
         let none = Operation::coordinated(Vec::new());
