@@ -79,6 +79,39 @@ struct Member {
     last_sent: Ms,
 }
 
+/// What an unacknowledged send calls for at some time ([`Member::due`]).
+enum Due {
+    Wait,
+    /// Send it again (counted).
+    Resend,
+    /// Sent [`MAX_SENDS`] times without an answer.
+    GiveUp,
+}
+
+impl Member {
+    /// Whether its plan is due again at `now`: not yet, again (the send counted), or given up.
+    fn due(&mut self, now: Ms) -> Due {
+        if now - self.last_sent < ACK_TIMEOUT {
+            Due::Wait
+        } else if self.sends >= MAX_SENDS {
+            Due::GiveUp
+        } else {
+            self.sends += 1;
+            self.last_sent = now;
+            Due::Resend
+        }
+    }
+}
+
+/// A deployment as it is published: retained on its intersection's `plan` topic.
+fn plan_publish(region: &str, d: &PlanDeployment) -> Publish {
+    Publish {
+        topic: topic(region, &d.intersection, "plan"),
+        payload: serde_json::to_vec(d).unwrap_or_default(),
+        retain: true,
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct GroupDeployment {
     members: Vec<Member>,
@@ -165,11 +198,7 @@ impl Deployer {
     }
 
     fn publish_plan(&self, d: &PlanDeployment) -> Publish {
-        Publish {
-            topic: topic(&self.region, &d.intersection, "plan"),
-            payload: serde_json::to_vec(d).unwrap_or_default(),
-            retain: true,
-        }
+        plan_publish(&self.region, d)
     }
 
     /// Whether a group deployment is still waiting for acks.
@@ -278,16 +307,27 @@ impl Deployer {
         if ack.accepted {
             tracing::info!(group = %group, intersection = %m.intersection, "rollback acknowledged");
         } else {
-            tracing::error!(group = %group, intersection = %m.intersection, reasons = ?ack.reasons, "the plan a rollback sent back was refused");
-            self.finished.push((
-                group,
-                now,
-                Outcome::RollbackUnconfirmed {
-                    intersection: m.intersection,
-                    reasons: ack.reasons.clone(),
-                },
-            ));
+            self.rollback_unconfirmed(now, group, m.intersection, ack.reasons.clone());
         }
+    }
+
+    /// A plan a rollback sent back was refused or never answered: the group's outcome.
+    fn rollback_unconfirmed(
+        &mut self,
+        now: Ms,
+        group: String,
+        intersection: String,
+        reasons: Vec<String>,
+    ) {
+        tracing::error!(group = %group, intersection = %intersection, ?reasons, "the plan a rollback sent back is not acknowledged");
+        self.finished.push((
+            group,
+            now,
+            Outcome::RollbackUnconfirmed {
+                intersection,
+                reasons,
+            },
+        ));
     }
 
     /// Resend what is not acknowledged in time; roll back a group whose member stays silent.
@@ -297,50 +337,24 @@ impl Deployer {
         let mut out = Vec::new();
         let mut gave_up = Vec::new();
         for (k, (_, m)) in self.restoring.iter_mut().enumerate() {
-            if now - m.last_sent < ACK_TIMEOUT {
-                continue;
-            }
-            if m.sends >= MAX_SENDS {
-                gave_up.push(k);
-            } else {
-                m.sends += 1;
-                m.last_sent = now;
-                out.push(Publish {
-                    topic: topic(&self.region, &m.intersection, "plan"),
-                    payload: serde_json::to_vec(&m.deployment).unwrap_or_default(),
-                    retain: true,
-                });
+            match m.due(now) {
+                Due::Wait => {}
+                Due::Resend => out.push(plan_publish(&self.region, &m.deployment)),
+                Due::GiveUp => gave_up.push(k),
             }
         }
         for k in gave_up.into_iter().rev() {
             let (group, m) = self.restoring.remove(k);
-            tracing::error!(group = %group, intersection = %m.intersection, "no ack for the plan a rollback sent back");
-            self.finished.push((
-                group,
-                now,
-                Outcome::RollbackUnconfirmed {
-                    intersection: m.intersection,
-                    reasons: vec![format!("no ack after {MAX_SENDS} sends of the rollback")],
-                },
-            ));
+            let why = vec![format!("no ack after {MAX_SENDS} sends of the rollback")];
+            self.rollback_unconfirmed(now, group, m.intersection, why);
         }
         let mut silent = Vec::new();
         for (g, gd) in self.groups.iter_mut() {
-            for m in gd
-                .members
-                .iter_mut()
-                .filter(|m| m.acked.is_none() && now - m.last_sent >= ACK_TIMEOUT)
-            {
-                if m.sends >= MAX_SENDS {
-                    silent.push((g.clone(), m.intersection.clone()));
-                } else {
-                    m.sends += 1;
-                    m.last_sent = now;
-                    out.push(Publish {
-                        topic: topic(&self.region, &m.intersection, "plan"),
-                        payload: serde_json::to_vec(&m.deployment).unwrap_or_default(),
-                        retain: true,
-                    });
+            for m in gd.members.iter_mut().filter(|m| m.acked.is_none()) {
+                match m.due(now) {
+                    Due::Wait => {}
+                    Due::Resend => out.push(plan_publish(&self.region, &m.deployment)),
+                    Due::GiveUp => silent.push((g.clone(), m.intersection.clone())),
                 }
             }
         }
