@@ -111,6 +111,9 @@ pub struct CountStore {
     faults: BTreeMap<Key, Alarm>,
     /// Detectors in fault diagnosed healthy since (the start of the interval) this time.
     healthy_since: BTreeMap<Key, i64>,
+    /// Alarms raised (`true`) and cleared since [`CountStore::take_alarm_changes`] last took
+    /// them.
+    changes: Vec<(Alarm, bool)>,
     /// Samples older than this before the newest are forgotten.
     pub keep: Ms,
 }
@@ -250,6 +253,12 @@ impl CountStore {
         self.faults.values().collect()
     }
 
+    /// The alarms raised (`true`: new, or the same detector with another fault) and cleared
+    /// (`false`) since the last call, in the order it happened.
+    pub fn take_alarm_changes(&mut self) -> Vec<(Alarm, bool)> {
+        std::mem::take(&mut self.changes)
+    }
+
     fn diagnose(&mut self, region: &str, intersection: &str) {
         let keys: Vec<Key> = self
             .samples
@@ -354,14 +363,23 @@ impl CountStore {
         for (k, f) in found {
             match f {
                 Some((fault, t)) => {
-                    let entry = self.faults.entry(k.clone()).or_insert(Alarm {
-                        region: k.0.clone(),
-                        intersection: k.1.clone(),
-                        detector: k.2.clone(),
-                        fault,
-                        since_ms: t,
+                    let entry = self.faults.entry(k.clone()).or_insert_with(|| {
+                        let new = Alarm {
+                            region: k.0.clone(),
+                            intersection: k.1.clone(),
+                            detector: k.2.clone(),
+                            fault,
+                            since_ms: t,
+                        };
+                        self.changes.push((new.clone(), true));
+                        new
                     });
-                    entry.fault = fault;
+                    if entry.fault != fault {
+                        // Another fault of the same detector: the old one cleared, the new raised.
+                        self.changes.push((entry.clone(), false));
+                        entry.fault = fault;
+                        self.changes.push((entry.clone(), true));
+                    }
                     self.healthy_since.remove(&k);
                 }
                 None => {
@@ -371,39 +389,15 @@ impl CountStore {
                         .get(&k)
                         .is_none_or(|since| last_t - since >= RECOVERY.0);
                     if recovered {
-                        self.faults.remove(&k);
+                        if let Some(a) = self.faults.remove(&k) {
+                            self.changes.push((a, false));
+                        }
                         self.healthy_since.remove(&k);
                     }
                 }
             }
         }
     }
-}
-
-/// What changed between two lists of alarms (as [`CountStore::alarms`] gives them): the
-/// alarms raised (new, or the same detector with another fault) and those cleared.
-pub fn alarm_changes(before: &[Alarm], after: &[Alarm]) -> (Vec<Alarm>, Vec<Alarm>) {
-    let key = |a: &Alarm| {
-        (
-            a.region.clone(),
-            a.intersection.clone(),
-            a.detector.clone(),
-            a.fault,
-        )
-    };
-    let was: BTreeSet<_> = before.iter().map(key).collect();
-    let is: BTreeSet<_> = after.iter().map(key).collect();
-    let raised = after
-        .iter()
-        .filter(|a| !was.contains(&key(a)))
-        .cloned()
-        .collect();
-    let cleared = before
-        .iter()
-        .filter(|a| !is.contains(&key(a)))
-        .cloned()
-        .collect();
-    (raised, cleared)
 }
 
 #[cfg(test)]
@@ -587,25 +581,39 @@ mod tests {
 
     #[test]
     fn alarm_changes_name_the_raised_and_the_cleared() {
-        let a = |d: &str, fault: Fault| Alarm {
-            region: "r".into(),
-            intersection: "C".into(),
-            detector: d.into(),
-            fault,
-            since_ms: 5,
+        let mut s = CountStore::new(Ms::from_s(7200));
+        let at = |k: u64, chat: u32| {
+            report(
+                k,
+                k as i64 * 60,
+                &[("x", 10, 0.1), ("y", 12, 0.1), ("chat", chat, 0.1)],
+            )
         };
-        let before = vec![a("x", Fault::StuckOn), a("y", Fault::Chattering)];
-        let after = vec![
-            a("x", Fault::StuckOn),
-            a("y", Fault::Implausible),
-            a("z", Fault::StuckOff),
-        ];
-        let (raised, cleared) = alarm_changes(&before, &after);
+        s.ingest(&at(0, 10)).unwrap();
+        assert_eq!(s.take_alarm_changes(), vec![]);
+        s.ingest(&at(1, 90)).unwrap();
+        let raised = s.take_alarm_changes();
+        assert_eq!(raised.len(), 1);
         assert_eq!(
-            raised,
-            vec![a("y", Fault::Implausible), a("z", Fault::StuckOff)]
+            (
+                raised[0].0.detector.as_str(),
+                raised[0].0.fault,
+                raised[0].1
+            ),
+            ("chat", Fault::Chattering, true)
         );
-        assert_eq!(cleared, vec![a("y", Fault::Chattering)]);
-        assert_eq!(alarm_changes(&after, &after), (vec![], vec![]));
+        assert_eq!(s.take_alarm_changes(), vec![], "taken once");
+        // Still chattering: no change; then five healthy minutes clear it.
+        s.ingest(&at(2, 90)).unwrap();
+        assert_eq!(s.take_alarm_changes(), vec![]);
+        for k in 3..8 {
+            s.ingest(&at(k, 10)).unwrap();
+        }
+        let cleared = s.take_alarm_changes();
+        assert_eq!(cleared.len(), 1);
+        assert_eq!(
+            (cleared[0].0.detector.as_str(), cleared[0].1),
+            ("chat", false)
+        );
     }
 }

@@ -904,7 +904,6 @@ pub async fn serve_with_start_up(
                     match leaf.join("/").as_str() {
                         "detectors" => {
                             let (Some(store), Some(net)) = (stores.get_mut(*region), networks.get(*region)) else { continue };
-                            let alarms_before: Vec<crate::ingest::Alarm> = store.alarms().into_iter().cloned().collect();
                             let checked = report_for_topic(&p.topic, net, &p.payload)
                                 .map_err(crate::ingest::IngestError::Invalid)
                                 .and_then(|r| store.ingest(&r).map(|i| (r, i)));
@@ -917,14 +916,13 @@ pub async fn serve_with_start_up(
                                     if let Some(i) = net.intersection(&r.intersection) {
                                         pts.extend(points_from_measured(&r, &net.intersections[i.0], &in_fault));
                                     }
-                                    let (raised, cleared) = crate::ingest::alarm_changes(&alarms_before, &alarms);
-                                    for a in &raised {
-                                        tracing::warn!(region = %a.region, intersection = %a.intersection, detector = %a.detector, fault = ?a.fault, "detector fault: its counts are left out, its movements fall back on the other detectors and the history");
-                                        pts.extend(points_from_alarm(a, true, Ms(r.interval_end_ms)));
-                                    }
-                                    for a in &cleared {
-                                        tracing::info!(region = %a.region, intersection = %a.intersection, detector = %a.detector, fault = ?a.fault, "detector fault cleared");
-                                        pts.extend(points_from_alarm(a, false, Ms(r.interval_end_ms)));
+                                    for (a, raised) in store.take_alarm_changes() {
+                                        if raised {
+                                            tracing::warn!(region = %a.region, intersection = %a.intersection, detector = %a.detector, fault = ?a.fault, "detector fault: its counts are left out, its movements fall back on the other detectors and the history");
+                                        } else {
+                                            tracing::info!(region = %a.region, intersection = %a.intersection, detector = %a.detector, fault = ?a.fault, "detector fault cleared");
+                                        }
+                                        pts.extend(points_from_alarm(&a, raised, Ms(r.interval_end_ms)));
                                     }
                                     lock(&centre).on_report(now, &r, alarms);
                                     if let Err(e) = series.lock().await.add(&pts) {

@@ -241,22 +241,14 @@ pub fn points_from_measured(
             .iter()
             .any(|d| d.id == id && d.kind == DetectorKind::StopLine)
     };
-    let faulty = r
-        .detectors
-        .iter()
-        .filter(|d| {
-            d.health != intersections::messages::DetectorHealth::Ok
-                || in_fault.contains(&d.detector.as_str())
-        })
-        .count();
-    let good: Vec<_> = r
-        .detectors
-        .iter()
-        .filter(|d| {
-            stop_line(&d.detector)
-                && d.health == intersections::messages::DetectorHealth::Ok
-                && !in_fault.contains(&d.detector.as_str())
-        })
+    let (healthy, faulty): (Vec<_>, Vec<_>) = r.detectors.iter().partition(|d| {
+        d.health == intersections::messages::DetectorHealth::Ok
+            && !in_fault.contains(&d.detector.as_str())
+    });
+    let faulty = faulty.len();
+    let good: Vec<_> = healthy
+        .into_iter()
+        .filter(|d| stop_line(&d.detector))
         .collect();
     let mut p = Point::new("measured_performance", Ms(r.interval_end_ms))
         .tag("region", &r.region)
