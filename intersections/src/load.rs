@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::demand::Demand;
 use crate::diag::{from_toml, Diagnostic, Diagnostics, FieldPath, SourceMap};
-use crate::model::{IntersectionIdx, Network};
+use crate::model::{keeps_group_cycle, IntersectionIdx, Network};
 use crate::plan::{self, Plan};
 use crate::spec::{DemandSpec, NetworkSpec, PlanFileSpec};
 use crate::Ms;
@@ -216,14 +216,13 @@ pub fn plans_for(
                 .collect();
             // The group's cycle: the one that most members run or run half of (the shortest on
             // a tie), so that the odd member is the one named.
-            let fits = |c: Ms, g: Ms| c == g || Ms(c.0 * 2) == g;
             let Some((_, std::cmp::Reverse(max))) = members
                 .iter()
                 .flat_map(|(_, (_, p))| [p.cycle, Ms(p.cycle.0 * 2)])
                 .map(|g| {
                     let n = members
                         .iter()
-                        .filter(|(_, (_, p))| fits(p.cycle, g))
+                        .filter(|(_, (_, p))| keeps_group_cycle(p.cycle, g))
                         .count();
                     (n, std::cmp::Reverse(g))
                 })
@@ -232,7 +231,7 @@ pub fn plans_for(
                 continue;
             };
             for (k, (ix, p)) in members {
-                if !fits(p.cycle, max) {
+                if !keeps_group_cycle(p.cycle, max) {
                     diags.push(map.at(
                         None,
                         root.key("plans").index(at[k]).key("cycle_s"),

@@ -1396,6 +1396,12 @@ fn angle_opposite(
         .map(|(_, b)| b)
 }
 
+/// Whether a member's `cycle` keeps to its coordination group's `group` cycle: the same, or
+/// half of it (double cycling). The one rule for networks' schedules and plan files.
+pub(crate) fn keeps_group_cycle(cycle: Ms, group: Ms) -> bool {
+    cycle == group || Ms(cycle.0 * 2) == group
+}
+
 /// In a coordination group every member runs the same cycle (or half of it: double cycling)
 /// at every time of day.
 fn check_common_cycle(
@@ -1423,7 +1429,7 @@ fn check_common_cycle(
             continue;
         };
         for (id, c) in &cycles {
-            if *c != max && Ms(c.0 * 2) != max {
+            if !keeps_group_cycle(*c, max) {
                 let h = t.0 / 3_600_000;
                 let mi = (t.0 / 60_000) % 60;
                 p.push(Problem::new(
